@@ -1,0 +1,75 @@
+//! Limits from Agora's documentation (agora-chat-api.md §7) and the per-app plans.
+
+use serde::{Deserialize, Serialize};
+
+/// Group name, in characters.
+pub const GROUP_NAME_MAX_CHARS: usize = 128;
+/// Group description, in characters.
+pub const GROUP_DESCRIPTION_MAX_CHARS: usize = 512;
+/// Group announcement, in characters.
+pub const ANNOUNCEMENT_MAX_CHARS: usize = 512;
+/// The group ext field (`custom`), in bytes: 8,192 accepted, 8,193 refused.
+pub const GROUP_CUSTOM_MAX_BYTES: usize = 8 * 1024;
+/// Avatar URL, in characters.
+pub const AVATAR_MAX_CHARS: usize = 1024;
+/// Admins besides the owner (owner + admins ≤ 100).
+pub const ADMINS_MAX: usize = 99;
+/// `maxusers` when a create request names none, as in Agora.
+pub const DEFAULT_MAXUSERS: u32 = 200;
+/// Users in one batch call (register, add/remove members, block, mute, allowlist).
+pub const BATCH_MAX: usize = 60;
+/// Group ids in one details request.
+pub const DETAILS_MAX_IDS: usize = 100;
+/// Password, in characters.
+pub const PASSWORD_MAX_CHARS: usize = 64;
+/// Nickname, in characters.
+pub const NICKNAME_MAX_CHARS: usize = 100;
+/// Join-request and invitation messages, in characters.
+pub const REQUEST_MESSAGE_MAX_CHARS: usize = 512;
+/// Shared file size in bytes.
+pub const SHARED_FILE_MAX_BYTES: usize = 10 * 1024 * 1024;
+/// Member attributes: key bytes, value bytes, all of one member's attributes in bytes.
+pub const MEMBER_ATTR_KEY_MAX_BYTES: usize = 16;
+pub const MEMBER_ATTR_VALUE_MAX_BYTES: usize = 512;
+pub const MEMBER_ATTRS_TOTAL_MAX_BYTES: usize = 4096;
+/// Users per member-attribute read, and per batch write.
+pub const MEMBER_ATTRS_GET_MAX_USERS: usize = 10;
+pub const MEMBER_ATTRS_BATCH_MAX_USERS: usize = 20;
+
+/// A per-app plan; it caps group size (and, later, room size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Free,
+    Starter,
+    Pro,
+    #[default]
+    Enterprise,
+}
+
+impl Plan {
+    /// The largest `maxusers` a group of this app may have.
+    pub fn group_member_limit(self) -> u32 {
+        match self {
+            Plan::Free => 100,
+            Plan::Starter => 250,
+            Plan::Pro => 1_000,
+            Plan::Enterprise => 5_000,
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Plan> {
+        match raw.to_ascii_lowercase().as_str() {
+            "free" => Some(Plan::Free),
+            "starter" => Some(Plan::Starter),
+            "pro" => Some(Plan::Pro),
+            "enterprise" => Some(Plan::Enterprise),
+            _ => None,
+        }
+    }
+}
+
+/// Length in characters (Unicode scalar values), which is how Agora counts text limits.
+pub fn chars(text: &str) -> usize {
+    text.chars().count()
+}

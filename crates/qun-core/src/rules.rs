@@ -1,0 +1,370 @@
+//! The permission rules of groups: may this caller do this action to this target, in a group
+//! with these flags? One pure function, [`authorize`], decides every case; the table test at
+//! the bottom covers every action × caller × target × group state.
+//!
+//! The rules decide on standing and flags only. Facts that need a lookup (is there a pending
+//! request from this user, is the file this member's own, will the group overflow) are given
+//! by the caller as part of the action or checked by the service after this function.
+
+use crate::{GroupFlags, Standing};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// An app token: the app administrator, who may do anything a group's owner may and more,
+    /// but is not a member and so cannot apply, quit or shield.
+    AppAdmin,
+    /// A user token, held to the role rules.
+    User(Subject),
+}
+
+/// A user as the rules see them in one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    pub standing: Standing,
+    /// On the group's mute list with an unexpired mute.
+    pub muted: bool,
+    /// On the group's allowlist.
+    pub allowlisted: bool,
+}
+
+impl Subject {
+    pub fn plain(standing: Standing) -> Subject {
+        Subject { standing, muted: false, allowlisted: false }
+    }
+}
+
+/// Everything one can do to or in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupAction {
+    /// Group details: members always; outsiders only for public groups.
+    ReadInfo,
+    /// Member list, announcement, shared files, admins, member attributes.
+    ReadContent,
+    /// Mute list, blocklist, allowlist.
+    ReadRestrictionLists,
+    UpdateInfo,
+    UpdateAnnouncement,
+    MuteAll,
+    UnmuteAll,
+    UploadFile,
+    /// `own`: the file was uploaded by the caller.
+    DeleteFile {
+        own: bool,
+    },
+    /// `own`: the caller changes their own attributes (target is themself).
+    SetMemberAttributes {
+        own: bool,
+    },
+    Dissolve,
+    /// Ban or unban the whole group: the app administrator only.
+    Disable,
+    Enable,
+    /// Block or unblock the group's messages for oneself.
+    Shield,
+    SendMessage,
+    Quit,
+    /// Ask to join (public groups only).
+    Apply,
+    /// Accept or decline someone's pending application (target: the applicant).
+    DecideApplication,
+    /// Invite the target (added at once or after the target confirms).
+    Invite,
+    /// Accept or decline one's own pending invitation.
+    AnswerInvitation,
+    /// Add the target directly, no confirmation (the REST add-member call).
+    AddMember,
+    Kick,
+    Block,
+    Unblock,
+    Mute,
+    Unmute,
+    AllowlistAdd,
+    AllowlistRemove,
+    AddAdmin,
+    RemoveAdmin,
+    TransferOwnership,
+}
+
+impl GroupAction {
+    /// Every action, for table tests and documentation.
+    pub const ALL: [GroupAction; 33] = [
+        GroupAction::ReadInfo,
+        GroupAction::ReadContent,
+        GroupAction::ReadRestrictionLists,
+        GroupAction::UpdateInfo,
+        GroupAction::UpdateAnnouncement,
+        GroupAction::MuteAll,
+        GroupAction::UnmuteAll,
+        GroupAction::UploadFile,
+        GroupAction::DeleteFile { own: true },
+        GroupAction::DeleteFile { own: false },
+        GroupAction::SetMemberAttributes { own: true },
+        GroupAction::SetMemberAttributes { own: false },
+        GroupAction::Dissolve,
+        GroupAction::Disable,
+        GroupAction::Enable,
+        GroupAction::Shield,
+        GroupAction::SendMessage,
+        GroupAction::Quit,
+        GroupAction::Apply,
+        GroupAction::DecideApplication,
+        GroupAction::Invite,
+        GroupAction::AnswerInvitation,
+        GroupAction::AddMember,
+        GroupAction::Kick,
+        GroupAction::Block,
+        GroupAction::Unblock,
+        GroupAction::Mute,
+        GroupAction::Unmute,
+        GroupAction::AllowlistAdd,
+        GroupAction::AllowlistRemove,
+        GroupAction::AddAdmin,
+        GroupAction::RemoveAdmin,
+        GroupAction::TransferOwnership,
+    ];
+
+    /// Whether the action names a target user (and so needs the target's standing).
+    pub fn has_target(self) -> bool {
+        use GroupAction::*;
+        matches!(
+            self,
+            DecideApplication
+                | Invite
+                | AddMember
+                | Kick
+                | Block
+                | Unblock
+                | Mute
+                | Unmute
+                | AllowlistAdd
+                | AllowlistRemove
+                | AddAdmin
+                | RemoveAdmin
+                | TransferOwnership
+        )
+    }
+
+    fn is_read(self) -> bool {
+        matches!(self, GroupAction::ReadInfo | GroupAction::ReadContent | GroupAction::ReadRestrictionLists)
+    }
+}
+
+/// Why an action is refused. Each maps to one row of the error table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("the caller is not a member of the group")]
+    NotMember,
+    #[error("only the group owner or an admin may do this")]
+    NotOwnerOrAdmin,
+    #[error("only the group owner may do this")]
+    NotOwner,
+    #[error("only the app administrator may do this")]
+    NotAppAdmin,
+    #[error("this action needs a user token")]
+    NeedsUser,
+    #[error("the group is private")]
+    PrivateGroup,
+    #[error("the group is disabled")]
+    GroupDisabled,
+    #[error("the caller is on the group's blocklist")]
+    CallerBlocklisted,
+    #[error("the caller is already a member")]
+    CallerAlreadyMember,
+    #[error("the owner cannot leave the group")]
+    OwnerCannotQuit,
+    #[error("members may not invite in this group")]
+    InvitesNotAllowed,
+    #[error("the caller is muted")]
+    Muted,
+    #[error("the group is muted")]
+    MutedAll,
+    #[error("forbidden operation on group owner")]
+    TargetIsOwner,
+    #[error("admins cannot act on other admins")]
+    TargetIsAdmin,
+    #[error("the target is not a member")]
+    TargetNotMember,
+    #[error("the target is already a member")]
+    TargetAlreadyMember,
+    #[error("the target is on the blocklist")]
+    TargetBlocklisted,
+    #[error("the target is not on the blocklist")]
+    TargetNotBlocklisted,
+    #[error("the target is already an admin")]
+    TargetAlreadyAdmin,
+    #[error("the target is not an admin")]
+    TargetNotAdmin,
+    #[error("new owner and old owner are the same")]
+    SameOwner,
+}
+
+/// Decides whether `caller` may do `action` (to `target`, for actions that have one) in a
+/// group with `group` flags. `target` is ignored for actions without one.
+pub fn authorize(
+    caller: Caller,
+    action: GroupAction,
+    target: Option<Standing>,
+    group: GroupFlags,
+) -> Result<(), Denial> {
+    use GroupAction::*;
+    use Standing::*;
+
+    // Who the caller is: the app administrator ranks above an owner but is not a member.
+    let actor = match caller {
+        Caller::AppAdmin => None,
+        Caller::User(subject) => Some(subject),
+    };
+    let standing = actor.map(|subject| subject.standing);
+
+    if let Some(standing) = standing {
+        if group.disabled && !action.is_read() {
+            return Err(Denial::GroupDisabled);
+        }
+        if standing == Blocklisted {
+            return Err(Denial::CallerBlocklisted);
+        }
+    }
+
+    let require_member = || match standing {
+        None => Ok(()),
+        Some(s) if s.is_member() => Ok(()),
+        Some(_) => Err(Denial::NotMember),
+    };
+    let require_manager = || match standing {
+        None => Ok(()),
+        Some(s) if s.is_manager() => Ok(()),
+        Some(s) if s.is_member() => Err(Denial::NotOwnerOrAdmin),
+        Some(_) => Err(Denial::NotMember),
+    };
+    let require_owner = || match standing {
+        None | Some(Owner) => Ok(()),
+        Some(s) if s.is_member() => Err(Denial::NotOwner),
+        Some(_) => Err(Denial::NotMember),
+    };
+    let require_user = || if standing.is_none() { Err(Denial::NeedsUser) } else { Ok(()) };
+    // Owner and app admin act on anyone below the owner; admins only on plain members.
+    let may_manage = |target: Standing| match target {
+        Owner => Err(Denial::TargetIsOwner),
+        Admin if standing == Some(Admin) => Err(Denial::TargetIsAdmin),
+        _ => Ok(()),
+    };
+    let target_member = |target: Standing| if target.is_member() { Ok(()) } else { Err(Denial::TargetNotMember) };
+    let target_outsider = |target: Standing| match target {
+        Outsider => Ok(()),
+        Blocklisted => Err(Denial::TargetBlocklisted),
+        _ => Err(Denial::TargetAlreadyMember),
+    };
+    let target = target.unwrap_or(Outsider);
+
+    match action {
+        ReadInfo => match standing {
+            Some(s) if !s.is_member() && !group.public => Err(Denial::NotMember),
+            _ => Ok(()),
+        },
+        ReadContent => require_member(),
+        ReadRestrictionLists | UpdateInfo | UpdateAnnouncement | MuteAll | UnmuteAll => require_manager(),
+        UploadFile => require_member(),
+        DeleteFile { own: true } => require_member(),
+        DeleteFile { own: false } => require_manager(),
+        SetMemberAttributes { own: true } => require_member(),
+        SetMemberAttributes { own: false } => require_owner(),
+        Dissolve => require_owner(),
+        Disable | Enable => match standing {
+            None => Ok(()),
+            Some(_) => Err(Denial::NotAppAdmin),
+        },
+        Shield => {
+            require_user()?;
+            require_member()
+        }
+        SendMessage => {
+            if group.disabled {
+                return Err(Denial::GroupDisabled);
+            }
+            let Some(actor) = actor else { return Ok(()) };
+            require_member()?;
+            if actor.muted {
+                return Err(Denial::Muted);
+            }
+            if group.mute_all && !actor.standing.is_manager() && !actor.allowlisted {
+                return Err(Denial::MutedAll);
+            }
+            Ok(())
+        }
+        Quit => {
+            require_user()?;
+            match standing {
+                Some(Owner) => Err(Denial::OwnerCannotQuit),
+                _ => require_member(),
+            }
+        }
+        Apply | AnswerInvitation => {
+            require_user()?;
+            if standing.is_some_and(Standing::is_member) {
+                return Err(Denial::CallerAlreadyMember);
+            }
+            if action == Apply && !group.public {
+                return Err(Denial::PrivateGroup);
+            }
+            Ok(())
+        }
+        DecideApplication | AddMember => {
+            require_manager()?;
+            target_outsider(target)
+        }
+        Invite => {
+            match standing {
+                Some(Member) if !group.allow_invites => return Err(Denial::InvitesNotAllowed),
+                Some(Member) => {}
+                _ => require_manager()?,
+            }
+            target_outsider(target)
+        }
+        Kick | Mute | Unmute | AllowlistAdd | AllowlistRemove => {
+            require_manager()?;
+            target_member(target)?;
+            may_manage(target)
+        }
+        Block => {
+            require_manager()?;
+            if target == Blocklisted {
+                return Err(Denial::TargetBlocklisted);
+            }
+            may_manage(target)
+        }
+        Unblock => {
+            require_manager()?;
+            if target == Blocklisted { Ok(()) } else { Err(Denial::TargetNotBlocklisted) }
+        }
+        AddAdmin => {
+            require_owner()?;
+            match target {
+                Member => Ok(()),
+                Admin => Err(Denial::TargetAlreadyAdmin),
+                Owner => Err(Denial::TargetIsOwner),
+                _ => Err(Denial::TargetNotMember),
+            }
+        }
+        RemoveAdmin => {
+            require_owner()?;
+            match target {
+                Admin => Ok(()),
+                Owner => Err(Denial::TargetIsOwner),
+                Member => Err(Denial::TargetNotAdmin),
+                _ => Err(Denial::TargetNotMember),
+            }
+        }
+        TransferOwnership => {
+            require_owner()?;
+            match target {
+                Owner => Err(Denial::SameOwner),
+                s if s.is_member() => Ok(()),
+                _ => Err(Denial::TargetNotMember),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod table_test;

@@ -1,0 +1,170 @@
+//! The error table: one row per error a client can see, with its HTTP status, Agora's error
+//! name and exception class (REST), and the msync status code and reason the official SDK
+//! matches (websocket). Every domain error maps into one row.
+
+use serde::Serialize;
+
+macro_rules! error_table {
+    ($( $(#[$doc:meta])* $code:ident => $http:literal, $error:literal, $exception:literal, $msync:literal, $reason:literal; )*) => {
+        /// One row of the error table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $( $(#[$doc])* $code, )* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$code),*];
+
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$code => $http,)* }
+            }
+            /// Agora's `error` field.
+            pub fn error_name(self) -> &'static str {
+                match self { $(ErrorCode::$code => $error,)* }
+            }
+            /// Agora's `exception` field.
+            pub fn exception(self) -> &'static str {
+                match self { $(ErrorCode::$code => $exception,)* }
+            }
+            /// msync `Status.ErrorCode` value for the same failure on the websocket.
+            pub fn msync_status(self) -> i32 {
+                match self { $(ErrorCode::$code => $msync,)* }
+            }
+            /// msync `Status.reason`: the exact string the SDK matches.
+            pub fn msync_reason(self) -> &'static str {
+                match self { $(ErrorCode::$code => $reason,)* }
+            }
+        }
+    };
+}
+
+// msync status codes: FAIL 1, UNAUTHORIZED 2, WRONG_PARAMETER 4, TOKEN_EXPIRED 6,
+// PERMISSION_DENIED 7, USER_MUTED 15 (msync-schema.md, Status.ErrorCode).
+error_table! {
+    /// The body is not JSON, or a field has the wrong type.
+    JsonParse => 400, "json_parse", "JsonParseException", 4, "wrong parameter";
+    /// A value is out of range or malformed.
+    IllegalArgument => 400, "illegal_argument", "IllegalArgumentException", 4, "wrong parameter";
+    /// A required field is missing, or an unknown field was sent.
+    InvalidParameter => 400, "invalid_parameter", "InvalidParameterException", 4, "wrong parameter";
+    /// Member attributes break a limit.
+    MetadataError => 400, "metadata_error", "MetadataException", 4, "wrong parameter";
+    /// The file upload failed (the SDK treats only 400 as a failed upload).
+    UploadFailed => 400, "upload_error", "UploadException", 1, "upload failed";
+    /// Username or password is wrong (password grant).
+    InvalidGrant => 400, "invalid_grant", "InvalidGrantException", 2, "Sorry, user not found";
+    /// The user exists but is deactivated.
+    UserNotActivated => 400, "invalid_grant", "InvalidGrantException", 12, "Sorry, the user is banned";
+    /// No token, or an unknown or expired one.
+    Unauthorized => 401, "unauthorized", "UnauthorizedException", 2, "Sorry, token expired";
+    /// The token exists but is for another app.
+    BadAccessToken => 401, "auth_bad_access_token", "UnauthorizedException", 2, "Sorry, token expired";
+    /// Valid token, but the caller may not do this.
+    ForbiddenOp => 403, "forbidden_op", "ForbiddenOperationException", 7, "permission denied";
+    /// The group or one of its members is muted (send refused).
+    UserMuted => 403, "forbidden_op", "ForbiddenOperationException", 15, "user is mute";
+    /// The group is disabled by the app administrator.
+    GroupDisabled => 403, "forbidden_op", "ForbiddenOperationException", 1, "group is disabled";
+    /// The caller is not a member.
+    NotInGroup => 403, "forbidden_op", "ForbiddenOperationException", 1, "not in group or chatroom";
+    /// The caller is on the group's blocklist.
+    Blocked => 403, "forbidden_op", "ForbiddenOperationException", 1, "blocked";
+    /// A limit of the app's plan or of Agora's documented maxima.
+    ExceedLimit => 403, "exceed_limit", "ExceedLimitException", 7, "permission denied";
+    /// The user does not exist.
+    UserNotFound => 404, "service_resource_not_found", "UserNotFoundException", 4, "Sorry, user not found";
+    /// The group does not exist.
+    GroupNotFound => 404, "service_resource_not_found", "ResourceNotFoundException", 1, "group not found";
+    /// Another resource (file, request, route) does not exist.
+    ResourceNotFound => 404, "resource_not_found", "ResourceNotFoundException", 1, "not found";
+    /// The org/app in the path does not exist.
+    AppNotFound => 404, "organization_application_not_found", "ApplicationNotFoundException", 2, "Sorry, the appkey is not found";
+    /// The user name is taken.
+    DuplicateUniqueProperty => 400, "duplicate_unique_property_exists", "DuplicateUniquePropertyExistsException", 4, "wrong parameter";
+    /// The method is not allowed on this path.
+    MethodNotAllowed => 405, "method_not_allowed", "MethodNotAllowedException", 4, "wrong parameter";
+    /// The body is larger than the server accepts.
+    PayloadTooLarge => 413, "request_entity_too_large", "RequestEntityTooLargeException", 7, "Sorry, data is too large";
+    /// The body is not JSON where JSON is required.
+    UnsupportedMediaType => 415, "web_application", "WebApplicationException", 4, "wrong parameter";
+    /// Too many calls (app quota or failed logins).
+    ReachLimit => 429, "reach_limit", "ReachLimitException", 7, "traffic limit";
+    /// Something broke inside the server; details are logged, never sent.
+    Internal => 500, "internal_server_error", "InternalServerErrorException", 1, "internal error";
+    /// The store is busy with a conflicting change; the client may retry.
+    Busy => 503, "service_unavailable", "ServiceUnavailableException", 1, "service unavailable";
+}
+
+/// A client-visible error: a row of the table plus a human description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        ApiError { code, description: description.into() }
+    }
+
+    /// The REST error envelope (`error`, `exception`, `timestamp`, `duration`,
+    /// `error_description`).
+    pub fn envelope(&self, timestamp_ms: i64, duration_ms: i64) -> ErrorEnvelope<'_> {
+        ErrorEnvelope {
+            error: self.code.error_name(),
+            exception: self.code.exception(),
+            timestamp: timestamp_ms,
+            duration: duration_ms,
+            error_description: &self.description,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.error_name(), self.description)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Agora's error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorEnvelope<'a> {
+    pub error: &'static str,
+    pub exception: &'static str,
+    pub timestamp: i64,
+    pub duration: i64,
+    pub error_description: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_is_an_error_status_with_a_name() {
+        for code in ErrorCode::ALL {
+            assert!((400..600).contains(&code.http_status()), "{code:?}");
+            assert!(!code.error_name().is_empty() && !code.exception().is_empty(), "{code:?}");
+            assert!(code.msync_status() > 0, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn envelope_has_agoras_field_names() {
+        let error = ApiError::new(ErrorCode::GroupNotFound, "grpID 1 does not exist!");
+        let json = serde_json::to_value(error.envelope(5, 0)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error":"service_resource_not_found","exception":"ResourceNotFoundException",
+                "timestamp":5,"duration":0,"error_description":"grpID 1 does not exist!"})
+        );
+    }
+
+    #[test]
+    fn sdk_matched_reasons_are_exact() {
+        assert_eq!((ErrorCode::UserMuted.msync_status(), ErrorCode::UserMuted.msync_reason()), (15, "user is mute"));
+        assert_eq!(ErrorCode::NotInGroup.msync_reason(), "not in group or chatroom");
+        assert_eq!(ErrorCode::GroupNotFound.msync_reason(), "group not found");
+        assert_eq!(ErrorCode::Unauthorized.msync_reason(), "Sorry, token expired");
+    }
+}

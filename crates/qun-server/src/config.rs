@@ -1,0 +1,144 @@
+//! Configuration: flags > environment (`QUN_*`) > TOML file (`--config`) > defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use qun_core::{AppKey, Plan};
+use serde::Deserialize;
+
+/// `qun serve` flags; each also reads its `QUN_*` environment variable.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "QUN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database, files and generated credentials [default: ./qun-data].
+    #[arg(long, env = "QUN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite file.
+    #[arg(long, env = "QUN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// A TOML file with any of these settings (lowest precedence but for defaults).
+    #[arg(long, env = "QUN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The default app, `org#app` [default: qun#demo].
+    #[arg(long, env = "QUN_APPKEY")]
+    pub appkey: Option<String>,
+    #[arg(long, env = "QUN_CLIENT_ID")]
+    pub client_id: Option<String>,
+    #[arg(long, env = "QUN_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// The default app's plan: free, starter, pro or enterprise [default: enterprise].
+    #[arg(long, env = "QUN_PLAN")]
+    pub plan: Option<String>,
+}
+
+/// The TOML file: the same keys as the flags, with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    appkey: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    plan: Option<String>,
+    user_token_ttl_secs: Option<i64>,
+    app_token_ttl_secs: Option<i64>,
+    max_failed_logins_per_minute: Option<u32>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` under the data dir unless a PostgreSQL URL was given.
+    pub database_url: String,
+    pub appkey: AppKey,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub plan: Plan,
+    /// Default lifetime of user tokens when the request names no `ttl`.
+    pub user_token_ttl_secs: i64,
+    /// Default lifetime of app tokens (Easemob: 60 days).
+    pub app_token_ttl_secs: i64,
+    /// Failed password logins per user per minute before logins are refused for a minute.
+    pub max_failed_logins_per_minute: u32,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./qun-data"));
+        let database_url =
+            args.database_url.or(file.database_url).unwrap_or_else(|| sqlite_url(&data_dir.join("qun.db")));
+        let appkey_text = args.appkey.or(file.appkey).unwrap_or_else(|| "qun#demo".to_owned());
+        let appkey = AppKey::parse(&appkey_text).map_err(|e| anyhow::anyhow!("QUN_APPKEY {appkey_text:?}: {e}"))?;
+        let plan_text = args.plan.or(file.plan).unwrap_or_else(|| "enterprise".to_owned());
+        let plan = Plan::parse(&plan_text).with_context(|| format!("unknown plan {plan_text:?}"))?;
+        Ok(Config {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
+            data_dir,
+            database_url,
+            appkey,
+            client_id: args.client_id.or(file.client_id),
+            client_secret: args.client_secret.or(file.client_secret),
+            plan,
+            user_token_ttl_secs: file.user_token_ttl_secs.unwrap_or(7 * 24 * 3600),
+            app_token_ttl_secs: file.app_token_ttl_secs.unwrap_or(60 * 24 * 3600),
+            max_failed_logins_per_minute: file.max_failed_logins_per_minute.unwrap_or(10),
+        })
+    }
+
+    /// A configuration for tests: the given data dir and database, everything else default.
+    pub fn for_tests(data_dir: &Path, database_url: Option<String>) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("valid"),
+            data_dir: data_dir.to_owned(),
+            database_url: database_url.unwrap_or_else(|| sqlite_url(&data_dir.join("qun.db"))),
+            appkey: AppKey::parse("qun#test").expect("valid"),
+            client_id: Some("test-client".to_owned()),
+            client_secret: Some("test-secret".to_owned()),
+            plan: Plan::Enterprise,
+            user_token_ttl_secs: 3600,
+            app_token_ttl_secs: 3600,
+            max_failed_logins_per_minute: 10,
+        }
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("qun.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nappkey = \"acme#chat\"\nplan = \"pro\"\n").unwrap();
+        let args = ServeArgs { config: Some(file.clone()), appkey: Some("x#y".into()), ..Default::default() };
+        let config = Config::resolve(args).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.appkey.to_string(), "x#y");
+        assert_eq!(config.plan, Plan::Pro);
+        assert!(config.database_url.starts_with("sqlite://./qun-data"));
+
+        std::fs::write(&file, "bogus = 1\n").unwrap();
+        assert!(Config::resolve(ServeArgs { config: Some(file), ..Default::default() }).is_err());
+    }
+}

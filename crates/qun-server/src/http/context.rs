@@ -1,0 +1,267 @@
+//! The request context every handler takes: the app of the path, the authenticated caller,
+//! and what the success envelope needs (method, path, query, timing).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use qun_core::UserName;
+use qun_proto::ErrorCode;
+use qun_proto::rest::{Envelope, EnvelopeContext};
+use qun_store::AppRecord;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::HttpError;
+use crate::auth;
+use crate::ids::now_ms;
+use crate::state::AppState;
+
+/// Who is calling, from the bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An app token: the app administrator.
+    AppAdmin,
+    /// A user token.
+    User(UserName),
+}
+
+/// The request context (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub app: AppRecord,
+    /// `None` when the request carried no Authorization header.
+    pub caller: Option<Caller>,
+    pub method: Method,
+    /// The path after `/{org}/{app}`.
+    pub path: String,
+    pub query: BTreeMap<String, Vec<String>>,
+    pub started: Instant,
+    /// Expiry of the caller's token, ms since epoch (`None`: anonymous or never expires).
+    pub token_expires_ms: Option<i64>,
+}
+
+impl Ctx {
+    /// The caller, or 401 when the request is anonymous.
+    pub fn caller(&self) -> Result<&Caller, HttpError> {
+        self.caller.as_ref().ok_or_else(|| HttpError::new(ErrorCode::Unauthorized, "Unable to authenticate (OAuth)"))
+    }
+
+    /// 401 unless the caller holds an app token.
+    pub fn require_app_admin(&self) -> Result<(), HttpError> {
+        match self.caller()? {
+            Caller::AppAdmin => Ok(()),
+            Caller::User(_) => Err(HttpError::new(ErrorCode::ForbiddenOp, "this call needs an app token")),
+        }
+    }
+
+    /// 403 unless the caller is the app admin or the user `name` themself.
+    pub fn require_self_or_admin(&self, name: &UserName) -> Result<(), HttpError> {
+        match self.caller()? {
+            Caller::AppAdmin => Ok(()),
+            Caller::User(user) if user == name => Ok(()),
+            Caller::User(_) => Err(HttpError::new(ErrorCode::ForbiddenOp, "a user may only do this for themself")),
+        }
+    }
+
+    /// The first value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).and_then(|values| values.first()).map(String::as_str)
+    }
+
+    /// A numeric query parameter within `range`, or `default` when absent.
+    pub fn number_param(
+        &self,
+        name: &str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, HttpError> {
+        match self.param(name) {
+            None | Some("") => Ok(default),
+            Some(raw) => raw.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                HttpError::new(
+                    ErrorCode::IllegalArgument,
+                    format!("{name} must be a number from {} to {}", range.start(), range.end()),
+                )
+            }),
+        }
+    }
+
+    pub fn flag_param(&self, name: &str) -> bool {
+        self.param(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// An envelope for this request with `data` and `entities`.
+    pub fn envelope<D: Serialize, E: Serialize>(&self, data: Option<D>, entities: Vec<E>) -> Envelope<D, E> {
+        Envelope::new(
+            EnvelopeContext {
+                method: self.method.as_str().to_owned(),
+                app_uuid: self.app.uuid.clone(),
+                org: self.app.org.clone(),
+                app: self.app.name.clone(),
+                path: self.path.clone(),
+                params: self.query.clone(),
+                timestamp_ms: now_ms() as i64,
+                duration_ms: self.started.elapsed().as_millis() as i64,
+            },
+            data,
+            entities,
+        )
+    }
+
+    /// The common reply: an envelope with `data` only.
+    pub fn data<D: Serialize>(&self, data: D) -> Response {
+        Json(self.envelope::<D, ()>(Some(data), Vec::new())).into_response()
+    }
+
+    /// An envelope with `data` and its `count`.
+    pub fn counted<T: Serialize>(&self, data: Vec<T>) -> Response {
+        let mut envelope = self.envelope::<Vec<T>, ()>(None, Vec::new());
+        envelope.count = Some(data.len() as u64);
+        envelope.data = Some(data);
+        Json(envelope).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let started = Instant::now();
+        // Inside the nested router `parts.uri` has lost the `/{org}/{app}` prefix.
+        let full_uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        let full_path = full_uri.path().to_owned();
+        let mut segments = full_path.splitn(4, '/').skip(1);
+        let (org, app_name) = (segments.next().unwrap_or(""), segments.next().unwrap_or(""));
+        let rest = segments.next().map(|rest| format!("/{rest}")).unwrap_or_default();
+        let app = state.app(org, app_name).await?.ok_or_else(|| {
+            HttpError::new(ErrorCode::AppNotFound, format!("Could not find application for {org}/{app_name} from URI"))
+        })?;
+        let (caller, token_expires_ms) = authenticate(&parts.headers, &app, state).await?;
+        Ok(Ctx {
+            app,
+            caller,
+            method: parts.method.clone(),
+            path: rest,
+            query: parse_query(full_uri.query().unwrap_or("")),
+            started,
+            token_expires_ms,
+        })
+    }
+}
+
+async fn authenticate(
+    headers: &HeaderMap,
+    app: &AppRecord,
+    state: &AppState,
+) -> Result<(Option<Caller>, Option<i64>), HttpError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else { return Ok((None, None)) };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| HttpError::new(ErrorCode::Unauthorized, "Unable to authenticate (OAuth)"))?;
+    let record =
+        state.store.token(&auth::token_hash(token), now_ms() as i64).await?.ok_or_else(|| {
+            HttpError::new(ErrorCode::Unauthorized, "Unable to authenticate due to expired access token")
+        })?;
+    if record.app_id != app.id {
+        return Err(HttpError::new(ErrorCode::BadAccessToken, "Unable to authenticate due to corrupt access token"));
+    }
+    let caller = match record.user {
+        None => Caller::AppAdmin,
+        Some(user) => Caller::User(user),
+    };
+    Ok((Some(caller), record.expires_ms))
+}
+
+fn parse_query(query: &str) -> BTreeMap<String, Vec<String>> {
+    let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, value) in url_pairs(query) {
+        params.entry(key).or_default().push(value);
+    }
+    params
+}
+
+fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key), percent_decode(value))
+    })
+}
+
+/// Decodes `%XX` and `+` in a URL component; invalid escapes are kept as they are.
+pub(crate) fn percent_decode(raw: &str) -> String {
+    fn hex(byte: u8) -> Option<u8> {
+        (byte as char).to_digit(16).map(|digit| digit as u8)
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&high), Some(&low)) => hex(high).zip(hex(low)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, byte) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A JSON body; an empty body reads as `{}`. Parse errors answer `json_parse`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| HttpError::new(ErrorCode::PayloadTooLarge, e.body_text()))?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(text)
+            .map(JsonBody)
+            .map_err(|e| HttpError::new(ErrorCode::JsonParse, format!("Unexpected JSON: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        let params = parse_query("pagenum=1&pagesize=20&ids=a%2Cb&x&name=a+b&bad=%zz");
+        assert_eq!(params["pagenum"], vec!["1"]);
+        assert_eq!(params["ids"], vec!["a,b"]);
+        assert_eq!(params["x"], vec![""]);
+        assert_eq!(params["name"], vec!["a b"]);
+        assert_eq!(params["bad"], vec!["%zz"]);
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}

@@ -1,0 +1,43 @@
+//! Error replies: every error leaves as Agora's error envelope with the status of its row in
+//! the error table. Internal details are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::StoreError;
+
+use crate::ids::now_ms;
+
+/// A handler's error: an [`ApiError`] on its way to the client.
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+impl HttpError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        HttpError(ApiError::new(code, description))
+    }
+}
+
+impl From<ApiError> for HttpError {
+    fn from(error: ApiError) -> Self {
+        HttpError(error)
+    }
+}
+
+impl From<StoreError> for HttpError {
+    fn from(error: StoreError) -> Self {
+        HttpError(crate::services::store_error(error))
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.0.envelope(now_ms() as i64, 0))).into_response()
+    }
+}
+
+pub(super) async fn not_found(uri: axum::http::Uri) -> HttpError {
+    HttpError::new(ErrorCode::ResourceNotFound, format!("no resource at {}", uri.path()))
+}

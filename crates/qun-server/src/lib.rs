@@ -1,0 +1,69 @@
+//! The Qun server: the REST API, services and configuration behind the `qun` binary.
+//!
+//! Layout:
+//! - [`config`]: flags, environment, TOML file.
+//! - [`state`]: the cheap, cloneable handle every request gets (store, ids, apps).
+//! - [`http`]: the axum router, the envelope and error replies, authentication of callers.
+//! - [`rest`]: one module per REST area; handlers parse, call a service, fill `qun-proto` types.
+//! - [`services`]: the operations themselves (users, groups): read, decide with
+//!   `qun_core::rules`, commit through `qun_store`, record events.
+//!
+//! Invariant: this crate is the only one that knows HTTP (and, later, websockets).
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod ids;
+pub mod rest;
+pub mod services;
+pub mod state;
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use state::AppState;
+
+/// Starts the server with `config` and runs until `shutdown` completes.
+pub async fn serve(config: config::Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let state = AppState::open(config).await?;
+    run(listener, state, shutdown).await
+}
+
+/// Serves requests on `listener` until `shutdown` completes; in-flight requests finish first.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, backend = state.store.backend(), "qun listening");
+    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("qun stopped");
+    Ok(())
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

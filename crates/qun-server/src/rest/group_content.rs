@@ -1,0 +1,811 @@
+//! A group's content: the announcement, shared files and member attributes
+//! (agora-chat-api.md §2 rows 29–37).
+//!
+//! Changes go through `services::groups::change_group`; a decision that needs facts the group
+//! snapshot does not hold (a file's owner, a member's current attributes) goes through
+//! [`change_group_with_facts`], which drops the decision if the group moved after the facts
+//! were read. Shared files live on disk under `files_dir/<app_id>/<group_id>/<file_id>`; the
+//! database row is what makes a file exist, so the bytes are written before the row is
+//! committed and removed after the row is deleted.
+
+use std::collections::BTreeMap;
+use std::path::{Path as FilePath, PathBuf};
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use qun_core::rules::GroupAction;
+use qun_core::{GroupId, GroupOperation, UserName, limits};
+use qun_proto::rest::groups::{
+    Announcement, AnnouncementBody, FileDeleted, FileUploaded, GetMemberAttributes, IdResult,
+    MemberAttributesBatchResult, MemberAttributesOfUser, SetMemberAttributes, SharedFile, UploadedFileReason,
+};
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::{AppRecord, GroupMutation, SharedFileRecord, StoreError};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::services::groups::{
+    Decision, PlannedEvent, Scene, change_group, group_not_found, load_scene, parse_group_id,
+};
+use crate::services::{parse_user, store_error};
+use crate::state::AppState;
+
+/// The body limit of the upload route: the largest file plus room for the multipart framing
+/// (boundaries and part headers), so a file just over the limit is still read whole and
+/// refused with our 400 rather than cut off by the transport.
+pub(crate) const UPLOAD_BODY_LIMIT_BYTES: usize = limits::SHARED_FILE_MAX_BYTES + 64 * 1024;
+
+/// Not an Agora limit: keeps the row and the download's Content-Disposition header small.
+const FILE_NAME_MAX_CHARS: usize = 256;
+
+/// How often a decision on facts is retried after the group moved under it.
+const MAX_FACT_ATTEMPTS: usize = 8;
+
+// ------------------------------------------------------------------------ announcement
+
+/// `GET /chatgroups/{g}/announcement` → `{announcement}`.
+pub(crate) async fn announcement(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group)): Path<(String, String, String)>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let scene = readable_scene(&state, &ctx, group_id).await?;
+    Ok(ctx.data(Announcement { announcement: scene.group().announcement.clone() }))
+}
+
+/// `POST /chatgroups/{g}/announcement` `{announcement}` → `{id, result:true}`. An empty text
+/// deletes the announcement (and says so in the event).
+pub(crate) async fn set_announcement(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<AnnouncementBody>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let text = body
+        .announcement
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "announcement must be provided"))?;
+    qun_core::group::validate_announcement(&text)
+        .map_err(|error| HttpError::new(ErrorCode::InvalidParameter, error.to_string()))?;
+    let operation =
+        if text.is_empty() { GroupOperation::DeleteAnnouncement } else { GroupOperation::UpdateAnnouncement };
+    let (result, _) = change_group(&state, &ctx.app, ctx.caller()?, group_id, &[], |scene| {
+        scene.authorize(GroupAction::UpdateAnnouncement, None)?;
+        Ok(Decision {
+            mutations: vec![GroupMutation::SetAnnouncement(text.clone())],
+            events: vec![PlannedEvent::new(operation, scene.actor_label(), Vec::new()).reason(text.clone())],
+            output: IdResult { id: group_id.to_string(), result: true },
+        })
+    })
+    .await?;
+    tracing::info!(group_id = %group_id, chars = limits::chars(&text), "group announcement set");
+    Ok(ctx.data(result))
+}
+
+// ------------------------------------------------------------------------ shared files
+
+/// `GET /chatgroups/{g}/share_files?pagenum=&pagesize=` → `data[]` of files.
+pub(crate) async fn files(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group)): Path<(String, String, String)>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let page_size = ctx.number_param("pagesize", 1000, 1..=1000)?;
+    // Pages count from 1; a 0 is read as the first page too, since some clients count from 0.
+    let page_number = ctx.number_param("pagenum", 1, 0..=u32::MAX)?.max(1);
+    readable_scene(&state, &ctx, group_id).await?;
+    let offset = (page_number - 1).saturating_mul(page_size);
+    let files = state.store.shared_files(ctx.app.id, group_id, offset, page_size).await?;
+    Ok(ctx.counted(files.iter().map(shared_file).collect()))
+}
+
+/// `POST /chatgroups/{g}/share_files` (multipart, part `file`) → [`FileUploaded`].
+///
+/// The SDK treats every reply but HTTP 400 as a successful upload (sdk-behaviour.md §5), so
+/// every failure here, whatever its cause (bad token, not a member, no `file` part, too
+/// large, store down), answers 400 `upload_error` with the cause as its description. That is
+/// also why this handler takes `Result<Ctx, _>`: a bad token must not answer 401.
+pub(crate) async fn upload_file(
+    State(state): State<AppState>,
+    ctx: Result<Ctx, HttpError>,
+    headers: HeaderMap,
+    Path((org, app, group)): Path<(String, String, String)>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, HttpError> {
+    let mut multipart = multipart.map_err(|rejection| upload_failed(rejection.body_text()))?;
+    let ctx = match ctx {
+        Ok(ctx) => ctx,
+        Err(error) => {
+            drain(&mut multipart).await;
+            return Err(upload_failed(error.0.description));
+        }
+    };
+    let request = UploadRequest { headers: &headers, org: &org, app: &app, group: &group };
+    match upload(&state, &ctx, &request, &mut multipart).await {
+        Ok(uploaded) => Ok(ctx.data(uploaded)),
+        Err(error) => {
+            // Read the rest of the body before answering: closing a connection with unread
+            // request bytes makes the kernel reset it, and the client may then lose our 400.
+            // The route's body limit bounds what this reads.
+            drain(&mut multipart).await;
+            tracing::info!(group = %group, error = %error, "shared file upload refused");
+            Err(upload_failed(error.description))
+        }
+    }
+}
+
+/// `GET /chatgroups/{g}/share_files/{f}` → the file's bytes.
+pub(crate) async fn download_file(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group, file_id)): Path<(String, String, String, String)>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    readable_scene(&state, &ctx, group_id).await?;
+    let file = existing_file(&state, &ctx.app, group_id, &file_id).await?;
+    let path = stored_file_path(&state, &ctx.app, group_id, &file.file_id);
+    // Whole files in memory: they are at most 10 MB, and it keeps the reply's length exact.
+    let bytes = tokio::fs::read(&path).await.map_err(|error| {
+        tracing::error!(group_id = %group_id, file_id = %file.file_id, path = %path.display(), %error, "shared file bytes unreadable");
+        HttpError::new(ErrorCode::Internal, "internal error")
+    })?;
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+        (header::CONTENT_DISPOSITION, content_disposition(&file.name)),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
+/// `DELETE /chatgroups/{g}/share_files/{f}` → `{group_id, file_id, result:true}`. Members may
+/// delete their own files; the owner, admins and the app administrator any file.
+pub(crate) async fn delete_file(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group, file_id)): Path<(String, String, String, String)>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let caller = ctx.caller()?;
+    let deleted = change_group_with_facts(
+        &state,
+        &ctx.app,
+        caller,
+        group_id,
+        &[],
+        || existing_file(&state, &ctx.app, group_id, &file_id),
+        |scene, file: &SharedFileRecord| {
+            let own = scene.caller_name() == Some(&file.owner);
+            scene.authorize(GroupAction::DeleteFile { own }, None)?;
+            Ok(Decision {
+                mutations: vec![GroupMutation::DeleteFile { file_id: file.file_id.clone() }],
+                events: vec![
+                    PlannedEvent::new(GroupOperation::DeleteFile, scene.actor_label(), Vec::new())
+                        .reason(file.file_id.clone()),
+                ],
+                output: file.file_id.clone(),
+            })
+        },
+    )
+    .await?;
+    // The row is gone, so nothing refers to the bytes any more; a failure leaves an orphan
+    // file, never a dangling row.
+    remove_stored_file(&stored_file_path(&state, &ctx.app, group_id, &deleted)).await;
+    tracing::info!(group_id = %group_id, file_id = %deleted, "shared file deleted");
+    Ok(ctx.data(FileDeleted { group_id: group_id.to_string(), file_id: deleted, result: true }))
+}
+
+// ------------------------------------------------------------------------ member attributes
+
+/// `PUT /metadata/chatgroup/{g}/user/{u}` `{metaData:{k:v}}` → `{k:v}` as set. `""` deletes a
+/// key. Members set their own attributes; the owner (and the app administrator) anyone's.
+pub(crate) async fn set_member_attributes(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group, user)): Path<(String, String, String, String)>,
+    JsonBody(body): JsonBody<SetMemberAttributes>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let member = parse_user(&user)?;
+    let caller = ctx.caller()?;
+    let changes = body.metadata.ok_or_else(|| metadata_error("metaData must be provided"))?;
+    check_attribute_changes(&changes)?;
+    let own = matches!(caller, Caller::User(name) if name == &member);
+    let targets = [member.clone()];
+    let set = change_group_with_facts(
+        &state,
+        &ctx.app,
+        caller,
+        group_id,
+        &targets,
+        || current_attributes(&state, &ctx.app, group_id, &targets),
+        |scene, current: &BTreeMap<UserName, BTreeMap<String, String>>| {
+            scene.authorize(GroupAction::SetMemberAttributes { own }, None)?;
+            if !scene.standing(&member).is_member() {
+                return Err(metadata_error(format!("user {member} is not in group {group_id}")));
+            }
+            attributes_after(current.get(&member), &changes).map_err(metadata_error)?;
+            let mut decision = Decision::new(changes.clone());
+            plan_attribute_change(&mut decision, &member, &changes)?;
+            Ok(decision)
+        },
+    )
+    .await?;
+    tracing::info!(group_id = %group_id, member = %member, keys = set.len(), "member attributes set");
+    Ok(ctx.data(set))
+}
+
+/// `GET /metadata/chatgroup/{g}/user/{u}` → `{k:v}`.
+pub(crate) async fn member_attributes(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group, user)): Path<(String, String, String, String)>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let member = parse_user(&user)?;
+    readable_scene(&state, &ctx, group_id).await?;
+    let mut by_user = current_attributes(&state, &ctx.app, group_id, std::slice::from_ref(&member)).await?;
+    Ok(ctx.data(by_user.remove(&member).unwrap_or_default()))
+}
+
+/// `POST /metadata/chatgroup/{g}/get` `{targets:[≤10], properties:[keys]}` → `{user:{k:v}}`,
+/// one entry per target (empty when they have none); no properties means every key.
+pub(crate) async fn member_attributes_by_keys(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<GetMemberAttributes>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let raw_targets = body.targets.unwrap_or_default();
+    if raw_targets.is_empty() || raw_targets.len() > limits::MEMBER_ATTRS_GET_MAX_USERS {
+        return Err(
+            metadata_error(format!("targets must name 1 to {} users", limits::MEMBER_ATTRS_GET_MAX_USERS)).into()
+        );
+    }
+    let targets = raw_targets.iter().map(|raw| parse_user(raw)).collect::<Result<Vec<_>, _>>()?;
+    let keys = body.properties.unwrap_or_default();
+    readable_scene(&state, &ctx, group_id).await?;
+    let rows = state.store.member_attributes(ctx.app.id, group_id, &targets, &keys).await?;
+    let mut by_user: BTreeMap<String, BTreeMap<String, String>> =
+        targets.iter().map(|target| (target.to_string(), BTreeMap::new())).collect();
+    for (user, key, value) in rows {
+        by_user.entry(user.to_string()).or_default().insert(key, value);
+    }
+    Ok(ctx.data(by_user))
+}
+
+/// `PUT /metadata/chatgroup/{g}/users/batch` `[{username, metadata}]` (≤20) → succeeded and
+/// failed users. The owner or the app administrator only. A malformed key or value refuses
+/// the whole call; a user who is not a member, or whose attributes would grow past the limit,
+/// is reported in `failed` and the others are set.
+pub(crate) async fn set_member_attributes_batch(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, group)): Path<(String, String, String)>,
+    JsonBody(entries): JsonBody<Vec<MemberAttributesOfUser>>,
+) -> Result<Response, HttpError> {
+    let group_id = parse_group_id(&group)?;
+    let caller = ctx.caller()?;
+    if entries.is_empty() || entries.len() > limits::MEMBER_ATTRS_BATCH_MAX_USERS {
+        return Err(metadata_error(format!(
+            "set the attributes of 1 to {} users at a time",
+            limits::MEMBER_ATTRS_BATCH_MAX_USERS
+        ))
+        .into());
+    }
+    for entry in &entries {
+        check_attribute_changes(&entry.metadata)?;
+    }
+    // A name that does not parse cannot be a member; it is reported in `failed`.
+    let parsed: Vec<Option<UserName>> = entries.iter().map(|entry| parse_user(&entry.username).ok()).collect();
+    let mut targets: Vec<UserName> = Vec::new();
+    for name in parsed.iter().flatten() {
+        if !targets.contains(name) {
+            targets.push(name.clone());
+        }
+    }
+    let result = change_group_with_facts(
+        &state,
+        &ctx.app,
+        caller,
+        group_id,
+        &targets,
+        || current_attributes(&state, &ctx.app, group_id, &targets),
+        |scene, current: &BTreeMap<UserName, BTreeMap<String, String>>| {
+            scene.authorize(GroupAction::SetMemberAttributes { own: false }, None)?;
+            let mut decision = Decision::new(MemberAttributesBatchResult { failed: Vec::new(), succeeded: Vec::new() });
+            // Entries apply in order, so a user named twice is checked against their first change.
+            let mut working = current.clone();
+            for (entry, name) in entries.iter().zip(&parsed) {
+                let reported =
+                    MemberAttributesOfUser { username: entry.username.clone(), metadata: entry.metadata.clone() };
+                let Some(name) = name.as_ref().filter(|name| scene.standing(name).is_member()) else {
+                    decision.output.failed.push(reported);
+                    continue;
+                };
+                match attributes_after(working.get(name), &entry.metadata) {
+                    Ok(after) => {
+                        plan_attribute_change(&mut decision, name, &entry.metadata)?;
+                        working.insert(name.clone(), after);
+                        decision.output.succeeded.push(reported);
+                    }
+                    Err(_) => decision.output.failed.push(reported),
+                }
+            }
+            Ok(decision)
+        },
+    )
+    .await?;
+    tracing::info!(
+        group_id = %group_id,
+        succeeded = result.succeeded.len(),
+        failed = result.failed.len(),
+        "member attributes set in batch"
+    );
+    Ok(ctx.data(result))
+}
+
+// ------------------------------------------------------------------------ deciding on facts
+
+/// What a decision on facts came to: done, or dropped because the group moved after the facts
+/// were read.
+enum Guarded<T> {
+    Decided(T),
+    Stale,
+}
+
+/// `change_group` for decisions that also need facts read from the store outside the group
+/// snapshot (a file's owner, members' current attributes).
+///
+/// `change_group` guards only what its snapshot holds. Here the group's version is noted
+/// before the facts are read, and a decision on a snapshot of any other version is dropped
+/// (committing nothing) and the whole read is done again. Every change of a group bumps its
+/// version, so a decision is never made on facts older than its snapshot.
+async fn change_group_with_facts<Facts, T, FactsRead>(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    group_id: GroupId,
+    users: &[UserName],
+    read_facts: impl Fn() -> FactsRead,
+    decide: impl Fn(&Scene, &Facts) -> Result<Decision<T>, ApiError>,
+) -> Result<T, ApiError>
+where
+    FactsRead: Future<Output = Result<Facts, ApiError>>,
+{
+    for _ in 0..MAX_FACT_ATTEMPTS {
+        let version_before = group_version(state, app, group_id).await?;
+        let facts = read_facts().await?;
+        let (outcome, _) = change_group(state, app, caller, group_id, users, |scene| {
+            if scene.group().version != version_before {
+                return Ok(Decision::new(Guarded::Stale));
+            }
+            let decision = decide(scene, &facts)?;
+            Ok(Decision {
+                mutations: decision.mutations,
+                events: decision.events,
+                output: Guarded::Decided(decision.output),
+            })
+        })
+        .await?;
+        if let Guarded::Decided(output) = outcome {
+            return Ok(output);
+        }
+    }
+    Err(store_error(StoreError::Conflict))
+}
+
+async fn group_version(state: &AppState, app: &AppRecord, group_id: GroupId) -> Result<i64, ApiError> {
+    let groups = state.store.groups(app.id, &[group_id]).await.map_err(store_error)?;
+    groups.first().map(|group| group.version).ok_or_else(|| group_not_found(group_id))
+}
+
+/// The group as the caller may read it (members only), or the error to answer.
+async fn readable_scene(state: &AppState, ctx: &Ctx, group_id: GroupId) -> Result<Scene, HttpError> {
+    let scene = load_scene(state, &ctx.app, ctx.caller()?, group_id, &[]).await?;
+    scene.authorize(GroupAction::ReadContent, None)?;
+    Ok(scene)
+}
+
+// ------------------------------------------------------------------------ upload steps
+
+/// The parts of the upload request that shape the reply.
+struct UploadRequest<'a> {
+    headers: &'a HeaderMap,
+    org: &'a str,
+    app: &'a str,
+    group: &'a str,
+}
+
+/// A file received in full under its final name, not yet in the database.
+struct ReceivedFile {
+    name: String,
+    size: u64,
+}
+
+async fn upload(
+    state: &AppState,
+    ctx: &Ctx,
+    request: &UploadRequest<'_>,
+    multipart: &mut Multipart,
+) -> Result<FileUploaded, ApiError> {
+    let group_id = parse_group_id(request.group)?;
+    let caller = ctx.caller().map_err(|error| error.0)?;
+    // Refuse before receiving up to 10 MB from someone who may not upload; the commit below
+    // decides again on fresh state.
+    load_scene(state, &ctx.app, caller, group_id, &[]).await?.authorize(GroupAction::UploadFile, None)?;
+
+    let file_id = state.ids.next().to_string();
+    let final_path = stored_file_path(state, &ctx.app, group_id, &file_id);
+    let received = receive_file(multipart, &final_path).await?;
+    let size = i64::try_from(received.size).map_err(|_| ApiError::new(ErrorCode::UploadFailed, "file too large"))?;
+
+    let committed = change_group(state, &ctx.app, caller, group_id, &[], |scene| {
+        scene.authorize(GroupAction::UploadFile, None)?;
+        // An app-token upload has no user behind it; the group's owner holds the file of record,
+        // so the file stays deletable by someone in the group.
+        let owner = scene.caller_name().cloned().unwrap_or_else(|| scene.group().owner.clone());
+        let record = SharedFileRecord {
+            file_id: file_id.clone(),
+            name: received.name.clone(),
+            owner,
+            size,
+            created_ms: scene.now_ms,
+        };
+        let reason = to_json(&UploadedFileReason { data: shared_file(&record) })?;
+        Ok(Decision {
+            mutations: vec![GroupMutation::AddFile(record.clone())],
+            events: vec![PlannedEvent::new(GroupOperation::UploadFile, scene.actor_label(), Vec::new()).reason(reason)],
+            output: record,
+        })
+    })
+    .await;
+    let (record, _) = match committed {
+        Ok(committed) => committed,
+        Err(error) => {
+            remove_stored_file(&final_path).await;
+            return Err(error);
+        }
+    };
+    tracing::info!(group_id = %group_id, file_id = %record.file_id, size = record.size, owner = %record.owner, "shared file uploaded");
+    let file_url = file_url(request, group_id, &record.file_id);
+    Ok(FileUploaded {
+        file_url,
+        group_id: group_id.to_string(),
+        file_name: record.name,
+        created: record.created_ms,
+        file_id: record.file_id,
+        file_size: record.size,
+    })
+}
+
+/// Streams the first `file` part to a temporary name next to `final_path`, refusing it past
+/// the size limit, and renames it into place once it is complete and on disk.
+async fn receive_file(multipart: &mut Multipart, final_path: &FilePath) -> Result<ReceivedFile, ApiError> {
+    let upload_error = |description: String| ApiError::new(ErrorCode::UploadFailed, description);
+    let io_error = |error: std::io::Error| {
+        tracing::error!(path = %final_path.display(), %error, "writing a shared file failed");
+        ApiError::new(ErrorCode::Internal, "the file could not be stored")
+    };
+    loop {
+        let mut field = multipart
+            .next_field()
+            .await
+            .map_err(|error| upload_error(error.body_text()))?
+            .ok_or_else(|| upload_error("the multipart part \"file\" is missing".to_owned()))?;
+        if field.name() != Some("file") {
+            while field.chunk().await.map_err(|error| upload_error(error.body_text()))?.is_some() {}
+            continue;
+        }
+        let name = file_name(field.file_name())?;
+        if let Some(directory) = final_path.parent() {
+            tokio::fs::create_dir_all(directory).await.map_err(io_error)?;
+        }
+        let temporary = TemporaryFile::new(final_path.with_extension("part"));
+        let mut file = tokio::fs::File::create(&temporary.path).await.map_err(io_error)?;
+        let mut size: u64 = 0;
+        while let Some(chunk) = field.chunk().await.map_err(|error| upload_error(error.body_text()))? {
+            size += chunk.len() as u64;
+            if size > limits::SHARED_FILE_MAX_BYTES as u64 {
+                return Err(upload_error(format!("the file is larger than {} bytes", limits::SHARED_FILE_MAX_BYTES)));
+            }
+            file.write_all(&chunk).await.map_err(io_error)?;
+        }
+        // On disk before it gets its final name, so a crash never leaves a short file there.
+        file.sync_all().await.map_err(io_error)?;
+        drop(file);
+        tokio::fs::rename(&temporary.path, final_path).await.map_err(io_error)?;
+        temporary.keep();
+        return Ok(ReceivedFile { name, size });
+    }
+}
+
+/// A file being received, removed when dropped unless kept: on an error, and also when the
+/// client goes away and the handler is dropped mid-upload.
+struct TemporaryFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TemporaryFile {
+    fn new(path: PathBuf) -> TemporaryFile {
+        TemporaryFile { path, keep: false }
+    }
+
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for TemporaryFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Blocking, but one unlink; `Drop` cannot await.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Reads and discards what is left of a multipart body.
+async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
+/// The name to keep for an uploaded file: its last path component (some browsers send a
+/// full path), without control characters.
+fn file_name(sent: Option<&str>) -> Result<String, ApiError> {
+    let sent = sent.unwrap_or("");
+    let last = sent.rsplit(['/', '\\']).next().unwrap_or(sent);
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    let cleaned = cleaned.trim();
+    if limits::chars(cleaned) > FILE_NAME_MAX_CHARS {
+        return Err(ApiError::new(
+            ErrorCode::UploadFailed,
+            format!("the file name is longer than {FILE_NAME_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(if cleaned.is_empty() { "file".to_owned() } else { cleaned.to_owned() })
+}
+
+/// The download URL of a file, absolute when the request named its Host.
+fn file_url(request: &UploadRequest<'_>, group_id: GroupId, file_id: &str) -> String {
+    let path = format!("/{}/{}/chatgroups/{group_id}/share_files/{file_id}", request.org, request.app);
+    match header_text(request.headers, header::HOST.as_str()) {
+        // Behind a TLS-terminating proxy the scheme the client used is in X-Forwarded-Proto.
+        Some(host) => format!("{}://{host}{path}", header_text(request.headers, "x-forwarded-proto").unwrap_or("http")),
+        None => path,
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn upload_failed(description: impl Into<String>) -> HttpError {
+    HttpError::new(ErrorCode::UploadFailed, description)
+}
+
+// ------------------------------------------------------------------------ stored files
+
+/// Where a file's bytes live. File ids are server ids (decimal), checked by [`existing_file`]
+/// before a client-given id gets here, so the path cannot leave the group's directory.
+fn stored_file_path(state: &AppState, app: &AppRecord, group_id: GroupId, file_id: &str) -> PathBuf {
+    state.files_dir().join(app.id.to_string()).join(group_id.to_string()).join(file_id)
+}
+
+/// The file's row, or 404.
+async fn existing_file(
+    state: &AppState,
+    app: &AppRecord,
+    group_id: GroupId,
+    file_id: &str,
+) -> Result<SharedFileRecord, ApiError> {
+    let not_found =
+        || ApiError::new(ErrorCode::ResourceNotFound, format!("file {file_id} does not exist in group {group_id}"));
+    if file_id.is_empty() || !file_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_found());
+    }
+    state.store.shared_file(app.id, group_id, file_id).await.map_err(store_error)?.ok_or_else(not_found)
+}
+
+async fn remove_stored_file(path: &FilePath) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "an unreferenced shared file could not be removed")
+        }
+    }
+}
+
+fn shared_file(record: &SharedFileRecord) -> SharedFile {
+    SharedFile {
+        file_id: record.file_id.clone(),
+        file_name: record.name.clone(),
+        file_owner: record.owner.to_string(),
+        file_size: record.size,
+        created: record.created_ms,
+    }
+}
+
+/// `attachment` with the name twice: plain ASCII for old clients, RFC 5987 UTF-8 for the rest.
+fn content_disposition(file_name: &str) -> HeaderValue {
+    let ascii: String = file_name
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
+    let mut encoded = String::new();
+    for byte in file_name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+// ------------------------------------------------------------------------ attribute rules
+
+fn metadata_error(description: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::MetadataError, description)
+}
+
+/// Checks the form of requested changes: at least one; keys of 1 to 16 bytes of
+/// `[A-Za-z0-9_]`; values of at most 512 bytes (`""` deletes the key).
+fn check_attribute_changes(changes: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if changes.is_empty() {
+        return Err(metadata_error("metaData must name at least one attribute"));
+    }
+    for (key, value) in changes {
+        let key_ok = !key.is_empty()
+            && key.len() <= limits::MEMBER_ATTR_KEY_MAX_BYTES
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !key_ok {
+            return Err(metadata_error(format!(
+                "attribute key {key:?} must be 1 to {} bytes of letters, digits and '_'",
+                limits::MEMBER_ATTR_KEY_MAX_BYTES
+            )));
+        }
+        if value.len() > limits::MEMBER_ATTR_VALUE_MAX_BYTES {
+            return Err(metadata_error(format!(
+                "the value of attribute {key:?} is longer than {} bytes",
+                limits::MEMBER_ATTR_VALUE_MAX_BYTES
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A member's attributes after `changes`, or why they may not have them (too large in all).
+fn attributes_after(
+    current: Option<&BTreeMap<String, String>>,
+    changes: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut after = current.cloned().unwrap_or_default();
+    for (key, value) in changes {
+        if value.is_empty() {
+            after.remove(key);
+        } else {
+            after.insert(key.clone(), value.clone());
+        }
+    }
+    // Keys count towards the total as well as values: both are what the member stores.
+    let total: usize = after.iter().map(|(key, value)| key.len() + value.len()).sum();
+    if total > limits::MEMBER_ATTRS_TOTAL_MAX_BYTES {
+        return Err(format!(
+            "a member's attributes may not exceed {} bytes in all",
+            limits::MEMBER_ATTRS_TOTAL_MAX_BYTES
+        ));
+    }
+    Ok(after)
+}
+
+/// The mutation and the `memberAttributesUpdate` event of one member's change. The event is
+/// about the member (`from` and `to`), whoever made the change; its reason is the changed
+/// attributes as JSON.
+fn plan_attribute_change<T>(
+    decision: &mut Decision<T>,
+    member: &UserName,
+    changes: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    decision.mutations.push(GroupMutation::SetMemberAttributes {
+        user: member.clone(),
+        attributes: changes.iter().map(|(key, value)| (key.clone(), value.clone())).collect(),
+    });
+    decision.events.push(
+        PlannedEvent::new(GroupOperation::MemberMetadataUpdate, member.to_string(), vec![member.clone()])
+            .reason(to_json(changes)?),
+    );
+    Ok(())
+}
+
+async fn current_attributes(
+    state: &AppState,
+    app: &AppRecord,
+    group_id: GroupId,
+    users: &[UserName],
+) -> Result<BTreeMap<UserName, BTreeMap<String, String>>, ApiError> {
+    let rows = state.store.member_attributes(app.id, group_id, users, &[]).await.map_err(store_error)?;
+    let mut by_user: BTreeMap<UserName, BTreeMap<String, String>> = BTreeMap::new();
+    for (user, key, value) in rows {
+        by_user.entry(user).or_default().insert(key, value);
+    }
+    Ok(by_user)
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|error| {
+        tracing::error!(%error, "serializing an event reason failed");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
+    }
+
+    #[test]
+    fn attribute_keys_and_values_are_checked_in_bytes() {
+        let sixteen = "k".repeat(16);
+        let long_value = "v".repeat(512);
+        for (changes, accepted) in [
+            (attributes(&[("nick", "x")]), true),
+            (attributes(&[("A_z09", "")]), true),
+            (attributes(&[(&sixteen, &long_value)]), true),
+            (attributes(&[]), false),
+            (attributes(&[("", "x")]), false),
+            (attributes(&[(&"k".repeat(17), "x")]), false),
+            (attributes(&[("with-dash", "x")]), false),
+            (attributes(&[("é", "x")]), false),
+            (attributes(&[("k", &"v".repeat(513))]), false),
+            // 171 three-byte characters are 513 bytes.
+            (attributes(&[("k", &"語".repeat(171))]), false),
+        ] {
+            assert_eq!(check_attribute_changes(&changes).is_ok(), accepted, "{changes:?}");
+        }
+    }
+
+    #[test]
+    fn empty_values_delete_and_the_total_is_capped() {
+        let current = attributes(&[("a", "1"), ("b", "2")]);
+        assert_eq!(
+            attributes_after(Some(&current), &attributes(&[("a", ""), ("c", "3")])),
+            Ok(attributes(&[("b", "2"), ("c", "3")]))
+        );
+        // Eight keys of 1 + 511 bytes are 4,096 bytes exactly; one more byte is refused.
+        let full: BTreeMap<String, String> = (0..8).map(|i| (i.to_string(), "v".repeat(511))).collect();
+        assert!(attributes_after(None, &full).is_ok());
+        assert!(attributes_after(Some(&full), &attributes(&[("x", "")])).is_ok());
+        assert!(attributes_after(Some(&full), &attributes(&[("x", "y")])).is_err());
+        assert!(attributes_after(Some(&full), &attributes(&[("0", &"v".repeat(510)), ("x", "")])).is_ok());
+    }
+
+    #[test]
+    fn uploaded_file_names_keep_their_last_component() {
+        assert_eq!(file_name(Some("C:\\fakepath\\report.pdf")).ok().as_deref(), Some("report.pdf"));
+        assert_eq!(file_name(Some("a/b/c.txt")).ok().as_deref(), Some("c.txt"));
+        assert_eq!(file_name(Some("bad\u{0}name")).ok().as_deref(), Some("badname"));
+        assert_eq!(file_name(None).ok().as_deref(), Some("file"));
+        assert!(file_name(Some(&"n".repeat(257))).is_err());
+    }
+
+    #[test]
+    fn content_disposition_is_a_valid_header_for_any_name() {
+        assert_eq!(
+            content_disposition("résumé \"v2\".txt").to_str().ok(),
+            Some("attachment; filename=\"r_sum_ _v2_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v2%22.txt")
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! REST handlers, one module per area, all under `/{org}/{app}`. A handler parses its input,
+//! calls a service, and fills `qun-proto` types; it decides nothing itself.
+
+mod group_content;
+mod group_requests;
+mod groups;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+
+use crate::state::AppState;
+
+/// The routes under `/{org}/{app}`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/token", post(users::token))
+        .route("/users", post(users::register).get(users::list))
+        .route("/users/{user}", get(users::get).put(users::update).delete(users::delete))
+        .route("/users/{user}/password", put(users::change_password).post(users::change_password))
+        .route("/users/{user}/activate", post(users::activate))
+        .route("/users/{user}/deactivate", post(users::deactivate))
+        .route("/sdk/users/{user}/token/expires", get(users::token_expires))
+        .route("/users/{user}/joined_chatgroups", get(groups::joined_legacy))
+        // groups: lifecycle and lists
+        .route("/chatgroups", post(groups::create).get(groups::list_all))
+        .route("/publicchatgroups", get(groups::list_public))
+        .route("/chatgroups/user/{user}", get(groups::joined))
+        .route("/chatgroups/user/{user}/joined_count", get(groups::joined_count))
+        .route("/chatgroups/{group}", get(groups::details).put(groups::modify).delete(groups::dissolve))
+        .route("/chatgroups/{group}/disable", post(groups::disable))
+        .route("/chatgroups/{group}/enable", post(groups::enable))
+        .route("/chatgroups/{group}/user/{user}/is_joined", get(groups::is_joined))
+        // members and roles
+        .route("/chatgroups/{group}/users", get(groups::members).post(groups::add_members))
+        .route("/chatgroups/{group}/users/{users}", post(groups::add_member).delete(groups::remove_members))
+        .route("/chatgroups/{group}/admin", get(groups::admins).post(groups::add_admin))
+        .route("/chatgroups/{group}/admin/{user}", delete(groups::remove_admin))
+        .route("/chatgroups/{group}/blocks/users", get(groups::blocklist).post(groups::block_many))
+        .route("/chatgroups/{group}/blocks/users/{users}", post(groups::block_one).delete(groups::unblock))
+        .route("/chatgroups/{group}/mute", get(groups::mute_list).post(groups::mute))
+        .route("/chatgroups/{group}/mute/{users}", delete(groups::unmute))
+        .route("/sdk/chatgroups/{group}/mute/{user}", get(groups::is_muted))
+        .route("/chatgroups/{group}/ban", post(groups::mute_all).delete(groups::unmute_all))
+        .route("/chatgroups/{group}/white/users", get(groups::allowlist).post(groups::allowlist_add_many))
+        .route(
+            "/chatgroups/{group}/white/users/{users}",
+            get(groups::is_allowlisted).post(groups::allowlist_add_one).delete(groups::allowlist_remove),
+        )
+        // requests, invitations and self-service
+        .route("/chatgroups/{group}/apply", post(group_requests::apply))
+        .route("/chatgroups/{group}/apply_verify", post(group_requests::apply_verify))
+        .route("/chatgroups/{group}/invite", post(group_requests::invite))
+        .route("/chatgroups/{group}/invite_verify", post(group_requests::invite_verify))
+        .route("/chatgroups/{group}/quit", delete(group_requests::quit).post(group_requests::quit))
+        .route("/chatgroups/{group}/shield", post(group_requests::shield).delete(group_requests::unshield))
+        // announcement, files, member attributes
+        .route(
+            "/chatgroups/{group}/announcement",
+            get(group_content::announcement).post(group_content::set_announcement),
+        )
+        // Uploads are up to 10 MB; axum's default body limit is 2 MB. (GET has no body.)
+        .route(
+            "/chatgroups/{group}/share_files",
+            get(group_content::files)
+                .post(group_content::upload_file)
+                .layer(DefaultBodyLimit::max(group_content::UPLOAD_BODY_LIMIT_BYTES)),
+        )
+        .route(
+            "/chatgroups/{group}/share_files/{file}",
+            get(group_content::download_file).delete(group_content::delete_file),
+        )
+        .route(
+            "/metadata/chatgroup/{group}/user/{user}",
+            put(group_content::set_member_attributes).get(group_content::member_attributes),
+        )
+        .route(
+            "/sdk/metadata/chatgroup/{group}/user/{user}",
+            put(group_content::set_member_attributes).get(group_content::member_attributes),
+        )
+        .route("/metadata/chatgroup/{group}/get", post(group_content::member_attributes_by_keys))
+        .route("/sdk/metadata/chatgroup/{group}/get", post(group_content::member_attributes_by_keys))
+        .route("/metadata/chatgroup/{group}/users/batch", put(group_content::set_member_attributes_batch))
+}

@@ -1,0 +1,411 @@
+//! Group operations. Every change follows one path, [`change_group`]: read a snapshot of the
+//! group and the users involved, decide with `qun_core::rules`, and commit the mutations and
+//! their events in one transaction guarded by the group's version (re-deciding on conflict).
+
+use std::collections::BTreeSet;
+
+use qun_core::rules::{self, GroupAction, Subject};
+use qun_core::{
+    Audience, AudienceRule, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, Standing, UserName,
+};
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::{
+    AppRecord, AppliedChange, EventRecord, GroupChange, GroupMutation, GroupRecord, GroupSnapshot, NewGroup,
+    StoreError, UserInGroup,
+};
+
+use crate::http::Caller;
+use crate::ids::now_ms;
+use crate::services::{denial_error, store_error};
+use crate::state::AppState;
+
+/// How often a change is re-decided after losing a race with another change of the group.
+const MAX_ATTEMPTS: usize = 8;
+
+/// What the rules and the event receivers need to know about the group right now.
+#[derive(Debug)]
+pub struct Scene {
+    pub snapshot: GroupSnapshot,
+    /// Owner and admins.
+    pub managers: Vec<UserName>,
+    pub now_ms: i64,
+    caller: Caller,
+}
+
+impl Scene {
+    pub fn group(&self) -> &GroupRecord {
+        &self.snapshot.group
+    }
+
+    pub fn group_id(&self) -> GroupId {
+        self.snapshot.group.id
+    }
+
+    /// The user in the snapshot (they must have been asked for).
+    pub fn user(&self, name: &UserName) -> &UserInGroup {
+        self.snapshot.user(name).expect("every user the operation names is in the snapshot")
+    }
+
+    pub fn standing(&self, name: &UserName) -> Standing {
+        self.user(name).standing()
+    }
+
+    pub fn caller_name(&self) -> Option<&UserName> {
+        match &self.caller {
+            Caller::AppAdmin => None,
+            Caller::User(name) => Some(name),
+        }
+    }
+
+    /// The name events carry as `from` for the caller ("admin" for the app administrator).
+    pub fn actor_label(&self) -> String {
+        self.caller_name().map(|n| n.to_string()).unwrap_or_else(|| "admin".to_owned())
+    }
+
+    fn rules_caller(&self) -> rules::Caller {
+        match &self.caller {
+            Caller::AppAdmin => rules::Caller::AppAdmin,
+            Caller::User(name) => {
+                let user = self.user(name);
+                rules::Caller::User(Subject {
+                    standing: user.standing(),
+                    muted: user.muted(self.now_ms),
+                    allowlisted: user.allowlisted(),
+                })
+            }
+        }
+    }
+
+    /// Asks the rules; a denial comes back as the error the client sees.
+    pub fn authorize(&self, action: GroupAction, target: Option<&UserName>) -> Result<(), ApiError> {
+        let target_standing = target.map(|t| self.standing(t));
+        rules::authorize(self.rules_caller(), action, target_standing, self.group().flags())
+            .map_err(|denial| denial_error(denial, &self.group_id().to_string(), &self.actor_label(), target))
+    }
+
+    /// 404 for users that do not exist in the app.
+    pub fn require_exists(&self, name: &UserName) -> Result<(), ApiError> {
+        if self.user(name).exists { Ok(()) } else { Err(user_not_found(name)) }
+    }
+}
+
+/// An event the operation wants to emit; receivers are resolved by its operation's rule.
+#[derive(Debug, Clone)]
+pub struct PlannedEvent {
+    pub operation: GroupOperation,
+    pub from: String,
+    pub to: Vec<UserName>,
+    pub reason: String,
+    /// For `AudienceRule::Inviter` and `EveryMemberIndividually`: the explicit receivers.
+    pub receivers: Vec<UserName>,
+}
+
+impl PlannedEvent {
+    pub fn new(operation: GroupOperation, from: impl Into<String>, to: Vec<UserName>) -> Self {
+        PlannedEvent { operation, from: from.into(), to, reason: String::new(), receivers: Vec::new() }
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    pub fn receivers(mut self, receivers: Vec<UserName>) -> Self {
+        self.receivers = receivers;
+        self
+    }
+}
+
+/// What a decision produced: the mutations, the events and the operation's own answer.
+#[derive(Debug)]
+pub struct Decision<T> {
+    pub mutations: Vec<GroupMutation>,
+    pub events: Vec<PlannedEvent>,
+    pub output: T,
+}
+
+impl<T> Decision<T> {
+    pub fn new(output: T) -> Self {
+        Decision { mutations: Vec::new(), events: Vec::new(), output }
+    }
+}
+
+/// Reads, decides and commits one group operation (see the module docs).
+///
+/// `users` are the users `decide` will look at besides the caller.
+pub async fn change_group<T>(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    group_id: GroupId,
+    users: &[UserName],
+    decide: impl Fn(&Scene) -> Result<Decision<T>, ApiError>,
+) -> Result<(T, AppliedChange), ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let scene = load_scene(state, app, caller, group_id, users).await?;
+        let decision = decide(&scene)?;
+        if decision.mutations.is_empty() && decision.events.is_empty() {
+            return Ok((decision.output, AppliedChange { version: scene.group().version, timeline_seqs: Vec::new() }));
+        }
+        let change = GroupChange {
+            events: resolve_events(state, &scene, &decision)?,
+            mutations: decision.mutations,
+            now_ms: scene.now_ms,
+        };
+        match state.store.apply_group_change(app.id, group_id, scene.group().version, &change).await {
+            Ok(applied) => return Ok((decision.output, applied)),
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(group_not_found(group_id)),
+            Err(other) => return Err(store_error(other)),
+        }
+    }
+    Err(store_error(StoreError::Conflict))
+}
+
+/// A read-only look at a group: the snapshot for the caller and `users`.
+pub async fn load_scene(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    group_id: GroupId,
+    users: &[UserName],
+) -> Result<Scene, ApiError> {
+    let mut asked: Vec<UserName> = users.to_vec();
+    if let Caller::User(name) = caller {
+        asked.push(name.clone());
+    }
+    let now = now_ms() as i64;
+    let snapshot = state
+        .store
+        .group_snapshot(app.id, group_id, &asked, now)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| group_not_found(group_id))?;
+    let managers =
+        state.store.group_managers(app.id, group_id).await.map_err(store_error)?.into_iter().map(|m| m.user).collect();
+    Ok(Scene { snapshot, managers, now_ms: now, caller: caller.clone() })
+}
+
+/// Turns planned events into stored records with resolved receivers.
+fn resolve_events<T>(state: &AppState, scene: &Scene, decision: &Decision<T>) -> Result<Vec<EventRecord>, ApiError> {
+    let member_count = member_count_after(scene.group().member_count, &decision.mutations);
+    let group_name = decision
+        .mutations
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            GroupMutation::UpdateSettings(settings) => Some(settings.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| scene.group().settings.name.clone());
+    let mut records = Vec::new();
+    for planned in &decision.events {
+        let Some(audience) = audience(scene, planned) else { continue };
+        records.push(EventRecord {
+            id: state.ids.next(),
+            audience,
+            event: GroupEvent {
+                operation: planned.operation,
+                group_id: scene.group_id(),
+                group_name: group_name.clone(),
+                from: planned.from.clone(),
+                to: planned.to.clone(),
+                reason: planned.reason.clone(),
+                member_count,
+                timestamp_ms: scene.now_ms,
+            },
+        });
+    }
+    Ok(records)
+}
+
+/// The receivers of one event, by its operation's rule (agora-chat-api.md §5). `None` when
+/// nobody is to receive it (e.g. `create` by the app administrator).
+pub fn audience(scene: &Scene, planned: &PlannedEvent) -> Option<Audience> {
+    let actor = scene.caller_name().cloned();
+    let users = |set: BTreeSet<UserName>| (!set.is_empty()).then(|| Audience::Users(set.into_iter().collect()));
+    let subjects: BTreeSet<UserName> = planned.to.iter().cloned().collect();
+    let managers: BTreeSet<UserName> = scene.managers.iter().cloned().collect();
+    match planned.operation.audience_rule() {
+        AudienceRule::Actor => users(actor.into_iter().collect()),
+        AudienceRule::EveryMemberIndividually | AudienceRule::Inviter => {
+            users(planned.receivers.iter().cloned().collect())
+        }
+        AudienceRule::Members => Some(Audience::Group { except: None }),
+        AudienceRule::MembersExceptActor => Some(Audience::Group { except: actor }),
+        AudienceRule::MembersExceptSubject => Some(Audience::Group { except: planned.to.first().cloned() }),
+        AudienceRule::OwnerAndAdmins => users(managers),
+        AudienceRule::Subjects => users(subjects),
+        AudienceRule::OldAndNewOwner => {
+            users(subjects.into_iter().chain(std::iter::once(scene.group().owner.clone())).collect())
+        }
+        AudienceRule::OwnerAdminsAndSubjects => users(managers.union(&subjects).cloned().collect()),
+        AudienceRule::OwnerAdminsAndSubjectsExceptActor => {
+            let mut set: BTreeSet<UserName> = managers.union(&subjects).cloned().collect();
+            if let Some(actor) = &actor {
+                set.remove(actor);
+            }
+            users(set)
+        }
+    }
+}
+
+fn member_count_after(before: u32, mutations: &[GroupMutation]) -> u32 {
+    mutations
+        .iter()
+        .fold(before as i64, |count, m| match m {
+            GroupMutation::AddMember { .. } => count + 1,
+            GroupMutation::RemoveMember { .. } => count - 1,
+            GroupMutation::Dissolve => 0,
+            _ => count,
+        })
+        .max(0) as u32
+}
+
+pub fn group_not_found(group_id: GroupId) -> ApiError {
+    ApiError::new(ErrorCode::GroupNotFound, format!("grpID {group_id} does not exist!"))
+}
+
+pub fn user_not_found(name: &UserName) -> ApiError {
+    ApiError::new(ErrorCode::UserNotFound, format!("username {name} doesn't exist!"))
+}
+
+pub fn parse_group_id(raw: &str) -> Result<GroupId, ApiError> {
+    GroupId::parse(raw.trim()).map_err(|_| group_not_found_raw(raw))
+}
+
+fn group_not_found_raw(raw: &str) -> ApiError {
+    ApiError::new(ErrorCode::GroupNotFound, format!("grpID {raw} does not exist!"))
+}
+
+// ------------------------------------------------------------------------ create
+
+/// A validated create request.
+#[derive(Debug)]
+pub struct CreateGroup {
+    pub owner: UserName,
+    pub settings: GroupSettings,
+    pub members: Vec<UserName>,
+}
+
+/// Creates a group with its owner and initial members (who join directly, as Agora does).
+pub async fn create(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    request: CreateGroup,
+) -> Result<GroupId, ApiError> {
+    if let Caller::User(name) = caller
+        && name != &request.owner
+    {
+        return Err(ApiError::new(ErrorCode::ForbiddenOp, "a user may only create groups they own"));
+    }
+    request.settings.validate(app.settings.plan.group_member_limit()).map_err(|e| {
+        ApiError::new(
+            if matches!(e, qun_core::group::SettingsError::MaxUsersOutOfRange { .. }) {
+                ErrorCode::ExceedLimit
+            } else {
+                ErrorCode::InvalidParameter
+            },
+            e.to_string(),
+        )
+    })?;
+    let mut members: Vec<UserName> = Vec::new();
+    for member in request.members {
+        if member != request.owner && !members.contains(&member) {
+            members.push(member);
+        }
+    }
+    if members.len() + 1 > request.settings.max_users as usize {
+        return Err(ApiError::new(ErrorCode::ExceedLimit, "members size is greater than max user size !"));
+    }
+    // Every named user must exist.
+    for name in std::iter::once(&request.owner).chain(&members) {
+        if state.store.user(app.id, name).await.map_err(store_error)?.is_none() {
+            return Err(user_not_found(name));
+        }
+    }
+    let now = now_ms() as i64;
+    let group_id = GroupId(state.ids.next());
+    let mut mutations = vec![GroupMutation::AddMember {
+        user: request.owner.clone(),
+        role: MemberRole::Owner,
+        join_order: state.ids.next() as i64,
+    }];
+    let mut events = Vec::new();
+    let base = GroupEvent {
+        operation: GroupOperation::Create,
+        group_id,
+        group_name: request.settings.name.clone(),
+        from: request.owner.to_string(),
+        to: Vec::new(),
+        reason: String::new(),
+        member_count: members.len() as u32 + 1,
+        timestamp_ms: now,
+    };
+    events.push(EventRecord {
+        id: state.ids.next(),
+        audience: Audience::Users(vec![request.owner.clone()]),
+        event: base.clone(),
+    });
+    for member in &members {
+        mutations.push(GroupMutation::AddMember {
+            user: member.clone(),
+            role: MemberRole::Member,
+            join_order: state.ids.next() as i64,
+        });
+        events.push(EventRecord {
+            id: state.ids.next(),
+            audience: Audience::Users(vec![member.clone()]),
+            event: GroupEvent { operation: GroupOperation::DirectJoined, to: vec![member.clone()], ..base.clone() },
+        });
+    }
+    let new = NewGroup { id: group_id, owner: request.owner.clone(), settings: request.settings, created_ms: now };
+    state
+        .store
+        .create_group(app.id, &new, &GroupChange { mutations, events, now_ms: now })
+        .await
+        .map_err(store_error)?;
+    tracing::info!(group_id = %group_id, owner = %request.owner, members = members.len() + 1, "group created");
+    Ok(group_id)
+}
+
+// ------------------------------------------------------------------------ joining
+
+/// Outcome of one user in a batch call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerUser {
+    pub user: UserName,
+    pub result: Result<(), String>,
+}
+
+/// Events and mutations for `user` joining the group directly.
+pub fn join_directly(
+    scene: &Scene,
+    state: &AppState,
+    decision: &mut Decision<impl Sized>,
+    user: &UserName,
+    joined_event: GroupOperation,
+) {
+    decision.mutations.push(GroupMutation::AddMember {
+        user: user.clone(),
+        role: MemberRole::Member,
+        join_order: state.ids.next() as i64,
+    });
+    decision.events.push(PlannedEvent::new(joined_event, scene.actor_label(), vec![user.clone()]));
+    decision.events.push(PlannedEvent::new(GroupOperation::Presence, user.to_string(), vec![user.clone()]));
+}
+
+/// Events and mutations for `user` leaving (quit, kick or block).
+pub fn leave(scene: &Scene, decision: &mut Decision<impl Sized>, user: &UserName, kicked: bool) {
+    decision.mutations.push(GroupMutation::RemoveMember { user: user.clone() });
+    if kicked {
+        decision.events.push(PlannedEvent::new(GroupOperation::Kick, scene.actor_label(), vec![user.clone()]));
+    }
+    decision.events.push(PlannedEvent::new(GroupOperation::Absence, user.to_string(), vec![user.clone()]));
+}
+
+/// Room left in the group for `adding` more members, given what the decision adds already.
+pub fn has_room(scene: &Scene, decision_adds: usize) -> bool {
+    (scene.group().member_count as usize + decision_adds) < scene.group().settings.max_users as usize
+}

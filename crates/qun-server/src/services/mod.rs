@@ -1,0 +1,75 @@
+//! The operations behind the REST API (and, later, the websocket): read from the store,
+//! decide with `qun_core::rules`, commit through the store, record events.
+//!
+//! Services speak [`ApiError`]; they know nothing of HTTP.
+
+pub mod groups;
+pub mod users;
+
+use qun_core::UserName;
+use qun_core::rules::Denial;
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::StoreError;
+
+/// Maps a store failure to the error table; internal details are logged, not sent.
+pub fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict => ApiError::new(ErrorCode::Busy, "the group is being changed by another request, retry"),
+        StoreError::AlreadyExists => ApiError::new(ErrorCode::DuplicateUniqueProperty, "already exists"),
+        StoreError::NotFound => ApiError::new(ErrorCode::ResourceNotFound, "not found"),
+        other => {
+            tracing::error!(error = %other, "store failure");
+            ApiError::new(ErrorCode::Internal, "internal error")
+        }
+    }
+}
+
+/// Parses a user name from a request, answering Agora's error for a bad one.
+pub fn parse_user(raw: &str) -> Result<UserName, ApiError> {
+    UserName::parse(raw.trim())
+        .map_err(|_| ApiError::new(ErrorCode::IllegalArgument, format!("username {raw:?} is not legal")))
+}
+
+/// Maps a rules denial to the error table, naming the user and group involved.
+pub fn denial_error(denial: Denial, group: &str, actor: &str, target: Option<&UserName>) -> ApiError {
+    let target = target.map(UserName::as_str).unwrap_or("");
+    let (code, text) = match denial {
+        Denial::NotMember => (ErrorCode::NotInGroup, format!("user: {actor} is not a member of group: {group}")),
+        Denial::NotOwnerOrAdmin => {
+            (ErrorCode::ForbiddenOp, format!("user: {actor} is not the owner or an admin of group: {group}"))
+        }
+        Denial::NotOwner => (ErrorCode::ForbiddenOp, format!("user: {actor} is not the owner of group: {group}")),
+        Denial::NotAppAdmin => (ErrorCode::ForbiddenOp, "this call needs an app token".to_owned()),
+        Denial::NeedsUser => (ErrorCode::ForbiddenOp, "this call needs a user token".to_owned()),
+        Denial::PrivateGroup => {
+            (ErrorCode::ForbiddenOp, format!("group: {group} is private and does not accept applications"))
+        }
+        Denial::GroupDisabled => (ErrorCode::GroupDisabled, format!("group: {group} is disabled")),
+        Denial::CallerBlocklisted => (ErrorCode::Blocked, format!("user: {actor} is blocked by group: {group}")),
+        Denial::CallerAlreadyMember => (ErrorCode::ForbiddenOp, format!("user: {actor} already in group: {group}")),
+        Denial::OwnerCannotQuit => {
+            (ErrorCode::ForbiddenOp, "the owner cannot leave the group; transfer or dissolve it".to_owned())
+        }
+        Denial::InvitesNotAllowed => (ErrorCode::ForbiddenOp, format!("members of group: {group} may not invite")),
+        Denial::Muted => (ErrorCode::UserMuted, format!("user: {actor} is muted in group: {group}")),
+        Denial::MutedAll => (ErrorCode::UserMuted, format!("group: {group} is muted")),
+        Denial::TargetIsOwner => (ErrorCode::ForbiddenOp, "Forbidden operation on group owner!".to_owned()),
+        Denial::TargetIsAdmin => {
+            (ErrorCode::ForbiddenOp, format!("user: {target} is an admin; only the owner may do this"))
+        }
+        Denial::TargetNotMember => {
+            (ErrorCode::ForbiddenOp, format!("user: {target} is not a member of group: {group}"))
+        }
+        Denial::TargetAlreadyMember => (ErrorCode::ForbiddenOp, format!("user: {target} already in group: {group}")),
+        Denial::TargetBlocklisted => (ErrorCode::ForbiddenOp, format!("user: {target} is blocked by group: {group}")),
+        Denial::TargetNotBlocklisted => {
+            (ErrorCode::ForbiddenOp, format!("user: {target} is not blocked by group: {group}"))
+        }
+        Denial::TargetAlreadyAdmin => {
+            (ErrorCode::ForbiddenOp, format!("user: {target} is already an admin of group: {group}"))
+        }
+        Denial::TargetNotAdmin => (ErrorCode::ForbiddenOp, format!("user: {target} is not an admin of group: {group}")),
+        Denial::SameOwner => (ErrorCode::ForbiddenOp, "New owner and old owner are the same.".to_owned()),
+    };
+    ApiError::new(code, text)
+}

@@ -1,0 +1,130 @@
+//! Users and tokens: registration checks, password login, token issue.
+
+use qun_core::{UserName, limits};
+use qun_proto::rest::users::UserEntity;
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::{AppRecord, NewUser, TokenRecord, UserRecord};
+
+use crate::auth;
+use crate::ids::now_ms;
+use crate::services::store_error;
+use crate::state::AppState;
+
+/// An issued token and its lifetime in seconds (0 = never expires).
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in_secs: i64,
+}
+
+/// Issues a token for the app admin (`user: None`) or a user. `ttl_secs`: `None` for the
+/// default, `Some(0)` for a token that never expires.
+pub async fn issue_token(
+    state: &AppState,
+    app: &AppRecord,
+    user: Option<&UserName>,
+    ttl_secs: Option<i64>,
+) -> Result<IssuedToken, ApiError> {
+    let default_ttl = if user.is_some() { state.config.user_token_ttl_secs } else { state.config.app_token_ttl_secs };
+    let ttl = match ttl_secs {
+        None => default_ttl,
+        Some(ttl) if ttl >= 0 => ttl,
+        Some(_) => return Err(ApiError::new(ErrorCode::IllegalArgument, "ttl must not be negative")),
+    };
+    let now = now_ms() as i64;
+    let (token, hash) = auth::new_token();
+    state
+        .store
+        .insert_token(&TokenRecord {
+            hash,
+            app_id: app.id,
+            user: user.cloned(),
+            created_ms: now,
+            expires_ms: (ttl > 0).then(|| now.saturating_add(ttl.saturating_mul(1000))),
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(IssuedToken { token, expires_in_secs: ttl })
+}
+
+/// Checks a password login, throttling repeated failures per user.
+pub async fn check_password(
+    state: &AppState,
+    app: &AppRecord,
+    name: &str,
+    password: &str,
+) -> Result<UserRecord, ApiError> {
+    let now = now_ms();
+    let user_name = UserName::parse(name).map_err(|_| ApiError::new(ErrorCode::InvalidGrant, "user not found"))?;
+    if !state.login_throttle.allows(app.id, user_name.as_str(), now) {
+        return Err(ApiError::new(ErrorCode::ReachLimit, "too many failed logins, try again in a minute"));
+    }
+    let user = state.store.user(app.id, &user_name).await.map_err(store_error)?;
+    let Some(user) = user else {
+        state.login_throttle.record_failure(app.id, user_name.as_str(), now);
+        return Err(ApiError::new(ErrorCode::UserNotFound, "user not found"));
+    };
+    if !auth::verify_password(password.to_owned(), user.password_hash.clone()).await {
+        state.login_throttle.record_failure(app.id, user_name.as_str(), now);
+        return Err(ApiError::new(ErrorCode::InvalidGrant, "invalid password"));
+    }
+    if !user.activated {
+        return Err(ApiError::new(ErrorCode::UserNotActivated, "user not activated"));
+    }
+    state.login_throttle.record_success(app.id, user_name.as_str());
+    Ok(user)
+}
+
+/// Validates one registration and hashes its password.
+pub async fn prepare_user(
+    raw_name: Option<&str>,
+    password: Option<&str>,
+    nickname: Option<&str>,
+) -> Result<NewUser, ApiError> {
+    let raw_name = raw_name.ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "username must be provided"))?;
+    let name = UserName::parse(raw_name).map_err(|_| {
+        ApiError::new(
+            ErrorCode::IllegalArgument,
+            format!("username {raw_name:?} is not legal: use 1-64 of a-z 0-9 _ - ."),
+        )
+    })?;
+    let password = password.unwrap_or("");
+    if password.is_empty() || limits::chars(password) > limits::PASSWORD_MAX_CHARS {
+        return Err(ApiError::new(ErrorCode::IllegalArgument, "password must be 1 to 64 characters"));
+    }
+    let nickname = nickname.unwrap_or("");
+    if limits::chars(nickname) > limits::NICKNAME_MAX_CHARS {
+        return Err(ApiError::new(ErrorCode::IllegalArgument, "nickname is longer than 100 characters"));
+    }
+    let password_hash = auth::hash_password(password.to_owned()).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    })?;
+    Ok(NewUser { uuid: new_uuid(), name, password_hash, nickname: nickname.to_owned(), created_ms: now_ms() as i64 })
+}
+
+/// A random (v4) UUID string, Agora's user `uuid`.
+pub fn new_uuid() -> String {
+    let bytes: [u8; 16] = {
+        let mut b = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        b
+    };
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// A user as Agora shows it.
+pub fn user_entity(user: &UserRecord) -> UserEntity {
+    UserEntity {
+        uuid: user.uuid.clone(),
+        kind: "user".to_owned(),
+        created: user.created_ms,
+        modified: user.modified_ms,
+        username: user.name.to_string(),
+        activated: user.activated,
+        nickname: (!user.nickname.is_empty()).then(|| user.nickname.clone()),
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on a free port, driven over HTTP. Each test runs on
+//! SQLite, and on PostgreSQL when `QUN_TEST_DATABASE_URL` is set (see `harness::backends`).
+
+mod harness;
+
+mod group_content;
+mod group_requests;
+mod groups;
+mod server;
+mod users;

@@ -1,0 +1,199 @@
+//! Storage: the [`Store`] trait and its two implementations, SQLite (the embedded default) and
+//! PostgreSQL (for several nodes), kept identical by one conformance suite run on both.
+//!
+//! Invariants:
+//! - The database is the source of truth. Every method is one transaction: it either commits
+//!   whole or changes nothing.
+//! - Group changes are optimistic: [`Store::apply_group_change`] commits only if the group's
+//!   `version` is still the one the caller decided on, and bumps it. The caller re-reads and
+//!   re-decides on [`StoreError::Conflict`]. So a permission decision is never made on stale
+//!   state.
+//! - A group-wide event is stored once, in the group timeline with the group's next sequence
+//!   number (the same timeline will hold the group's messages); an event for named users is
+//!   stored once per recipient.
+//! - This crate makes no permission decision; `qun-core::rules` does.
+
+mod records;
+mod schema;
+mod sql;
+
+pub mod conformance;
+pub mod testing;
+
+pub use records::*;
+pub use sql::{PostgresStore, SqliteStore};
+
+use async_trait::async_trait;
+use qun_core::{GroupId, UserName};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The group changed since the caller read it; read again and decide again.
+    #[error("concurrent change, retry")]
+    Conflict,
+    /// A unique key is taken (app, user, group id).
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
+/// Runs the migrations.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    }
+}
+
+/// Everything Qun keeps. Held as `Arc<dyn Store>`; every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and test names: "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    // ---------------------------------------------------------------- apps
+    /// Creates the app if it does not exist; returns it as stored either way.
+    async fn ensure_app(&self, new: &NewApp) -> StoreResult<AppRecord>;
+    async fn app_by_key(&self, org: &str, app: &str) -> StoreResult<Option<AppRecord>>;
+    async fn update_app_settings(&self, app_id: i64, settings: &AppSettings) -> StoreResult<()>;
+
+    // ---------------------------------------------------------------- users
+    /// Inserts users one by one in one transaction; a taken name is reported per item
+    /// (`Err(AlreadyExists)` in its slot) and does not stop the others.
+    async fn create_users(&self, app_id: i64, users: &[NewUser]) -> StoreResult<Vec<Result<UserRecord, StoreError>>>;
+    async fn user(&self, app_id: i64, name: &UserName) -> StoreResult<Option<UserRecord>>;
+    /// Users in name order after `after` (exclusive).
+    async fn users_page(&self, app_id: i64, after: Option<&UserName>, limit: u32) -> StoreResult<Vec<UserRecord>>;
+    /// Deletes the user, their tokens, memberships (decrementing counts), blocklist entries,
+    /// requests, member attributes and the events stored for them; bumps the version of every
+    /// group where their standing changed. Groups they own keep them as owner of record (and
+    /// their owner membership).
+    async fn delete_user(&self, app_id: i64, name: &UserName) -> StoreResult<Option<UserRecord>>;
+    /// Sets a new password hash and revokes the user's tokens.
+    async fn set_password(&self, app_id: i64, name: &UserName, password_hash: &str, now_ms: i64) -> StoreResult<bool>;
+    /// Activates or deactivates; deactivation revokes the user's tokens.
+    async fn set_activated(
+        &self,
+        app_id: i64,
+        name: &UserName,
+        activated: bool,
+        now_ms: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+    async fn set_nickname(
+        &self,
+        app_id: i64,
+        name: &UserName,
+        nickname: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    // ---------------------------------------------------------------- tokens
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    /// The token with this hash if it exists and has not expired at `now_ms`.
+    async fn token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<Option<TokenRecord>>;
+
+    // ---------------------------------------------------------------- groups: writes
+    /// Inserts the group and applies `change` (members, events) in the same transaction.
+    async fn create_group(&self, app_id: i64, group: &NewGroup, change: &GroupChange) -> StoreResult<AppliedChange>;
+    /// Applies `change` if the group's version is still `expected_version`; bumps the version.
+    async fn apply_group_change(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        expected_version: i64,
+        change: &GroupChange,
+    ) -> StoreResult<AppliedChange>;
+
+    // ---------------------------------------------------------------- groups: reads
+    /// The group and where each of `users` stands in it; `None` if there is no such group.
+    async fn group_snapshot(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        users: &[UserName],
+        now_ms: i64,
+    ) -> StoreResult<Option<GroupSnapshot>>;
+    /// Groups by id, in the order asked; unknown ids are left out.
+    async fn groups(&self, app_id: i64, ids: &[GroupId]) -> StoreResult<Vec<GroupRecord>>;
+    /// Newest created first, ids below `before` (exclusive).
+    async fn groups_page(
+        &self,
+        app_id: i64,
+        public_only: bool,
+        before: Option<GroupId>,
+        limit: u32,
+    ) -> StoreResult<Vec<GroupRecord>>;
+    /// The groups a user is a member of, newest joined first, with their role; and the total.
+    async fn user_groups(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<(Vec<(GroupRecord, MembershipRecord)>, u64)>;
+    /// Members newest joined first: by offset, or after a cursor (a `join_order`).
+    async fn members_page(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        page: MemberPage,
+    ) -> StoreResult<Vec<MembershipRecord>>;
+    /// Owner and admins.
+    async fn group_managers(&self, app_id: i64, group_id: GroupId) -> StoreResult<Vec<MembershipRecord>>;
+    /// Every member's name (for events addressed to each member individually).
+    async fn member_names(&self, app_id: i64, group_id: GroupId) -> StoreResult<Vec<UserName>>;
+    /// Blocklist, newest first.
+    async fn blocklist(&self, app_id: i64, group_id: GroupId) -> StoreResult<Vec<UserName>>;
+    /// Members whose mute has not expired at `now_ms`.
+    async fn mute_list(&self, app_id: i64, group_id: GroupId, now_ms: i64) -> StoreResult<Vec<(UserName, i64)>>;
+    async fn allowlist(&self, app_id: i64, group_id: GroupId) -> StoreResult<Vec<UserName>>;
+    async fn shared_files(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<SharedFileRecord>>;
+    async fn shared_file(&self, app_id: i64, group_id: GroupId, file_id: &str)
+    -> StoreResult<Option<SharedFileRecord>>;
+    /// Member attributes of `users` (all keys when `keys` is empty).
+    async fn member_attributes(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        users: &[UserName],
+        keys: &[String],
+    ) -> StoreResult<Vec<(UserName, String, String)>>;
+    /// Pending application or invitation of `user`.
+    async fn pending_request(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        user: &UserName,
+        kind: RequestKind,
+    ) -> StoreResult<Option<RequestRecord>>;
+
+    // ---------------------------------------------------------------- events
+    /// Events stored for `user` personally, with id above `after`, oldest first.
+    async fn user_events(&self, app_id: i64, user: &UserName, after: u64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Group timeline entries with sequence above `after_seq`, oldest first.
+    async fn group_timeline(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<TimelineEntry>>;
+}

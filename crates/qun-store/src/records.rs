@@ -1,0 +1,343 @@
+//! The records the store reads and writes, and the mutations a group change is made of.
+
+use qun_core::{Audience, GroupEvent, GroupId, GroupSettings, MemberRole, Plan, Standing, UserName};
+
+// -------------------------------------------------------------------- apps
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApp {
+    /// A stable UUID, Agora's `application` field (the caller makes it, as for users).
+    pub uuid: String,
+    pub org: String,
+    pub name: String,
+    pub client_id: String,
+    /// SHA-256 of the client secret.
+    pub client_secret_hash: Vec<u8>,
+    pub settings: AppSettings,
+    pub created_ms: i64,
+}
+
+/// Per-app settings, stored as JSON so new ones need no migration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    /// Anyone may register a user without an app token.
+    pub open_registration: bool,
+    pub plan: Plan,
+    /// REST calls per second for the whole app; `None` = unlimited (Agora's quotas are a
+    /// property of their cloud, so they are off unless an operator sets one).
+    pub rest_rate_limit_per_second: Option<u32>,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings { open_registration: true, plan: Plan::Enterprise, rest_rate_limit_per_second: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    pub id: i64,
+    /// A stable UUID, Agora's `application` field.
+    pub uuid: String,
+    pub org: String,
+    pub name: String,
+    pub client_id: String,
+    pub client_secret_hash: Vec<u8>,
+    pub settings: AppSettings,
+    pub created_ms: i64,
+}
+
+// -------------------------------------------------------------------- users
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: UserName,
+    pub uuid: String,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    pub nickname: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: UserName,
+    pub uuid: String,
+    pub password_hash: String,
+    pub nickname: String,
+    pub activated: bool,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+// -------------------------------------------------------------------- tokens
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// SHA-256 of the opaque token; the token itself is never stored.
+    pub hash: Vec<u8>,
+    pub app_id: i64,
+    /// `None` for an app token (the app administrator).
+    pub user: Option<UserName>,
+    pub created_ms: i64,
+    /// `None` for a token that never expires (`ttl: 0`).
+    pub expires_ms: Option<i64>,
+}
+
+// -------------------------------------------------------------------- groups
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGroup {
+    pub id: GroupId,
+    pub owner: UserName,
+    pub settings: GroupSettings,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub id: GroupId,
+    pub owner: UserName,
+    pub settings: GroupSettings,
+    pub mute_all: bool,
+    pub disabled: bool,
+    pub announcement: String,
+    /// Members including the owner (Agora's `affiliations_count`).
+    pub member_count: u32,
+    pub admin_count: u32,
+    /// Bumped by every committed change; the optimistic-concurrency token.
+    pub version: i64,
+    /// Sequence of the newest timeline entry.
+    pub last_seq: i64,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+impl GroupRecord {
+    pub fn flags(&self) -> qun_core::GroupFlags {
+        self.settings.flags(self.mute_all, self.disabled)
+    }
+}
+
+/// One membership row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub user: UserName,
+    pub role: MemberRole,
+    pub joined_ms: i64,
+    /// Unique and increasing per join: orders member lists, newest first.
+    pub join_order: i64,
+    /// Mute expiry, ms since epoch; `Some(i64::MAX)` = forever; `None` = not muted.
+    pub muted_until_ms: Option<i64>,
+    pub allowlisted: bool,
+    /// The member blocked the group's messages for themself.
+    pub shielded: bool,
+    /// The member's timeline cursor: the last sequence delivered and acknowledged.
+    pub cursor_seq: i64,
+}
+
+/// Where one user stands in a group, for the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInGroup {
+    pub user: UserName,
+    /// The user exists in the app.
+    pub exists: bool,
+    pub membership: Option<MembershipRecord>,
+    pub blocklisted: bool,
+}
+
+impl UserInGroup {
+    pub fn standing(&self) -> Standing {
+        match (&self.membership, self.blocklisted) {
+            (Some(m), _) => Standing::of_role(m.role),
+            (None, true) => Standing::Blocklisted,
+            (None, false) => Standing::Outsider,
+        }
+    }
+
+    /// Muted at `now_ms`.
+    pub fn muted(&self, now_ms: i64) -> bool {
+        self.membership.as_ref().and_then(|m| m.muted_until_ms).is_some_and(|until| until > now_ms)
+    }
+
+    pub fn allowlisted(&self) -> bool {
+        self.membership.as_ref().is_some_and(|m| m.allowlisted)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    pub group: GroupRecord,
+    /// One entry per user asked for, in the order asked.
+    pub users: Vec<UserInGroup>,
+}
+
+impl GroupSnapshot {
+    pub fn user(&self, name: &UserName) -> Option<&UserInGroup> {
+        self.users.iter().find(|u| &u.user == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberPage {
+    /// Page `number` (from 0) of `size` members.
+    Offset { number: u32, size: u32 },
+    /// Up to `limit` members that joined before the member with this `join_order`.
+    After { join_order: Option<i64>, limit: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFileRecord {
+    pub file_id: String,
+    pub name: String,
+    pub owner: UserName,
+    pub size: i64,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// A user asked to join.
+    Application,
+    /// A user was invited and has not answered.
+    Invitation,
+}
+
+impl RequestKind {
+    pub fn code(self) -> i16 {
+        match self {
+            RequestKind::Application => 0,
+            RequestKind::Invitation => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub user: UserName,
+    pub kind: RequestKind,
+    /// Who invited (for invitations).
+    pub inviter: Option<UserName>,
+    pub message: String,
+    pub created_ms: i64,
+}
+
+// -------------------------------------------------------------------- changes
+
+/// What one group operation changes, applied atomically with its events.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupChange {
+    pub mutations: Vec<GroupMutation>,
+    pub events: Vec<EventRecord>,
+    /// Server time of the change, ms.
+    pub now_ms: i64,
+}
+
+/// One elementary change to a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupMutation {
+    UpdateSettings(GroupSettings),
+    SetAnnouncement(String),
+    SetMuteAll(bool),
+    SetDisabled(bool),
+    /// Adds a member (also clears any pending request of theirs). `join_order` must be unique.
+    AddMember {
+        user: UserName,
+        role: MemberRole,
+        join_order: i64,
+    },
+    /// Removes a member and their mute, allowlist entry and attributes.
+    RemoveMember {
+        user: UserName,
+    },
+    SetRole {
+        user: UserName,
+        role: MemberRole,
+    },
+    /// Sets the owner of record (the roles are changed with `SetRole`).
+    SetOwner {
+        user: UserName,
+    },
+    Blocklist {
+        user: UserName,
+    },
+    Unblocklist {
+        user: UserName,
+    },
+    /// `until_ms: None` unmutes.
+    SetMute {
+        user: UserName,
+        until_ms: Option<i64>,
+    },
+    SetAllowlisted {
+        user: UserName,
+        allowlisted: bool,
+    },
+    SetShielded {
+        user: UserName,
+        shielded: bool,
+    },
+    PutRequest(RequestRecord),
+    DeleteRequest {
+        user: UserName,
+        kind: RequestKind,
+    },
+    AddFile(SharedFileRecord),
+    DeleteFile {
+        file_id: String,
+    },
+    /// Sets (non-empty value) or deletes (empty value) attributes of a member.
+    SetMemberAttributes {
+        user: UserName,
+        attributes: Vec<(String, String)>,
+    },
+    /// Deletes the group and everything in it, its timeline included. Events for named users
+    /// in the same change are still stored; a group-wide event has no timeline left to go to,
+    /// and a mutation after this one no group to change: either fails the change (`NotFound`).
+    Dissolve,
+}
+
+/// An event to store with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Server id (snowflake), unique across events and messages.
+    pub id: u64,
+    pub audience: Audience,
+    pub event: GroupEvent,
+}
+
+/// What a committed change produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppliedChange {
+    /// The group's version after the change.
+    pub version: i64,
+    /// Timeline sequence numbers given to group-wide events, in order.
+    pub timeline_seqs: Vec<i64>,
+}
+
+/// An event stored for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: u64,
+    pub event: GroupEvent,
+}
+
+/// What a timeline entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimelineItem {
+    Event(GroupEvent),
+    /// A message (the realtime layer defines the bytes).
+    Message(Vec<u8>),
+}
+
+/// One entry of a group's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub seq: i64,
+    pub id: u64,
+    /// Members who must not receive it (the actor of a "to all others" event).
+    pub except: Option<UserName>,
+    pub item: TimelineItem,
+    pub created_ms: i64,
+}

@@ -1,0 +1,24 @@
+//! The database schema: one migration set per backend, embedded at build time and run at open.
+//!
+//! `migrations/sqlite` and `migrations/postgres` describe the same tables, keys and indexes;
+//! only the column types differ (INTEGER 0/1 and BLOB in SQLite, BOOLEAN, SMALLINT and BYTEA
+//! in PostgreSQL). A change to one needs the same change to the other, as a new numbered file:
+//! an applied migration is never edited.
+//!
+//! The layout in short:
+//! - every table is keyed by `app_id` first;
+//! - u64 ids (group ids, event and message ids) are BIGINT holding the same 64 bits as i64
+//!   (they are below 2^63, so they also sort as numbers);
+//! - a group's members, blocklist, requests, files, member attributes and timeline reference
+//!   the group row with `ON DELETE CASCADE`, so deleting the row dissolves the group;
+//! - `group_members` has a unique index on `(app_id, group_id, join_order DESC)` for member
+//!   lists newest joined first, and one on `(app_id, user_name, join_order DESC)` for a user's
+//!   groups;
+//! - `group_timeline` holds events now and the group's messages later, once per group, with
+//!   the per-group sequence kept in `groups.last_seq`.
+
+use sqlx::migrate::Migrator;
+
+pub(crate) static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+
+pub(crate) static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");

@@ -1,0 +1,364 @@
+//! Rows as both databases return them, and their conversion into records.
+//!
+//! The row structs derive `sqlx::FromRow`, which is generic over the database, so one set of
+//! them decodes SQLite and PostgreSQL rows alike. The `*_columns!` macros name the columns
+//! each struct expects, for `concat!` into the queries.
+
+use qun_core::{GroupId, GroupSettings, MemberRole, UserName};
+
+use crate::{
+    AppRecord, GroupRecord, MembershipRecord, RequestKind, RequestRecord, SharedFileRecord, StoreError, StoreResult,
+    StoredEvent, TimelineEntry, TimelineItem, TokenRecord, UserRecord,
+};
+
+/// `group_timeline.kind` of an event (payload: `GroupEvent` as JSON).
+pub(super) const TIMELINE_EVENT: i16 = 0;
+/// `group_timeline.kind` of a message (payload: the realtime layer's bytes).
+pub(super) const TIMELINE_MESSAGE: i16 = 1;
+
+/// A u64 id as stored: the same 64 bits in a BIGINT. Ids are below 2^63, so they keep their
+/// order; an id above that still round-trips (a lookup simply finds nothing).
+pub(super) fn sql_id(id: u64) -> i64 {
+    id as i64
+}
+
+pub(super) fn id_from_sql(id: i64) -> u64 {
+    id as u64
+}
+
+pub(super) fn group_id_from_sql(id: i64) -> GroupId {
+    GroupId(id_from_sql(id))
+}
+
+/// A unique-key violation is the caller's `AlreadyExists`; anything else is a database error.
+pub(super) fn unique_violation_is_already_exists(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(database_error) if database_error.is_unique_violation() => StoreError::AlreadyExists,
+        _ => StoreError::Database(error),
+    }
+}
+
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(format!("cannot serialize: {error}")))
+}
+
+fn count_from_sql(column: &str, value: i64) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} = {value}")))
+}
+
+macro_rules! app_columns {
+    () => {
+        "id, uuid, org, name, client_id, client_secret_hash, settings, created_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AppRow {
+    id: i64,
+    uuid: String,
+    org: String,
+    name: String,
+    client_id: String,
+    client_secret_hash: Vec<u8>,
+    settings: String,
+    created_ms: i64,
+}
+
+impl TryFrom<AppRow> for AppRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AppRow) -> StoreResult<AppRecord> {
+        let settings = serde_json::from_str(&row.settings)
+            .map_err(|error| StoreError::Corrupt(format!("settings of app {}: {error}", row.id)))?;
+        Ok(AppRecord {
+            id: row.id,
+            uuid: row.uuid,
+            org: row.org,
+            name: row.name,
+            client_id: row.client_id,
+            client_secret_hash: row.client_secret_hash,
+            settings,
+            created_ms: row.created_ms,
+        })
+    }
+}
+
+macro_rules! user_columns {
+    () => {
+        "name, uuid, password_hash, nickname, activated, created_ms, modified_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    name: String,
+    uuid: String,
+    password_hash: String,
+    nickname: String,
+    activated: bool,
+    created_ms: i64,
+    modified_ms: i64,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(row: UserRow) -> UserRecord {
+        UserRecord {
+            name: UserName::from_trusted(row.name),
+            uuid: row.uuid,
+            password_hash: row.password_hash,
+            nickname: row.nickname,
+            activated: row.activated,
+            created_ms: row.created_ms,
+            modified_ms: row.modified_ms,
+        }
+    }
+}
+
+macro_rules! token_columns {
+    () => {
+        "hash, app_id, user_name, created_ms, expires_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenRow {
+    hash: Vec<u8>,
+    app_id: i64,
+    user_name: Option<String>,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+}
+
+impl From<TokenRow> for TokenRecord {
+    fn from(row: TokenRow) -> TokenRecord {
+        TokenRecord {
+            hash: row.hash,
+            app_id: row.app_id,
+            user: row.user_name.map(UserName::from_trusted),
+            created_ms: row.created_ms,
+            expires_ms: row.expires_ms,
+        }
+    }
+}
+
+/// Group columns, qualified: queries name the table `groups g` (it is joined with members).
+macro_rules! group_columns {
+    () => {
+        "g.id, g.owner, g.name, g.description, g.avatar, g.public, g.approval_required, \
+         g.allow_invites, g.invite_need_confirm, g.max_users, g.custom, g.mute_all, g.disabled, \
+         g.announcement, g.member_count, g.admin_count, g.version, g.last_seq, g.created_ms, \
+         g.modified_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct GroupRow {
+    id: i64,
+    owner: String,
+    name: String,
+    description: String,
+    avatar: String,
+    public: bool,
+    approval_required: bool,
+    allow_invites: bool,
+    invite_need_confirm: bool,
+    max_users: i64,
+    custom: String,
+    mute_all: bool,
+    disabled: bool,
+    announcement: String,
+    member_count: i64,
+    admin_count: i64,
+    version: i64,
+    last_seq: i64,
+    created_ms: i64,
+    modified_ms: i64,
+}
+
+impl TryFrom<GroupRow> for GroupRecord {
+    type Error = StoreError;
+
+    fn try_from(row: GroupRow) -> StoreResult<GroupRecord> {
+        Ok(GroupRecord {
+            id: group_id_from_sql(row.id),
+            owner: UserName::from_trusted(row.owner),
+            settings: GroupSettings {
+                name: row.name,
+                description: row.description,
+                avatar: row.avatar,
+                public: row.public,
+                approval_required: row.approval_required,
+                allow_invites: row.allow_invites,
+                invite_need_confirm: row.invite_need_confirm,
+                max_users: count_from_sql("max_users", row.max_users)?,
+                custom: row.custom,
+            },
+            mute_all: row.mute_all,
+            disabled: row.disabled,
+            announcement: row.announcement,
+            member_count: count_from_sql("member_count", row.member_count)?,
+            admin_count: count_from_sql("admin_count", row.admin_count)?,
+            version: row.version,
+            last_seq: row.last_seq,
+            created_ms: row.created_ms,
+            modified_ms: row.modified_ms,
+        })
+    }
+}
+
+/// Membership columns, qualified: queries name the table `group_members m`.
+macro_rules! member_columns {
+    () => {
+        "m.user_name, m.role, m.joined_ms, m.join_order, m.muted_until_ms, m.allowlisted, \
+         m.shielded, m.cursor_seq"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MemberRow {
+    user_name: String,
+    role: i16,
+    joined_ms: i64,
+    join_order: i64,
+    muted_until_ms: Option<i64>,
+    allowlisted: bool,
+    shielded: bool,
+    cursor_seq: i64,
+}
+
+impl From<MemberRow> for MembershipRecord {
+    fn from(row: MemberRow) -> MembershipRecord {
+        MembershipRecord {
+            user: UserName::from_trusted(row.user_name),
+            role: MemberRole::from_code(row.role),
+            joined_ms: row.joined_ms,
+            join_order: row.join_order,
+            muted_until_ms: row.muted_until_ms,
+            allowlisted: row.allowlisted,
+            shielded: row.shielded,
+            cursor_seq: row.cursor_seq,
+        }
+    }
+}
+
+macro_rules! file_columns {
+    () => {
+        "file_id, name, owner, size, created_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct FileRow {
+    file_id: String,
+    name: String,
+    owner: String,
+    size: i64,
+    created_ms: i64,
+}
+
+impl From<FileRow> for SharedFileRecord {
+    fn from(row: FileRow) -> SharedFileRecord {
+        SharedFileRecord {
+            file_id: row.file_id,
+            name: row.name,
+            owner: UserName::from_trusted(row.owner),
+            size: row.size,
+            created_ms: row.created_ms,
+        }
+    }
+}
+
+macro_rules! request_columns {
+    () => {
+        "user_name, kind, inviter, message, created_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RequestRow {
+    user_name: String,
+    kind: i16,
+    inviter: Option<String>,
+    message: String,
+    created_ms: i64,
+}
+
+impl TryFrom<RequestRow> for RequestRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RequestRow) -> StoreResult<RequestRecord> {
+        let kind = [RequestKind::Application, RequestKind::Invitation]
+            .into_iter()
+            .find(|kind| kind.code() == row.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("request kind {}", row.kind)))?;
+        Ok(RequestRecord {
+            user: UserName::from_trusted(row.user_name),
+            kind,
+            inviter: row.inviter.map(UserName::from_trusted),
+            message: row.message,
+            created_ms: row.created_ms,
+        })
+    }
+}
+
+macro_rules! timeline_columns {
+    () => {
+        "seq, id, kind, except_user, payload, created_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TimelineRow {
+    seq: i64,
+    id: i64,
+    kind: i16,
+    except_user: Option<String>,
+    payload: Vec<u8>,
+    created_ms: i64,
+}
+
+impl TryFrom<TimelineRow> for TimelineEntry {
+    type Error = StoreError;
+
+    fn try_from(row: TimelineRow) -> StoreResult<TimelineEntry> {
+        let item = match row.kind {
+            TIMELINE_EVENT => TimelineItem::Event(
+                serde_json::from_slice(&row.payload)
+                    .map_err(|error| StoreError::Corrupt(format!("timeline event {}: {error}", row.seq)))?,
+            ),
+            TIMELINE_MESSAGE => TimelineItem::Message(row.payload),
+            other => return Err(StoreError::Corrupt(format!("timeline kind {other}"))),
+        };
+        Ok(TimelineEntry {
+            seq: row.seq,
+            id: id_from_sql(row.id),
+            except: row.except_user.map(UserName::from_trusted),
+            item,
+            created_ms: row.created_ms,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    id: i64,
+    payload: String,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> StoreResult<StoredEvent> {
+        let event = serde_json::from_str(&row.payload)
+            .map_err(|error| StoreError::Corrupt(format!("user event {}: {error}", row.id)))?;
+        Ok(StoredEvent { id: id_from_sql(row.id), event })
+    }
+}
+
+/// Converts every row, failing on the first that does not convert.
+pub(super) fn convert_all<Row, Record>(rows: Vec<Row>) -> StoreResult<Vec<Record>>
+where
+    Record: TryFrom<Row, Error = StoreError>,
+{
+    rows.into_iter().map(Record::try_from).collect()
+}
