@@ -3,7 +3,7 @@
 //!
 //! Changes go through `services::groups::change_group`; a decision that needs facts the group
 //! snapshot does not hold (a file's owner, a member's current attributes) goes through
-//! [`change_group_with_facts`], which drops the decision if the group moved after the facts
+//! [`change_group_with`](crate::services::groups::change_group_with), which drops the decision if the group moved after the facts
 //! were read. Shared files live on disk under `files_dir/<app_id>/<group_id>/<file_id>`; the
 //! database row is what makes a file exist, so the bytes are written before the row is
 //! committed and removed after the row is deleted.
@@ -22,13 +22,13 @@ use qun_proto::rest::groups::{
     MemberAttributesBatchResult, MemberAttributesOfUser, SetMemberAttributes, SharedFile, UploadedFileReason,
 };
 use qun_proto::{ApiError, ErrorCode};
-use qun_store::{AppRecord, GroupMutation, SharedFileRecord, StoreError};
+use qun_store::{AppRecord, GroupMutation, SharedFileRecord};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::services::groups::{
-    Decision, PlannedEvent, Scene, change_group, group_not_found, load_scene, parse_group_id,
+    Decision, PlannedEvent, Scene, change_group, change_group_with, load_scene, parse_group_id,
 };
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
@@ -40,9 +40,6 @@ pub(crate) const UPLOAD_BODY_LIMIT_BYTES: usize = limits::SHARED_FILE_MAX_BYTES 
 
 /// Not an Agora limit: keeps the row and the download's Content-Disposition header small.
 const FILE_NAME_MAX_CHARS: usize = 256;
-
-/// How often a decision on facts is retried after the group moved under it.
-const MAX_FACT_ATTEMPTS: usize = 8;
 
 // ------------------------------------------------------------------------ announcement
 
@@ -170,7 +167,7 @@ pub(crate) async fn delete_file(
 ) -> Result<Response, HttpError> {
     let group_id = parse_group_id(&group)?;
     let caller = ctx.caller()?;
-    let deleted = change_group_with_facts(
+    let deleted = change_group_with(
         &state,
         &ctx.app,
         caller,
@@ -215,7 +212,7 @@ pub(crate) async fn set_member_attributes(
     check_attribute_changes(&changes)?;
     let own = matches!(caller, Caller::User(name) if name == &member);
     let targets = [member.clone()];
-    let set = change_group_with_facts(
+    let set = change_group_with(
         &state,
         &ctx.app,
         caller,
@@ -308,7 +305,7 @@ pub(crate) async fn set_member_attributes_batch(
             targets.push(name.clone());
         }
     }
-    let result = change_group_with_facts(
+    let result = change_group_with(
         &state,
         &ctx.app,
         caller,
@@ -347,61 +344,6 @@ pub(crate) async fn set_member_attributes_batch(
         "member attributes set in batch"
     );
     Ok(ctx.data(result))
-}
-
-// ------------------------------------------------------------------------ deciding on facts
-
-/// What a decision on facts came to: done, or dropped because the group moved after the facts
-/// were read.
-enum Guarded<T> {
-    Decided(T),
-    Stale,
-}
-
-/// `change_group` for decisions that also need facts read from the store outside the group
-/// snapshot (a file's owner, members' current attributes).
-///
-/// `change_group` guards only what its snapshot holds. Here the group's version is noted
-/// before the facts are read, and a decision on a snapshot of any other version is dropped
-/// (committing nothing) and the whole read is done again. Every change of a group bumps its
-/// version, so a decision is never made on facts older than its snapshot.
-async fn change_group_with_facts<Facts, T, FactsRead>(
-    state: &AppState,
-    app: &AppRecord,
-    caller: &Caller,
-    group_id: GroupId,
-    users: &[UserName],
-    read_facts: impl Fn() -> FactsRead,
-    decide: impl Fn(&Scene, &Facts) -> Result<Decision<T>, ApiError>,
-) -> Result<T, ApiError>
-where
-    FactsRead: Future<Output = Result<Facts, ApiError>>,
-{
-    for _ in 0..MAX_FACT_ATTEMPTS {
-        let version_before = group_version(state, app, group_id).await?;
-        let facts = read_facts().await?;
-        let (outcome, _) = change_group(state, app, caller, group_id, users, |scene| {
-            if scene.group().version != version_before {
-                return Ok(Decision::new(Guarded::Stale));
-            }
-            let decision = decide(scene, &facts)?;
-            Ok(Decision {
-                mutations: decision.mutations,
-                events: decision.events,
-                output: Guarded::Decided(decision.output),
-            })
-        })
-        .await?;
-        if let Guarded::Decided(output) = outcome {
-            return Ok(output);
-        }
-    }
-    Err(store_error(StoreError::Conflict))
-}
-
-async fn group_version(state: &AppState, app: &AppRecord, group_id: GroupId) -> Result<i64, ApiError> {
-    let groups = state.store.groups(app.id, &[group_id]).await.map_err(store_error)?;
-    groups.first().map(|group| group.version).ok_or_else(|| group_not_found(group_id))
 }
 
 /// The group as the caller may read it (members only), or the error to answer.

@@ -10,15 +10,14 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use qun_core::rules::{Denial, GroupAction};
-use qun_core::{GroupId, GroupOperation, MemberRole, UserName, limits};
+use qun_core::{GroupId, GroupOperation, UserName, limits};
 use qun_proto::rest::groups::{ActionResult, ApplyBody, ApplyVerify, InviteBody, InviteVerify, MemberResult};
 use qun_proto::{ApiError, ErrorCode};
-use qun_store::{AppRecord, GroupMutation, RequestKind, RequestRecord, StoreError};
+use qun_store::{AppRecord, GroupMutation, RequestKind, RequestRecord};
 
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
-use crate::ids::now_ms;
 use crate::services::groups::{
-    Decision, PlannedEvent, Scene, change_group, group_not_found, has_room, join_directly, leave, parse_group_id,
+    Decision, PlannedEvent, Scene, change_group, change_group_with, has_room, join, leave, parse_group_id,
 };
 use crate::services::{denial_error, parse_user, store_error};
 use crate::state::AppState;
@@ -81,7 +80,7 @@ fn decide_application(
     }
     if !scene.group().settings.approval_required {
         let mut decision = Decision::new((ApplyOutcome::Joined, applicant.clone()));
-        join_with_presence(state, &mut decision, applicant);
+        join(scene, state, &mut decision, applicant, None);
         return Ok(decision);
     }
     // A repeated application is one application: a retry with the same message changes
@@ -151,7 +150,7 @@ fn decide_on_application(
             return Err(group_full());
         }
         // Joining clears the application (AddMember deletes the member's pending requests).
-        join_directly(scene, state, &mut decision, applicant, GroupOperation::ApplyAccept);
+        join(scene, state, &mut decision, applicant, Some(GroupOperation::ApplyAccept));
     } else {
         decision
             .mutations
@@ -254,7 +253,7 @@ fn invite_one(
             PlannedEvent::new(GroupOperation::Invite, scene.actor_label(), vec![invitee.clone()]).reason(message),
         );
     } else {
-        join_directly(scene, state, decision, invitee, GroupOperation::DirectJoined);
+        join(scene, state, decision, invitee, Some(GroupOperation::DirectJoined));
         *joining_now += 1;
     }
     Ok(Ok(()))
@@ -342,7 +341,7 @@ fn answer_invitation(
                 .receivers(inviter),
         );
         // Joining clears the invitation (AddMember deletes the member's pending requests).
-        join_with_presence(state, &mut decision, invitee);
+        join(scene, state, &mut decision, invitee, None);
     } else {
         decision.mutations.push(GroupMutation::DeleteRequest { user: invitee.clone(), kind: RequestKind::Invitation });
         decision.events.push(
@@ -413,15 +412,7 @@ async fn set_shielded(state: &AppState, ctx: &Ctx, group: &str, shielded: bool) 
 
 // ------------------------------------------------------------------------ helpers
 
-/// How often a decision on a pending request is made again after the group changed under it.
-const MAX_REQUEST_ATTEMPTS: usize = 8;
-
-/// [`change_group`] for a decision that also depends on `user`'s pending request of `kind`.
-///
-/// Requests are not part of the group snapshot, so the request is read between two looks at
-/// the group's version: every request change bumps the version like any other group change,
-/// so a decision whose group still has the version seen before the request was read decided
-/// on a current request. Otherwise it is thrown away (nothing committed) and made again.
+/// [`change_group_with`] where the fact is `user`'s pending request of `kind`.
 async fn change_group_with_request<T>(
     state: &AppState,
     app: &AppRecord,
@@ -432,45 +423,16 @@ async fn change_group_with_request<T>(
     kind: RequestKind,
     decide: impl Fn(&Scene, Option<&RequestRecord>) -> Result<Decision<T>, ApiError>,
 ) -> Result<T, ApiError> {
-    for _ in 0..MAX_REQUEST_ATTEMPTS {
-        let version_before_request = state
-            .store
-            .group_snapshot(app.id, group_id, &[], now_ms() as i64)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| group_not_found(group_id))?
-            .group
-            .version;
-        let pending = match user {
-            Some(user) => state.store.pending_request(app.id, group_id, user, kind).await.map_err(store_error)?,
-            None => None,
-        };
-        let (decided, _) = change_group(state, app, caller, group_id, users, |scene| {
-            if scene.group().version != version_before_request {
-                // An empty decision commits nothing; the loop reads the request again.
-                return Ok(Decision::new(None));
-            }
-            let decision = decide(scene, pending.as_ref())?;
-            Ok(Decision { mutations: decision.mutations, events: decision.events, output: Some(decision.output) })
-        })
-        .await?;
-        if let Some(output) = decided {
-            return Ok(output);
+    let read_request = || async move {
+        match user {
+            Some(user) => state.store.pending_request(app.id, group_id, user, kind).await.map_err(store_error),
+            None => Ok(None),
         }
-    }
-    Err(store_error(StoreError::Conflict))
-}
-
-/// `user` joins on their own (an accepted invitation, an application needing no approval):
-/// the other members hear of it. Unlike [`join_directly`] there is no event for the new
-/// member, who asked for it themself.
-fn join_with_presence<T>(state: &AppState, decision: &mut Decision<T>, user: &UserName) {
-    decision.mutations.push(GroupMutation::AddMember {
-        user: user.clone(),
-        role: MemberRole::Member,
-        join_order: state.ids.next() as i64,
-    });
-    decision.events.push(PlannedEvent::new(GroupOperation::Presence, user.to_string(), vec![user.clone()]));
+    };
+    change_group_with(state, app, caller, group_id, users, read_request, |scene, pending: &Option<RequestRecord>| {
+        decide(scene, pending.as_ref())
+    })
+    .await
 }
 
 /// The calling user; the app administrator is refused (the rules refuse them first for every

@@ -12,13 +12,13 @@ use qun_proto::rest::groups::{
     NewAdmin, NewOwnerResult, Usernames,
 };
 use qun_proto::{ApiError, ErrorCode};
-use qun_store::{GroupMutation, GroupRecord, MemberPage, MembershipRecord};
+use qun_store::{GroupMutation, GroupRecord, MemberPage, MembershipRecord, RequestKind};
 use serde_json::Value;
 
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::services::groups::{
-    self as service, Decision, PlannedEvent, Scene, change_group, has_room, join_directly, leave, load_scene,
-    parse_group_id, user_not_found,
+    self as service, Decision, PlannedEvent, Scene, change_group, has_room, join, leave, load_scene, parse_group_id,
+    user_not_found,
 };
 use crate::services::parse_user;
 use crate::state::AppState;
@@ -573,7 +573,7 @@ fn add_one(scene: &Scene, state: &AppState, decision: &mut BatchDecision, user: 
     if !has_room(scene, adds) {
         return Err(ApiError::new(ErrorCode::ExceedLimit, "group member count reached the limit"));
     }
-    join_directly(scene, state, decision, user, GroupOperation::DirectJoined);
+    join(scene, state, decision, user, Some(GroupOperation::DirectJoined));
     Ok(0)
 }
 
@@ -749,6 +749,10 @@ fn block(scene: &Scene, decision: &mut BatchDecision, user: &UserName) -> Result
     scene.authorize(GroupAction::Block, Some(user))?;
     if scene.standing(user).is_member() {
         leave(scene, decision, user, true);
+    }
+    // A pending application or invitation must not be acted on after an unblock.
+    for kind in [RequestKind::Application, RequestKind::Invitation] {
+        decision.mutations.push(GroupMutation::DeleteRequest { user: user.clone(), kind });
     }
     decision.mutations.push(GroupMutation::Blocklist { user: user.clone() });
     Ok(0)

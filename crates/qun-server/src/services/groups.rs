@@ -162,6 +162,52 @@ pub async fn change_group<T>(
     Err(store_error(StoreError::Conflict))
 }
 
+/// [`change_group`] for decisions that also need facts read from the store outside the group
+/// snapshot (a pending request, a file's owner, members' current attributes).
+///
+/// `change_group` guards only what its snapshot holds. Here the group's version is noted
+/// before the facts are read, and a decision on a snapshot of any other version is dropped
+/// (committing nothing) and the whole read is done again. Every change of a group (requests,
+/// files and attributes included) bumps its version, so a decision is never made on facts
+/// older than its snapshot.
+pub async fn change_group_with<Facts, T, FactsRead>(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    group_id: GroupId,
+    users: &[UserName],
+    read_facts: impl Fn() -> FactsRead,
+    decide: impl Fn(&Scene, &Facts) -> Result<Decision<T>, ApiError>,
+) -> Result<T, ApiError>
+where
+    FactsRead: std::future::Future<Output = Result<Facts, ApiError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        let version_before = state
+            .store
+            .groups(app.id, &[group_id])
+            .await
+            .map_err(store_error)?
+            .first()
+            .map(|group| group.version)
+            .ok_or_else(|| group_not_found(group_id))?;
+        let facts = read_facts().await?;
+        let (outcome, _) = change_group(state, app, caller, group_id, users, |scene| {
+            if scene.group().version != version_before {
+                // An empty decision commits nothing; the loop reads the facts again.
+                return Ok(Decision::new(None));
+            }
+            let decision = decide(scene, &facts)?;
+            Ok(Decision { mutations: decision.mutations, events: decision.events, output: Some(decision.output) })
+        })
+        .await?;
+        if let Some(output) = outcome {
+            return Ok(output);
+        }
+    }
+    Err(store_error(StoreError::Conflict))
+}
+
 /// A read-only look at a group: the snapshot for the caller and `users`.
 pub async fn load_scene(
     state: &AppState,
@@ -372,27 +418,24 @@ pub async fn create(
 
 // ------------------------------------------------------------------------ joining
 
-/// Outcome of one user in a batch call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PerUser {
-    pub user: UserName,
-    pub result: Result<(), String>,
-}
-
-/// Events and mutations for `user` joining the group directly.
-pub fn join_directly(
+/// Events and mutations for `user` joining the group: the others hear `memberPresence`;
+/// the new member hears `joined_event` (`directJoined`, `acceptRequest`) from the actor,
+/// unless they joined on their own (`None`).
+pub fn join(
     scene: &Scene,
     state: &AppState,
     decision: &mut Decision<impl Sized>,
     user: &UserName,
-    joined_event: GroupOperation,
+    joined_event: Option<GroupOperation>,
 ) {
     decision.mutations.push(GroupMutation::AddMember {
         user: user.clone(),
         role: MemberRole::Member,
         join_order: state.ids.next() as i64,
     });
-    decision.events.push(PlannedEvent::new(joined_event, scene.actor_label(), vec![user.clone()]));
+    if let Some(operation) = joined_event {
+        decision.events.push(PlannedEvent::new(operation, scene.actor_label(), vec![user.clone()]));
+    }
     decision.events.push(PlannedEvent::new(GroupOperation::Presence, user.to_string(), vec![user.clone()]));
 }
 

@@ -632,3 +632,48 @@ async fn a_refused_request_changes_nothing() {
         assert_eq!(server.events_of("own", &id).await, ["create:own>"]);
     });
 }
+
+#[tokio::test]
+async fn blocking_drops_pending_applications_and_invitations() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["own", "applicant", "invitee"]).await;
+        let id = server.group("own", &[], json!({"membersonly": true})).await;
+        let applicant = server.login("applicant").await;
+        let (status, body) = server
+            .call(Method::POST, &format!("/chatgroups/{id}/apply"), Some(&applicant), Some(json!({"message":"hi"})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let own = server.login("own").await;
+        let (status, _) = server
+            .call(Method::POST, &format!("/chatgroups/{id}/invite"), Some(&own), Some(json!({"usernames":["invitee"]})))
+            .await;
+        assert_eq!(status, 200);
+        for user in ["applicant", "invitee"] {
+            let (status, _) = server.admin(Method::POST, &format!("/chatgroups/{id}/blocks/users/{user}"), None).await;
+            assert_eq!(status, 200);
+            let (status, _) =
+                server.admin(Method::DELETE, &format!("/chatgroups/{id}/blocks/users/{user}"), None).await;
+            assert_eq!(status, 200);
+        }
+        // The old application and invitation are gone: nothing to approve or accept.
+        let (status, body) = server
+            .call(
+                Method::POST,
+                &format!("/chatgroups/{id}/apply_verify"),
+                Some(&own),
+                Some(json!({"applicant":"applicant","verifyResult":true})),
+            )
+            .await;
+        assert_eq!(error_of(status, &body), (404, "resource_not_found".into()));
+        let invitee = server.login("invitee").await;
+        let (status, body) = server
+            .call(
+                Method::POST,
+                &format!("/chatgroups/{id}/invite_verify"),
+                Some(&invitee),
+                Some(json!({"invitee":"invitee","verifyResult":true})),
+            )
+            .await;
+        assert_eq!(error_of(status, &body), (404, "resource_not_found".into()));
+    });
+}
