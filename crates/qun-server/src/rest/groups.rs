@@ -306,20 +306,60 @@ pub(crate) async fn enable(
 }
 
 async fn set_disabled(state: AppState, ctx: Ctx, group: String, disabled: bool) -> Result<Response, HttpError> {
+    set_switch(&state, &ctx, &group, GroupSwitch::Disabled, disabled).await?;
+    Ok(ctx.data(DisabledState { disabled }))
+}
+
+/// The on/off states of a group that are changed by one call each way.
+#[derive(Debug, Clone, Copy)]
+enum GroupSwitch {
+    Disabled,
+    MuteAll,
+}
+
+impl GroupSwitch {
+    fn is_on(self, group: &GroupRecord) -> bool {
+        match self {
+            GroupSwitch::Disabled => group.disabled,
+            GroupSwitch::MuteAll => group.mute_all,
+        }
+    }
+
+    /// The action the rules check, the mutation, and the event, for turning it `on` or off.
+    fn change(self, on: bool) -> (GroupAction, GroupMutation, GroupOperation) {
+        match (self, on) {
+            (GroupSwitch::Disabled, true) => {
+                (GroupAction::Disable, GroupMutation::SetDisabled(true), GroupOperation::DisableGroup)
+            }
+            (GroupSwitch::Disabled, false) => {
+                (GroupAction::Enable, GroupMutation::SetDisabled(false), GroupOperation::AbleGroup)
+            }
+            (GroupSwitch::MuteAll, true) => {
+                (GroupAction::MuteAll, GroupMutation::SetMuteAll(true), GroupOperation::BanGroup)
+            }
+            (GroupSwitch::MuteAll, false) => {
+                (GroupAction::UnmuteAll, GroupMutation::SetMuteAll(false), GroupOperation::RemoveBanGroup)
+            }
+        }
+    }
+}
+
+/// Turns a switch on or off; setting it to the state it has is allowed and records nothing.
+async fn set_switch(state: &AppState, ctx: &Ctx, group: &str, switch: GroupSwitch, on: bool) -> Result<(), HttpError> {
     let caller = ctx.caller()?.clone();
-    let group_id = parse_group_id(&group)?;
-    change_group(&state, &ctx.app, &caller, group_id, &[], |scene| {
-        scene.authorize(if disabled { GroupAction::Disable } else { GroupAction::Enable }, None)?;
+    let group_id = parse_group_id(group)?;
+    change_group(state, &ctx.app, &caller, group_id, &[], |scene| {
+        let (action, mutation, operation) = switch.change(on);
+        scene.authorize(action, None)?;
         let mut decision = Decision::new(());
-        if scene.group().disabled != disabled {
-            decision.mutations.push(GroupMutation::SetDisabled(disabled));
-            let operation = if disabled { GroupOperation::DisableGroup } else { GroupOperation::AbleGroup };
+        if switch.is_on(scene.group()) != on {
+            decision.mutations.push(mutation);
             decision.events.push(PlannedEvent::new(operation, scene.actor_label(), Vec::new()));
         }
         Ok(decision)
     })
     .await?;
-    Ok(ctx.data(DisabledState { disabled }))
+    Ok(())
 }
 
 // ------------------------------------------------------------------------ lists
@@ -927,19 +967,7 @@ pub(crate) async fn unmute_all(
 }
 
 async fn set_mute_all(state: AppState, ctx: Ctx, group: String, on: bool) -> Result<Response, HttpError> {
-    let caller = ctx.caller()?.clone();
-    let group_id = parse_group_id(&group)?;
-    change_group(&state, &ctx.app, &caller, group_id, &[], |scene| {
-        scene.authorize(if on { GroupAction::MuteAll } else { GroupAction::UnmuteAll }, None)?;
-        let mut decision = Decision::new(());
-        if scene.group().mute_all != on {
-            decision.mutations.push(GroupMutation::SetMuteAll(on));
-            let operation = if on { GroupOperation::BanGroup } else { GroupOperation::RemoveBanGroup };
-            decision.events.push(PlannedEvent::new(operation, scene.actor_label(), Vec::new()));
-        }
-        Ok(decision)
-    })
-    .await?;
+    set_switch(&state, &ctx, &group, GroupSwitch::MuteAll, on).await?;
     Ok(ctx.data(MuteAllState { mute: on }))
 }
 
