@@ -52,6 +52,45 @@ impl GroupOperation {
         self as i32
     }
 
+    /// The operation with msync number `code`, if it is a group operation Qun knows (clients
+    /// use it to name what they received).
+    pub fn from_msync_code(code: i32) -> Option<GroupOperation> {
+        use GroupOperation::*;
+        Some(match code {
+            0 => Create,
+            1 => Destroy,
+            4 => Apply,
+            5 => ApplyAccept,
+            6 => ApplyDecline,
+            7 => Invite,
+            8 => InviteAccept,
+            9 => InviteDecline,
+            10 => Kick,
+            13 => Allow,
+            14 => Update,
+            17 => Presence,
+            18 => Absence,
+            19 => DirectJoined,
+            20 => AssignOwner,
+            21 => AddAdmin,
+            22 => RemoveAdmin,
+            23 => AddMute,
+            24 => RemoveMute,
+            25 => UpdateAnnouncement,
+            26 => DeleteAnnouncement,
+            27 => UploadFile,
+            28 => DeleteFile,
+            29 => AddUserWhiteList,
+            30 => RemoveUserWhiteList,
+            31 => BanGroup,
+            32 => RemoveBanGroup,
+            41 => DisableGroup,
+            42 => AbleGroup,
+            45 => MemberMetadataUpdate,
+            _ => return None,
+        })
+    }
+
     /// The `operation` the official SDK reports in `onGroupEvent`.
     pub fn sdk_name(self) -> &'static str {
         use GroupOperation::*;
@@ -176,6 +215,19 @@ mod tests {
             (GroupOperation::MemberMetadataUpdate, 45, "memberAttributesUpdate"),
         ] {
             assert_eq!((op.msync_code(), op.sdk_name()), (code, name));
+        }
+    }
+
+    #[test]
+    fn every_msync_code_maps_back_to_its_operation() {
+        let known: Vec<GroupOperation> = (-1..64).filter_map(GroupOperation::from_msync_code).collect();
+        assert_eq!(known.len(), 30, "every variant has its code");
+        for op in known {
+            assert_eq!(GroupOperation::from_msync_code(op.msync_code()), Some(op));
+        }
+        // Operations the schema has but Qun never emits (JOIN, BAN, thread events) are not groups events here.
+        for code in [2, 3, 11, 12, 15, 16, 33, 43, 46] {
+            assert_eq!(GroupOperation::from_msync_code(code), None, "{code}");
         }
     }
 }

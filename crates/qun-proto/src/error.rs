@@ -81,6 +81,8 @@ error_table! {
     DuplicateUniqueProperty => 400, "duplicate_unique_property_exists", "DuplicateUniquePropertyExistsException", 4, "wrong parameter";
     /// The method is not allowed on this path.
     MethodNotAllowed => 405, "method_not_allowed", "MethodNotAllowedException", 4, "wrong parameter";
+    /// A message's body and ext are over 5 KB.
+    MessageTooLarge => 400, "message_send_error", "MessageSendException", 7, "Sorry, data is too large";
     /// The body is larger than the server accepts.
     PayloadTooLarge => 413, "request_entity_too_large", "RequestEntityTooLargeException", 7, "Sorry, data is too large";
     /// The body is not JSON where JSON is required.

@@ -48,7 +48,11 @@ struct FileConfig {
     user_token_ttl_secs: Option<i64>,
     app_token_ttl_secs: Option<i64>,
     max_failed_logins_per_minute: Option<u32>,
+    max_devices_per_user: Option<u32>,
 }
+
+/// Connections per user by default (Agora's multi-device default allows several platforms).
+const DEFAULT_MAX_DEVICES: u32 = 4;
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -67,6 +71,8 @@ pub struct Config {
     pub app_token_ttl_secs: i64,
     /// Failed password logins per user per minute before logins are refused for a minute.
     pub max_failed_logins_per_minute: u32,
+    /// Connections one user may have at once; a further login replaces the oldest.
+    pub max_devices_per_user: u32,
 }
 
 impl Config {
@@ -98,6 +104,7 @@ impl Config {
             user_token_ttl_secs: file.user_token_ttl_secs.unwrap_or(7 * 24 * 3600),
             app_token_ttl_secs: file.app_token_ttl_secs.unwrap_or(60 * 24 * 3600),
             max_failed_logins_per_minute: file.max_failed_logins_per_minute.unwrap_or(10),
+            max_devices_per_user: file.max_devices_per_user.unwrap_or(DEFAULT_MAX_DEVICES).max(1),
         })
     }
 
@@ -114,6 +121,7 @@ impl Config {
             user_token_ttl_secs: 3600,
             app_token_ttl_secs: 3600,
             max_failed_logins_per_minute: 10,
+            max_devices_per_user: DEFAULT_MAX_DEVICES,
         }
     }
 }

@@ -36,6 +36,11 @@ impl IdGenerator {
     }
 }
 
+/// The smallest id generated at `unix_ms` (ids compare like their times).
+pub fn id_floor_at(unix_ms: u64) -> u64 {
+    unix_ms.saturating_sub(EPOCH_MS) << (NODE_BITS + COUNTER_BITS)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)

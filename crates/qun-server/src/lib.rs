@@ -8,10 +8,13 @@
 //! - [`services`]: the operations themselves (users, groups): read, decide with
 //!   `qun_core::rules`, commit through `qun_store`, record events.
 //!
-//! Invariant: this crate is the only one that knows HTTP (and, later, websockets).
+//! - [`gateway`]: the msync websocket: login, sends, pulls, and the hub of online sessions.
+//!
+//! Invariant: this crate is the only one that knows HTTP and websockets.
 
 pub mod auth;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod rest;

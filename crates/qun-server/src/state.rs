@@ -9,7 +9,9 @@ use qun_store::{AppRecord, AppSettings, NewApp, Store};
 
 use crate::auth::{self, LoginThrottle};
 use crate::config::Config;
+use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
+use crate::services::messages::MessageWriter;
 
 /// Handed to every request. Clone freely.
 #[derive(Clone)]
@@ -18,6 +20,10 @@ pub struct AppState {
     pub ids: Arc<IdGenerator>,
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Online sessions and the fan-out of hints to them.
+    pub hub: Arc<Hub>,
+    /// Stores messages in batched transactions.
+    pub writer: MessageWriter,
     /// Apps by `(org, app)`. Apps are few and rarely change; a miss asks the store.
     /// `std::sync::RwLock`: held for a map lookup only, never across an `.await`.
     apps: Arc<RwLock<HashMap<(String, String), AppRecord>>>,
@@ -45,6 +51,8 @@ impl AppState {
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
         let max_failed_logins = config.max_failed_logins_per_minute;
         Ok(AppState {
+            writer: MessageWriter::start(store.clone()),
+            hub: Arc::new(Hub::default()),
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),

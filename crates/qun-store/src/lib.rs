@@ -9,8 +9,12 @@
 //!   re-decides on [`StoreError::Conflict`]. So a permission decision is never made on stale
 //!   state.
 //! - A group-wide event is stored once, in the group timeline with the group's next sequence
-//!   number (the same timeline will hold the group's messages); an event for named users is
-//!   stored once per recipient.
+//!   number; an event for named users is stored once per recipient.
+//! - A message is stored once per conversation, never per recipient: a group message in the
+//!   group timeline, sharing the group's sequence with its events; a 1:1 message in the chat
+//!   timeline, with a sequence of its own per conversation. A message never bumps a group's
+//!   `version`, so sending never conflicts with a membership change.
+//! - What a user has read is a cursor per (user, device, queue), moved forward only.
 //! - This crate makes no permission decision; `qun-core::rules` does.
 
 mod records;
@@ -77,9 +81,10 @@ pub trait Store: Send + Sync + 'static {
     /// Users in name order after `after` (exclusive).
     async fn users_page(&self, app_id: i64, after: Option<&UserName>, limit: u32) -> StoreResult<Vec<UserRecord>>;
     /// Deletes the user, their tokens, memberships (decrementing counts), blocklist entries,
-    /// requests, member attributes and the events stored for them; bumps the version of every
-    /// group where their standing changed. Groups they own keep them as owner of record (and
-    /// their owner membership).
+    /// requests, member attributes, the events stored for them, their delivery cursors and their
+    /// messages' client ids; bumps the version of every group where their standing changed.
+    /// Groups they own keep them as owner of record (and their owner membership). Messages stay:
+    /// the 1:1 conversations (the peer keeps their history) and the group timelines.
     async fn delete_user(&self, app_id: i64, name: &UserName) -> StoreResult<Option<UserRecord>>;
     /// Sets a new password hash and revokes the user's tokens.
     async fn set_password(&self, app_id: i64, name: &UserName, password_hash: &str, now_ms: i64) -> StoreResult<bool>;
@@ -108,6 +113,7 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts the group and applies `change` (members, events) in the same transaction.
     async fn create_group(&self, app_id: i64, group: &NewGroup, change: &GroupChange) -> StoreResult<AppliedChange>;
     /// Applies `change` if the group's version is still `expected_version`; bumps the version.
+    /// Dissolving the group also deletes every delivery cursor on its queue.
     async fn apply_group_change(
         &self,
         app_id: i64,
@@ -196,4 +202,62 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<TimelineEntry>>;
+
+    // ---------------------------------------------------------------- messages
+    /// Appends messages in ONE transaction (group commit): each gets the next sequence of its
+    /// conversation, in the order given (groups share `groups.last_seq` with group-wide events,
+    /// in `group_timeline` as kind 1 with `except_user` NULL; 1:1 messages go to the chat
+    /// timeline with its own per-conversation sequence). Bumps no group `version`.
+    ///
+    /// One result per message, in order:
+    /// - a group that does not exist → `Err(NotFound)` in that slot, the others still commit;
+    /// - a repeated (sender, client_id), from an earlier call or earlier in the same batch →
+    ///   `Duplicate` with the first one's id and seq; nothing is stored and no seq is used;
+    /// - a 1:1 message whose id is already stored → `Err(AlreadyExists)` in that slot (ids are
+    ///   the caller's snowflakes; group timelines do not check them).
+    ///
+    /// An error of the whole call (`Err` outside the vector) means nothing was stored.
+    async fn append_messages(
+        &self,
+        app_id: i64,
+        messages: &[NewMessage],
+    ) -> StoreResult<Vec<StoreResult<AppendOutcome>>>;
+    /// 1:1 timeline entries after `after_seq`, oldest first (`TimelineItem::Message`, no
+    /// `except`). For a group conversation it is [`Store::group_timeline`] (events included).
+    async fn chat_timeline(
+        &self,
+        app_id: i64,
+        conversation: &Conversation,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<TimelineEntry>>;
+    /// History, newest first: entries of the conversation strictly older than the entry with id
+    /// `before_id` (or the newest when None). Messages only (no events). An id that is not an
+    /// entry of this conversation gives an empty page.
+    async fn history(
+        &self,
+        app_id: i64,
+        conversation: &Conversation,
+        before_id: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<TimelineEntry>>;
+
+    // ---------------------------------------------------------------- queues and cursors
+    /// Every queue `user` can read with its head and `device`'s cursor, in [`QueueKey`] order:
+    /// one per group they are a member of (floor = their membership `cursor_seq`, the join
+    /// point; `shielded` from the membership), one per 1:1 conversation they take part in (key
+    /// `Chat(peer)`, floor 0), and `Personal` (last_seq = newest `user_events` id as i64, 0 when
+    /// none; floor 0).
+    async fn user_queues(&self, app_id: i64, user: &UserName, device: &str) -> StoreResult<Vec<QueueHead>>;
+    /// The device's acknowledged position in one queue.
+    async fn cursor(&self, app_id: i64, user: &UserName, device: &str, queue: &QueueKey) -> StoreResult<Option<i64>>;
+    /// Moves the device's position forward to `seq` (never backwards: max(old, seq)).
+    async fn advance_cursor(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        device: &str,
+        queue: &QueueKey,
+        seq: i64,
+    ) -> StoreResult<()>;
 }

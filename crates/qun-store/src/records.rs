@@ -331,7 +331,7 @@ pub enum TimelineItem {
     Message(Vec<u8>),
 }
 
-/// One entry of a group's timeline.
+/// One entry of a conversation's timeline (a group's, or a 1:1 conversation's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimelineEntry {
     pub seq: i64,
@@ -340,4 +340,139 @@ pub struct TimelineEntry {
     pub except: Option<UserName>,
     pub item: TimelineItem,
     pub created_ms: i64,
+}
+
+// -------------------------------------------------------------------- messages and queues
+
+/// Which conversation a message belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Conversation {
+    Group(GroupId),
+    /// A 1:1 conversation; `Conversation::chat(a, b)` orders the pair so both sides name it alike.
+    Chat {
+        low: UserName,
+        high: UserName,
+    },
+}
+
+impl Conversation {
+    /// The 1:1 conversation of `a` and `b`, whichever side names it.
+    pub fn chat(a: UserName, b: UserName) -> Conversation {
+        if a <= b { Conversation::Chat { low: a, high: b } } else { Conversation::Chat { low: b, high: a } }
+    }
+}
+
+/// A message to store: written once per conversation (never per recipient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Server id (snowflake), unique.
+    pub id: u64,
+    pub conversation: Conversation,
+    pub sender: UserName,
+    /// The sending client's own id for the message (msync Meta.id); a resend with the same
+    /// (sender, client_id) is not stored twice.
+    pub client_id: Option<u64>,
+    /// The message as the realtime layer will send it (a serialized msync Meta): opaque here.
+    pub payload: Vec<u8>,
+    pub created_ms: i64,
+}
+
+/// What [`Store::append_messages`](crate::Store::append_messages) did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored with this sequence number in its conversation.
+    Stored { seq: i64 },
+    /// Already stored by an earlier send with the same (sender, client_id): its id and seq.
+    Duplicate { id: u64, seq: i64 },
+}
+
+/// One position in a user's queues, per device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueHead {
+    pub queue: QueueKey,
+    /// Newest sequence in the queue.
+    pub last_seq: i64,
+    /// Where the user's reading of it may start at the earliest (their join point for groups;
+    /// 0 otherwise).
+    pub floor_seq: i64,
+    /// The device's acknowledged position, if it has one.
+    pub cursor: Option<i64>,
+    /// For groups: the member blocked the group's messages (shield).
+    pub shielded: bool,
+}
+
+/// A queue's key as stored: "g:<group id>", "c:<peer user name>" (per viewer), "u" (the user's
+/// personal events).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueKey {
+    Group(GroupId),
+    /// The viewer's 1:1 conversation with this peer.
+    Chat(UserName),
+    /// The user's personal events (`user_events`); sequences are event ids.
+    Personal,
+}
+
+impl QueueKey {
+    pub fn as_storage_key(&self) -> String {
+        match self {
+            QueueKey::Group(group_id) => format!("g:{group_id}"),
+            QueueKey::Chat(peer) => format!("c:{peer}"),
+            QueueKey::Personal => "u".to_owned(),
+        }
+    }
+
+    /// The key `as_storage_key` wrote, or `None` for anything else.
+    pub fn parse_storage_key(key: &str) -> Option<QueueKey> {
+        if key == "u" {
+            return Some(QueueKey::Personal);
+        }
+        if let Some(group_id) = key.strip_prefix("g:") {
+            return GroupId::parse(group_id).ok().map(QueueKey::Group);
+        }
+        let peer = key.strip_prefix("c:")?;
+        // Stored names are already folded: a key with upper case was not written by us.
+        UserName::parse(peer).ok().filter(|name| name.as_str() == peer).map(QueueKey::Chat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> UserName {
+        UserName::parse(name).expect("valid user name")
+    }
+
+    #[test]
+    fn chat_conversations_are_named_alike_from_both_sides() {
+        let (alice, bob) = (user("alice"), user("bob"));
+        let chat = Conversation::chat(bob.clone(), alice.clone());
+        assert_eq!(chat, Conversation::chat(alice.clone(), bob.clone()));
+        assert_eq!(chat, Conversation::Chat { low: alice.clone(), high: bob });
+        assert_eq!(
+            Conversation::chat(alice.clone(), alice.clone()),
+            Conversation::Chat { low: alice.clone(), high: alice }
+        );
+        // Byte order, as both databases compare names: '-' < '.' < digits < '_' < letters.
+        assert_eq!(
+            Conversation::chat(user("a_b"), user("a-b")),
+            Conversation::Chat { low: user("a-b"), high: user("a_b") }
+        );
+    }
+
+    #[test]
+    fn queue_keys_round_trip_through_storage() {
+        for (key, stored) in [
+            (QueueKey::Group(GroupId(123_456_789_012_345)), "g:123456789012345"),
+            (QueueKey::Group(GroupId(u64::MAX)), "g:18446744073709551615"),
+            (QueueKey::Chat(user("bob.b-1")), "c:bob.b-1"),
+            (QueueKey::Personal, "u"),
+        ] {
+            assert_eq!(key.as_storage_key(), stored);
+            assert_eq!(QueueKey::parse_storage_key(stored), Some(key));
+        }
+        for junk in ["", "g:", "g:x", "g:-1", "c:", "c:Bob", "c:a b", "u:", "x:1", "G:1"] {
+            assert_eq!(QueueKey::parse_storage_key(junk), None, "{junk:?}");
+        }
+    }
 }

@@ -14,8 +14,16 @@
 //! - `group_members` has a unique index on `(app_id, group_id, join_order DESC)` for member
 //!   lists newest joined first, and one on `(app_id, user_name, join_order DESC)` for a user's
 //!   groups;
-//! - `group_timeline` holds events now and the group's messages later, once per group, with
-//!   the per-group sequence kept in `groups.last_seq`.
+//! - `group_timeline` holds a group's events (kind 0) and messages (kind 1), each once per
+//!   group, with the per-group sequence kept in `groups.last_seq`; an index on `(app_id, id)`
+//!   finds an entry by id (history pages from a message id);
+//! - a 1:1 conversation is named `"low|high"` (the two user names in byte order): `chats` holds
+//!   its sequence (`last_seq`) and is indexed by either side, `chat_timeline` its messages
+//!   (unique ids); neither has foreign keys, as the conversation outlives either user;
+//! - `message_client_ids` remembers each stored message by (sender, client id), for resends;
+//! - `delivery_cursors` is what each device of a user acknowledged, per queue (`"g:<group>"`,
+//!   `"c:<peer>"`, `"u"`); by queue name, so dissolving a group deletes its rows explicitly
+//!   (indexed by `(app_id, queue)`).
 
 use sqlx::migrate::Migrator;
 

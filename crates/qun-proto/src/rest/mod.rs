@@ -1,6 +1,7 @@
 //! REST JSON shapes, with Agora's field names.
 
 pub mod groups;
+pub mod messages;
 pub mod users;
 
 use std::collections::BTreeMap;

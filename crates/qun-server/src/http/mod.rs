@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         ]);
     Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .route("/websocket", axum::routing::get(crate::gateway::upgrade))
         .nest("/{org}/{app}", crate::rest::routes())
         .fallback(error::not_found)
         .layer(cors)

@@ -4,6 +4,7 @@
 mod group_content;
 mod group_requests;
 mod groups;
+mod messages;
 mod users;
 
 use axum::Router;
@@ -23,6 +24,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/{user}/deactivate", post(users::deactivate))
         .route("/sdk/users/{user}/token/expires", get(users::token_expires))
         .route("/users/{user}/joined_chatgroups", get(groups::joined_legacy))
+        .route("/users/{user}/messageroaming", post(messages::roaming))
+        .route("/messages/chatgroups", post(messages::send_to_groups))
+        .route("/messages/users", post(messages::send_to_users))
         // groups: lifecycle and lists
         .route("/chatgroups", post(groups::create).get(groups::list_all))
         .route("/publicchatgroups", get(groups::list_public))

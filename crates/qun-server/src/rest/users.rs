@@ -12,6 +12,7 @@ use qun_proto::rest::users::{
 use serde_json::Value;
 
 use crate::auth;
+use crate::gateway::CloseReason;
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::ids::now_ms;
 use crate::services::users::{check_password, issue_token, prepare_user, user_entity};
@@ -190,6 +191,7 @@ pub(crate) async fn delete(
     ctx.require_app_admin()?;
     let name = parse_user(&name)?;
     let user = state.store.delete_user(ctx.app.id, &name).await?.ok_or_else(|| user_not_found(&name))?;
+    crate::gateway::kick_user(&state, ctx.app.id, &name, CloseReason::UserRemoved);
     tracing::info!(user = %name, "user deleted");
     Ok(Json(ctx.envelope::<(), _>(None, vec![user_entity(&user)])).into_response())
 }
@@ -236,6 +238,7 @@ pub(crate) async fn change_password(
     if !state.store.set_password(ctx.app.id, &name, &hash, now_ms() as i64).await? {
         return Err(user_not_found(&name));
     }
+    crate::gateway::kick_user(&state, ctx.app.id, &name, CloseReason::PasswordChanged);
     Ok(ctx.data(ResultData { result: true }))
 }
 
@@ -253,6 +256,9 @@ pub(crate) async fn set_activated(
         .set_activated(ctx.app.id, &name, activated, now_ms() as i64)
         .await?
         .ok_or_else(|| user_not_found(&name))?;
+    if !activated {
+        crate::gateway::kick_user(&state, ctx.app.id, &name, CloseReason::UserRemoved);
+    }
     let mut envelope = ctx.envelope::<(), _>(None, vec![user_entity(&user)]);
     envelope.action = if activated { "activate user" } else { "Deactivate user" }.to_owned();
     Ok(Json(envelope).into_response())

@@ -153,7 +153,10 @@ pub async fn change_group<T>(
             now_ms: scene.now_ms,
         };
         match state.store.apply_group_change(app.id, group_id, scene.group().version, &change).await {
-            Ok(applied) => return Ok((decision.output, applied)),
+            Ok(applied) => {
+                publish_change(state, app.id, group_id, &change);
+                return Ok((decision.output, applied));
+            }
             Err(StoreError::Conflict) => continue,
             Err(StoreError::NotFound) => return Err(group_not_found(group_id)),
             Err(other) => return Err(store_error(other)),
@@ -206,6 +209,42 @@ where
         }
     }
     Err(store_error(StoreError::Conflict))
+}
+
+/// Tells the hub what a committed change means for online sessions: who joined or left the
+/// group, and which queues have new events.
+pub fn publish_change(state: &AppState, app_id: i64, group_id: GroupId, change: &GroupChange) {
+    let mut joined = Vec::new();
+    let mut left = Vec::new();
+    let mut dissolved = false;
+    for mutation in &change.mutations {
+        match mutation {
+            GroupMutation::AddMember { user, .. } => joined.push(user.clone()),
+            GroupMutation::RemoveMember { user } => left.push(user.clone()),
+            GroupMutation::Dissolve => dissolved = true,
+            _ => {}
+        }
+    }
+    if !joined.is_empty() || !left.is_empty() {
+        state.hub.membership_changed(app_id, group_id, &joined, &left);
+    }
+    let mut group_wide = false;
+    for event in &change.events {
+        match &event.audience {
+            Audience::Group { .. } => group_wide = true,
+            Audience::Users(users) => {
+                for user in users {
+                    state.hub.notify_user(app_id, user, &qun_store::QueueKey::Personal);
+                }
+            }
+        }
+    }
+    if group_wide && !dissolved {
+        state.hub.notify_group(app_id, group_id);
+    }
+    if dissolved {
+        state.hub.group_dissolved(app_id, group_id);
+    }
 }
 
 /// A read-only look at a group: the snapshot for the caller and `users`.
@@ -407,11 +446,9 @@ pub async fn create(
         });
     }
     let new = NewGroup { id: group_id, owner: request.owner.clone(), settings: request.settings, created_ms: now };
-    state
-        .store
-        .create_group(app.id, &new, &GroupChange { mutations, events, now_ms: now })
-        .await
-        .map_err(store_error)?;
+    let change = GroupChange { mutations, events, now_ms: now };
+    state.store.create_group(app.id, &new, &change).await.map_err(store_error)?;
+    publish_change(state, app.id, group_id, &change);
     tracing::info!(group_id = %group_id, owner = %request.owner, members = members.len() + 1, "group created");
     Ok(group_id)
 }

@@ -4,6 +4,7 @@
 //! Services speak [`ApiError`]; they know nothing of HTTP.
 
 pub mod groups;
+pub mod messages;
 pub mod users;
 
 use qun_core::UserName;

@@ -85,6 +85,8 @@ impl_store! {
     begin_write: "BEGIN IMMEDIATE",
     // A deferred read sees one WAL snapshot from its first read to its end.
     begin_read: "BEGIN",
+    // BEGIN IMMEDIATE already holds the database's one write lock: rows need no lock of their own.
+    lock_row: "",
 }
 
 impl_store! {
@@ -96,6 +98,8 @@ impl_store! {
     begin_write: "BEGIN",
     // A read of several statements sees one snapshot, as SQLite's does.
     begin_read: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    // A row read in a write transaction to be written later is locked until commit.
+    lock_row: " FOR UPDATE",
 }
 
 #[cfg(test)]
@@ -137,6 +141,18 @@ mod tests {
         let reopened = crate::open(&url).await.expect("reopen");
         assert_eq!(reopened.backend(), "sqlite");
         assert_eq!(reopened.app_by_key("qun", "demo").await.expect("app_by_key"), Some(created));
+    }
+
+    #[test]
+    fn chat_names_put_the_sides_in_byte_order() {
+        let name = |raw| qun_core::UserName::parse(raw).expect("valid user name");
+        let (alice, bob) = (name("alice"), name("bob"));
+        for (a, b) in [(&alice, &bob), (&bob, &alice)] {
+            assert_eq!(rows::chat_name(a, b), (&alice, &bob, "alice|bob".to_owned()));
+        }
+        assert_eq!(rows::chat_name(&alice, &alice).2, "alice|alice");
+        // '-' sorts before '_' byte-wise, as in both databases.
+        assert_eq!(rows::chat_name(&name("a_b"), &name("a-b")).2, "a-b|a_b");
     }
 
     #[test]

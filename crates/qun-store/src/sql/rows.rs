@@ -30,6 +30,13 @@ pub(super) fn group_id_from_sql(id: i64) -> GroupId {
     GroupId(id_from_sql(id))
 }
 
+/// A 1:1 conversation's sides in byte order, whichever order they come in, and its name as
+/// stored, `"low|high"` (`|` is never part of a user name).
+pub(super) fn chat_name<'a>(a: &'a UserName, b: &'a UserName) -> (&'a UserName, &'a UserName, String) {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    (low, high, format!("{low}|{high}"))
+}
+
 /// A unique-key violation is the caller's `AlreadyExists`; anything else is a database error.
 pub(super) fn unique_violation_is_already_exists(error: sqlx::Error) -> StoreError {
     match &error {
@@ -336,6 +343,32 @@ impl TryFrom<TimelineRow> for TimelineEntry {
             item,
             created_ms: row.created_ms,
         })
+    }
+}
+
+macro_rules! chat_timeline_columns {
+    () => {
+        "seq, id, payload, created_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ChatTimelineRow {
+    seq: i64,
+    id: i64,
+    payload: Vec<u8>,
+    created_ms: i64,
+}
+
+impl From<ChatTimelineRow> for TimelineEntry {
+    fn from(row: ChatTimelineRow) -> TimelineEntry {
+        TimelineEntry {
+            seq: row.seq,
+            id: id_from_sql(row.id),
+            except: None,
+            item: TimelineItem::Message(row.payload),
+            created_ms: row.created_ms,
+        }
     }
 }
 

@@ -13,7 +13,15 @@
 //! names the statements that begin a write and a multi-statement read transaction.
 //!
 //! Locking order (PostgreSQL): a write locks a group row before that group's member rows, and
-//! several group rows in id order, so two writers never wait on each other in a cycle.
+//! several group rows in id order, then chat rows in name order, so two writers never wait on
+//! each other in a cycle. (A message's client id is claimed while its conversation is locked,
+//! so two batches wait on the same claim only if one client sends the same client id to two
+//! conversations at once; PostgreSQL would then abort one of them as a deadlock.)
+//!
+//! The write path of messages ([`Store::append_messages`](crate::Store::append_messages)) is one
+//! transaction per batch: a read and a write of each conversation's sequence counter, and per
+//! message one claim of its client id and one insert, with the same SQL text every time so the
+//! connection's prepared statements are reused.
 
 macro_rules! impl_store {
     (
@@ -22,10 +30,11 @@ macro_rules! impl_store {
         database: $database:ty,
         backend: $backend:literal,
         begin_write: $begin_write:literal,
-        begin_read: $begin_read:literal $(,)?
+        begin_read: $begin_read:literal,
+        lock_row: $lock_row:literal $(,)?
     ) => {
         mod $module {
-            use std::collections::BTreeSet;
+            use std::collections::{BTreeMap, BTreeSet, HashMap};
 
             use async_trait::async_trait;
             use qun_core::{Audience, GroupId, MemberRole, UserName};
@@ -34,9 +43,10 @@ macro_rules! impl_store {
             use super::$store;
             use super::rows::*;
             use crate::{
-                AppRecord, AppSettings, AppliedChange, GroupChange, GroupMutation, GroupRecord, GroupSnapshot,
-                MemberPage, MembershipRecord, NewApp, NewGroup, NewUser, RequestKind, RequestRecord, SharedFileRecord,
-                Store, StoreError, StoreResult, StoredEvent, TimelineEntry, TokenRecord, UserInGroup, UserRecord,
+                AppRecord, AppSettings, AppendOutcome, AppliedChange, Conversation, GroupChange, GroupMutation,
+                GroupRecord, GroupSnapshot, MemberPage, MembershipRecord, NewApp, NewGroup, NewMessage, NewUser,
+                QueueHead, QueueKey, RequestKind, RequestRecord, SharedFileRecord, Store, StoreError, StoreResult,
+                StoredEvent, TimelineEntry, TokenRecord, UserInGroup, UserRecord,
             };
 
             type Connection = <$database as sqlx::Database>::Connection;
@@ -221,9 +231,13 @@ macro_rules! impl_store {
                             "DELETE FROM group_member_attrs WHERE app_id = $1 AND group_id = $2 AND user_name = $3";
                         on_member(sql, app_id, group_id, name).execute(&mut *tx).await?;
                     }
+                    // Their messages stay (the peers and the groups keep their history), but not
+                    // what the server remembers of their clients and devices.
                     for statement in [
                         "DELETE FROM group_requests WHERE app_id = $1 AND user_name = $2",
                         "DELETE FROM user_events WHERE app_id = $1 AND user_name = $2",
+                        "DELETE FROM delivery_cursors WHERE app_id = $1 AND user_name = $2",
+                        "DELETE FROM message_client_ids WHERE app_id = $1 AND sender = $2",
                         // Takes the user's tokens with it (ON DELETE CASCADE).
                         "DELETE FROM users WHERE app_id = $1 AND name = $2",
                     ] {
@@ -776,6 +790,435 @@ macro_rules! impl_store {
                     .await?;
                     convert_all(rows)
                 }
+
+                // ------------------------------------------------------------ messages
+
+                async fn append_messages(
+                    &self,
+                    app_id: i64,
+                    messages: &[NewMessage],
+                ) -> StoreResult<Vec<StoreResult<AppendOutcome>>> {
+                    if messages.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let targets: Vec<Target<'_>> = messages.iter().map(|m| Target::of(&m.conversation)).collect();
+                    let mut tx = self.writer.begin_with($begin_write).await?;
+
+                    // Read (and on PostgreSQL lock) each conversation's counter once, groups in id
+                    // order, then chats in name order. A missing group has no counter.
+                    let mut groups: BTreeMap<i64, Option<SeqCounter>> = BTreeMap::new();
+                    let mut chats: BTreeMap<&str, (&UserName, &UserName, SeqCounter)> = BTreeMap::new();
+                    for target in &targets {
+                        match target {
+                            Target::Group(group_id) => {
+                                groups.insert(*group_id, None);
+                            }
+                            Target::Chat { low, high, conv } => {
+                                chats.insert(conv.as_str(), (*low, *high, SeqCounter::default()));
+                            }
+                        }
+                    }
+                    for (&group_id, counter) in &mut groups {
+                        let sql = concat!("SELECT last_seq FROM groups WHERE app_id = $1 AND id = $2", $lock_row);
+                        let last_seq: Option<i64> = sqlx::query_scalar(sql)
+                            .bind(app_id)
+                            .bind(group_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        *counter = last_seq.map(SeqCounter::starting_at);
+                    }
+                    for (conv, (low, high, counter)) in &mut chats {
+                        // Created at 0 if new (and deleted below if nothing goes into it); the
+                        // no-op update locks an existing row (PostgreSQL) and reads its counter.
+                        let last_seq: i64 = sqlx::query_scalar(
+                            "INSERT INTO chats (app_id, conv, low, high, last_seq) VALUES ($1, $2, $3, $4, 0) \
+                             ON CONFLICT (app_id, conv) DO UPDATE SET last_seq = chats.last_seq RETURNING last_seq",
+                        )
+                        .bind(app_id)
+                        .bind(*conv)
+                        .bind(low.as_str())
+                        .bind(high.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        *counter = SeqCounter::starting_at(last_seq);
+                    }
+
+                    let mut results = Vec::with_capacity(messages.len());
+                    for (message, target) in messages.iter().zip(&targets) {
+                        let counter = match target {
+                            Target::Group(group_id) => groups.get_mut(group_id).and_then(Option::as_mut),
+                            Target::Chat { conv, .. } => chats.get_mut(conv.as_str()).map(|(_, _, counter)| counter),
+                        };
+                        let Some(counter) = counter else {
+                            results.push(Err(StoreError::NotFound));
+                            continue;
+                        };
+                        let seq = counter.last + 1;
+                        // Claim the client id first: a resend (earlier, or earlier in this batch)
+                        // finds it taken and gets the first one's id and seq.
+                        if let Some(client_id) = message.client_id
+                            && let Some(first) = claim_client_id(&mut tx, app_id, message, client_id, seq).await?
+                        {
+                            results.push(Ok(first));
+                            continue;
+                        }
+                        let stored = match target {
+                            Target::Group(group_id) => {
+                                sqlx::query(
+                                    "INSERT INTO group_timeline \
+                                     (app_id, group_id, seq, id, kind, except_user, payload, created_ms) \
+                                     VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
+                                )
+                                .bind(app_id)
+                                .bind(*group_id)
+                                .bind(seq)
+                                .bind(sql_id(message.id))
+                                .bind(TIMELINE_MESSAGE)
+                                .bind(message.payload.as_slice())
+                                .bind(message.created_ms)
+                                .execute(&mut *tx)
+                                .await?;
+                                true
+                            }
+                            // DO NOTHING rather than a failed insert, which would abort the whole
+                            // PostgreSQL transaction: a taken id fails this message only.
+                            Target::Chat { conv, .. } => {
+                                sqlx::query(
+                                    "INSERT INTO chat_timeline (app_id, conv, seq, id, sender, payload, created_ms) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, id) DO NOTHING",
+                                )
+                                .bind(app_id)
+                                .bind(conv.as_str())
+                                .bind(seq)
+                                .bind(sql_id(message.id))
+                                .bind(message.sender.as_str())
+                                .bind(message.payload.as_slice())
+                                .bind(message.created_ms)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected()
+                                    > 0
+                            }
+                        };
+                        if stored {
+                            counter.last = seq;
+                            results.push(Ok(AppendOutcome::Stored { seq }));
+                        } else {
+                            if let Some(client_id) = message.client_id {
+                                sqlx::query(
+                                    "DELETE FROM message_client_ids \
+                                     WHERE app_id = $1 AND sender = $2 AND client_id = $3",
+                                )
+                                .bind(app_id)
+                                .bind(message.sender.as_str())
+                                .bind(sql_id(client_id))
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            results.push(Err(StoreError::AlreadyExists));
+                        }
+                    }
+
+                    // One write per conversation for the whole batch. A group's version and
+                    // modified time stay: a message is no change to the group.
+                    for (&group_id, counter) in &groups {
+                        if let Some(counter) = counter.as_ref().filter(|c| c.moved()) {
+                            on_group("UPDATE groups SET last_seq = $3 WHERE app_id = $1 AND id = $2", app_id, group_id)
+                                .bind(counter.last)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    for (conv, (_, _, counter)) in &chats {
+                        if counter.last == 0 {
+                            // Created above and nothing went into it (every message was a
+                            // duplicate or failed): a chat row always has a message.
+                            sqlx::query("DELETE FROM chats WHERE app_id = $1 AND conv = $2")
+                                .bind(app_id)
+                                .bind(*conv)
+                                .execute(&mut *tx)
+                                .await?;
+                        } else if counter.moved() {
+                            sqlx::query("UPDATE chats SET last_seq = $3 WHERE app_id = $1 AND conv = $2")
+                                .bind(app_id)
+                                .bind(*conv)
+                                .bind(counter.last)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(results)
+                }
+
+                async fn chat_timeline(
+                    &self,
+                    app_id: i64,
+                    conversation: &Conversation,
+                    after_seq: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<TimelineEntry>> {
+                    let (_, _, conv) = match conversation {
+                        Conversation::Group(group_id) => {
+                            return self.group_timeline(app_id, *group_id, after_seq, limit).await;
+                        }
+                        Conversation::Chat { low, high } => chat_name(low, high),
+                    };
+                    let rows: Vec<ChatTimelineRow> = sqlx::query_as(concat!(
+                        "SELECT ",
+                        chat_timeline_columns!(),
+                        " FROM chat_timeline WHERE app_id = $1 AND conv = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+                    ))
+                    .bind(app_id)
+                    .bind(conv)
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.reader)
+                    .await?;
+                    Ok(rows.into_iter().map(TimelineEntry::from).collect())
+                }
+
+                async fn history(
+                    &self,
+                    app_id: i64,
+                    conversation: &Conversation,
+                    before_id: Option<u64>,
+                    limit: u32,
+                ) -> StoreResult<Vec<TimelineEntry>> {
+                    // Entries before the seq of `before_id`; with no id, before a seq above all
+                    // (`id = NULL` finds nothing); an id that is not there, before none.
+                    let before = before_id.map(sql_id);
+                    let no_entry_bound = if before.is_some() { i64::MIN } else { i64::MAX };
+                    match conversation {
+                        Conversation::Group(group_id) => {
+                            let rows: Vec<TimelineRow> = sqlx::query_as(concat!(
+                                "SELECT ",
+                                timeline_columns!(),
+                                " FROM group_timeline WHERE app_id = $1 AND group_id = $2 AND kind = $3 \
+                                 AND seq < COALESCE((SELECT seq FROM group_timeline \
+                                                     WHERE app_id = $1 AND group_id = $2 AND id = $4), $5) \
+                                 ORDER BY seq DESC LIMIT $6"
+                            ))
+                            .bind(app_id)
+                            .bind(sql_id(group_id.0))
+                            .bind(TIMELINE_MESSAGE)
+                            .bind(before)
+                            .bind(no_entry_bound)
+                            .bind(i64::from(limit))
+                            .fetch_all(&self.reader)
+                            .await?;
+                            convert_all(rows)
+                        }
+                        Conversation::Chat { low, high } => {
+                            let (_, _, conv) = chat_name(low, high);
+                            let rows: Vec<ChatTimelineRow> = sqlx::query_as(concat!(
+                                "SELECT ",
+                                chat_timeline_columns!(),
+                                " FROM chat_timeline WHERE app_id = $1 AND conv = $2 \
+                                 AND seq < COALESCE((SELECT seq FROM chat_timeline \
+                                                     WHERE app_id = $1 AND conv = $2 AND id = $3), $4) \
+                                 ORDER BY seq DESC LIMIT $5"
+                            ))
+                            .bind(app_id)
+                            .bind(conv)
+                            .bind(before)
+                            .bind(no_entry_bound)
+                            .bind(i64::from(limit))
+                            .fetch_all(&self.reader)
+                            .await?;
+                            Ok(rows.into_iter().map(TimelineEntry::from).collect())
+                        }
+                    }
+                }
+
+                // ------------------------------------------------------------ queues and cursors
+
+                async fn user_queues(
+                    &self,
+                    app_id: i64,
+                    user: &UserName,
+                    device: &str,
+                ) -> StoreResult<Vec<QueueHead>> {
+                    // One read transaction: heads and cursors of the same moment.
+                    let mut tx = self.reader.begin_with($begin_read).await?;
+                    let cursors: HashMap<String, i64> = sqlx::query_as(
+                        "SELECT queue, seq FROM delivery_cursors WHERE app_id = $1 AND user_name = $2 AND device = $3",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .bind(device)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+                    let groups: Vec<(i64, i64, i64, bool)> = sqlx::query_as(
+                        "SELECT g.id, g.last_seq, m.cursor_seq, m.shielded \
+                         FROM group_members m JOIN groups g ON g.app_id = m.app_id AND g.id = m.group_id \
+                         WHERE m.app_id = $1 AND m.user_name = $2",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    // Either side, each by its index; a conversation with oneself once.
+                    let chats: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND low = $2 \
+                         UNION ALL \
+                         SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND high = $2 AND low <> $2",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let newest_event: Option<i64> =
+                        sqlx::query_scalar("SELECT MAX(id) FROM user_events WHERE app_id = $1 AND user_name = $2")
+                            .bind(app_id)
+                            .bind(user.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    tx.commit().await?;
+
+                    let head = |queue: QueueKey, last_seq, floor_seq, shielded| {
+                        let cursor = cursors.get(&queue.as_storage_key()).copied();
+                        QueueHead { queue, last_seq, floor_seq, cursor, shielded }
+                    };
+                    let mut queues = Vec::with_capacity(groups.len() + chats.len() + 1);
+                    for (group_id, last_seq, join_seq, shielded) in groups {
+                        queues.push(head(QueueKey::Group(group_id_from_sql(group_id)), last_seq, join_seq, shielded));
+                    }
+                    for (low, high, last_seq) in chats {
+                        let peer = if low == user.as_str() { high } else { low };
+                        queues.push(head(QueueKey::Chat(UserName::from_trusted(peer)), last_seq, 0, false));
+                    }
+                    queues.push(head(QueueKey::Personal, newest_event.unwrap_or(0), 0, false));
+                    queues.sort_by(|a, b| a.queue.cmp(&b.queue));
+                    Ok(queues)
+                }
+
+                async fn cursor(
+                    &self,
+                    app_id: i64,
+                    user: &UserName,
+                    device: &str,
+                    queue: &QueueKey,
+                ) -> StoreResult<Option<i64>> {
+                    let seq = sqlx::query_scalar(
+                        "SELECT seq FROM delivery_cursors \
+                         WHERE app_id = $1 AND user_name = $2 AND device = $3 AND queue = $4",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .bind(device)
+                    .bind(queue.as_storage_key())
+                    .fetch_optional(&self.reader)
+                    .await?;
+                    Ok(seq)
+                }
+
+                async fn advance_cursor(
+                    &self,
+                    app_id: i64,
+                    user: &UserName,
+                    device: &str,
+                    queue: &QueueKey,
+                    seq: i64,
+                ) -> StoreResult<()> {
+                    // The conditional update keeps the larger: an old acknowledgement arriving
+                    // late never moves the cursor back.
+                    sqlx::query(
+                        "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
+                         WHERE excluded.seq > delivery_cursors.seq",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .bind(device)
+                    .bind(queue.as_storage_key())
+                    .bind(seq)
+                    .execute(&self.writer)
+                    .await?;
+                    Ok(())
+                }
+            }
+
+            /// Takes `(sender, client_id)` for `message` at `seq`; if an earlier message has it,
+            /// returns that one as a `Duplicate` and takes nothing.
+            async fn claim_client_id(
+                conn: &mut Connection,
+                app_id: i64,
+                message: &NewMessage,
+                client_id: u64,
+                seq: i64,
+            ) -> StoreResult<Option<AppendOutcome>> {
+                loop {
+                    // DO NOTHING: a failed insert would abort the whole PostgreSQL transaction.
+                    // (On PostgreSQL it waits for a concurrent claim of the same id to commit.)
+                    let claimed = sqlx::query(
+                        "INSERT INTO message_client_ids (app_id, sender, client_id, id, seq) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, sender, client_id) DO NOTHING",
+                    )
+                    .bind(app_id)
+                    .bind(message.sender.as_str())
+                    .bind(sql_id(client_id))
+                    .bind(sql_id(message.id))
+                    .bind(seq)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                        > 0;
+                    if claimed {
+                        return Ok(None);
+                    }
+                    let first: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT id, seq FROM message_client_ids WHERE app_id = $1 AND sender = $2 AND client_id = $3",
+                    )
+                    .bind(app_id)
+                    .bind(message.sender.as_str())
+                    .bind(sql_id(client_id))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some((id, seq)) = first {
+                        return Ok(Some(AppendOutcome::Duplicate { id: id_from_sql(id), seq }));
+                    }
+                    // The claim that was in the way is gone (its sender was deleted meanwhile,
+                    // PostgreSQL): claim again.
+                }
+            }
+
+            /// Where a message goes, as stored.
+            enum Target<'m> {
+                Group(i64),
+                Chat { low: &'m UserName, high: &'m UserName, conv: String },
+            }
+
+            impl<'m> Target<'m> {
+                fn of(conversation: &'m Conversation) -> Target<'m> {
+                    match conversation {
+                        Conversation::Group(group_id) => Target::Group(sql_id(group_id.0)),
+                        Conversation::Chat { low, high } => {
+                            let (low, high, conv) = chat_name(low, high);
+                            Target::Chat { low, high, conv }
+                        }
+                    }
+                }
+            }
+
+            /// A conversation's sequence counter during a batch: read once, written once.
+            #[derive(Default)]
+            struct SeqCounter {
+                read: i64,
+                last: i64,
+            }
+
+            impl SeqCounter {
+                fn starting_at(last_seq: i64) -> SeqCounter {
+                    SeqCounter { read: last_seq, last: last_seq }
+                }
+
+                fn moved(&self) -> bool {
+                    self.last != self.read
+                }
             }
 
             async fn fetch_group(
@@ -1104,8 +1547,14 @@ macro_rules! impl_store {
                     }
                     GroupMutation::Dissolve => {
                         // Members, blocklist, requests, files, attributes and the timeline go
-                        // with the row (ON DELETE CASCADE).
+                        // with the row (ON DELETE CASCADE); the delivery cursors on its queue,
+                        // kept by queue name, are deleted here.
                         on_group("DELETE FROM groups WHERE app_id = $1 AND id = $2", app_id, group_id)
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("DELETE FROM delivery_cursors WHERE app_id = $1 AND queue = $2")
+                            .bind(app_id)
+                            .bind(QueueKey::Group(group_id_from_sql(group_id)).as_storage_key())
                             .execute(&mut *conn)
                             .await?;
                     }

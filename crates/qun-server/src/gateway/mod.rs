@@ -1,0 +1,147 @@
+//! The msync websocket gateway at `/websocket`: login (PROVISION), UNREAD, sends and pulls
+//! (SYNC), LOGOUT, with one task per connection and one writer task that batches frames.
+//!
+//! Protocol facts come from `shared/reference/msync-schema.md` and `sdk-behaviour.md`; what
+//! we learned from running the official SDK against this gateway is in ARCHITECTURE.md.
+
+mod hub;
+mod login;
+mod queues;
+mod session;
+mod uplink;
+
+pub use hub::Hub;
+pub use queues::event_meta;
+pub use session::{CloseReason, Session};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use qun_proto::msync::{self, Command};
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+
+/// The SDK gives up on a login reply after 10 s; we give the client as long to send it.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The SDK sends a heartbeat (UNREAD) after 30 s without inbound frames; a connection silent
+/// for much longer than that is dead.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
+/// How long a closing connection may take to flush its last frames.
+const FLUSH_AT_CLOSE: Duration = Duration::from_secs(5);
+/// Frames the writer sends before one flush (one write syscall for a burst).
+const WRITE_BATCH: usize = 64;
+/// The largest websocket message we read: a message may have 5 KB of body and ext, plus
+/// the envelope.
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// `GET /websocket`: upgrades to the msync protocol.
+pub async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| connection(socket, state))
+}
+
+async fn connection(socket: WebSocket, state: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let first = match tokio::time::timeout(LOGIN_TIMEOUT, next_binary(&mut stream)).await {
+        Ok(Some(frame)) => frame,
+        _ => return,
+    };
+    let session = match login::login(&state, &first).await {
+        Ok(login) => {
+            if sink.send(WsMessage::Binary(login.reply)).await.is_err() {
+                return;
+            }
+            login.session
+        }
+        Err(reply) => {
+            if let Some(reply) = reply {
+                let _ = sink.send(WsMessage::Binary(reply)).await;
+            }
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let (session, outbound) = session;
+    let session = Arc::new(session);
+    login::register(&state, &session).await;
+    let writer = tokio::spawn(write_frames(sink, outbound));
+
+    loop {
+        tokio::select! {
+            frame = tokio::time::timeout(IDLE_TIMEOUT, next_binary(&mut stream)) => {
+                let Ok(Some(frame)) = frame else { break };
+                match msync::decode_msync(frame) {
+                    Ok(frame) => match frame.known_command() {
+                        Some(Command::Logout) => break,
+                        Some(command) => uplink::handle(&state, &session, command, &frame).await,
+                        None => {
+                            tracing::debug!(session = session.id, "unknown msync command");
+                        }
+                    },
+                    Err(error) => {
+                        // A client that sends garbage is closed; it cannot be answered by id.
+                        tracing::debug!(session = session.id, %error, "undecodable frame");
+                        break;
+                    }
+                }
+            }
+            _ = session.closed() => break,
+        }
+    }
+
+    state.hub.unregister(&session);
+    if let Some(reason) = session.close_reason() {
+        tracing::info!(user = %session.user, session = session.id, ?reason, "session closed by the server");
+    }
+    // Dropping the last sender ends the writer after it has flushed what is queued; a client
+    // that does not read is not waited for long.
+    drop(session);
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(FLUSH_AT_CLOSE, writer).await.is_err() {
+        abort.abort();
+    }
+}
+
+/// The next binary websocket message; `None` when the connection ends. Pings are answered
+/// by the websocket layer; text messages are not part of msync and are skipped.
+async fn next_binary(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Option<Bytes> {
+    while let Some(message) = stream.next().await {
+        match message {
+            Ok(WsMessage::Binary(bytes)) => return Some(bytes),
+            Ok(WsMessage::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+    None
+}
+
+/// Writes queued frames, many per flush.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    mut outbound: mpsc::Receiver<Bytes>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while outbound.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        for frame in batch.drain(..) {
+            if sink.feed(WsMessage::Binary(frame)).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Closes every connection of `user`, telling the SDK why (password changed, user removed).
+pub fn kick_user(state: &AppState, app_id: i64, user: &qun_core::UserName, reason: CloseReason) {
+    for session in state.hub.sessions_of(app_id, user) {
+        uplink::kick(&session, reason);
+    }
+}

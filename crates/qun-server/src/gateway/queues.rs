@@ -1,0 +1,223 @@
+//! A user's queues as msync shows them: naming (queue key ↔ JID), the UNREAD summary, and
+//! serving pulls (read after the device's cursor, acknowledge by key).
+//!
+//! Queues: one per group the user is in (`<group>@conference.easemob.com`), one per 1:1 peer
+//! (`<peer>@easemob.com`), and the user's personal events (`~events@easemob.com`: a name no
+//! user can have, so it never collides with a peer).
+
+use bytes::Bytes;
+use qun_core::{GroupEvent, GroupId, UserName};
+use qun_proto::msync::{self, EncodedMeta, Jid, Message, Meta, MucBody, pb};
+use qun_store::{Conversation, QueueHead, QueueKey, TimelineEntry, TimelineItem};
+
+use super::session::Session;
+use crate::ids::{id_floor_at, now_ms};
+use crate::state::AppState;
+
+/// The JID name of the personal-events queue.
+pub(crate) const PERSONAL_QUEUE_NAME: &str = "~events";
+/// Group messages waiting for a member: the newest 200 at most (older ones stay in history).
+pub(crate) const GROUP_OFFLINE_LIMIT: i64 = 200;
+/// 1:1 messages waiting per conversation.
+pub(crate) const CHAT_OFFLINE_LIMIT: i64 = 500;
+/// Personal events older than this are not delivered to a device that never synced.
+pub(crate) const PERSONAL_EVENTS_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+/// Metas per pull batch.
+pub(crate) const PULL_BATCH: u32 = 100;
+
+/// The JID naming a queue on the wire.
+pub(crate) fn queue_jid(app_key: &str, queue: &QueueKey) -> Jid {
+    match queue {
+        QueueKey::Group(group) => Jid::group(app_key, group.to_string()),
+        QueueKey::Chat(peer) => Jid::user(app_key, peer.as_str()),
+        QueueKey::Personal => Jid::user(app_key, PERSONAL_QUEUE_NAME),
+    }
+}
+
+/// The queue a JID names for `user`, if it is one of theirs to pull.
+pub(crate) fn queue_of(jid: &Jid, user: &UserName) -> Option<QueueKey> {
+    let name = jid.name.as_deref()?;
+    if jid.is_conference() {
+        return GroupId::parse(name).ok().map(QueueKey::Group);
+    }
+    if name == PERSONAL_QUEUE_NAME {
+        return Some(QueueKey::Personal);
+    }
+    let peer = UserName::parse(name).ok()?;
+    (&peer != user).then_some(QueueKey::Chat(peer))
+}
+
+/// Where a device starts reading a queue: after its cursor, but never before the user's
+/// floor (join point) nor before the newest `limit` entries.
+fn start_seq(cursor: Option<i64>, floor: i64, last_seq: i64, limit: i64) -> i64 {
+    let newest_window = (last_seq - limit).max(0);
+    cursor.unwrap_or(newest_window).max(floor).max(newest_window)
+}
+
+/// Where a device that never synced its personal queue starts: a week ago.
+fn personal_start(cursor: Option<i64>) -> i64 {
+    cursor.unwrap_or_else(|| id_floor_at(now_ms().saturating_sub(PERSONAL_EVENTS_MAX_AGE_MS)) as i64)
+}
+
+/// The UNREAD summary: every queue with something after the device's position.
+pub(crate) async fn unread_frame(state: &AppState, session: &Session) -> Result<Bytes, qun_store::StoreError> {
+    let heads = state.store.user_queues(session.app_id, &session.user, &session.device).await?;
+    let unread = heads
+        .iter()
+        .filter_map(|head| {
+            pending_count(head).map(|n| msync::MetaQueue::new(queue_jid(&session.app_key, &head.queue), n))
+        })
+        .collect();
+    Ok(msync::unread(unread, now_ms()))
+}
+
+fn pending_count(head: &QueueHead) -> Option<u32> {
+    let n = match head.queue {
+        // A member who shielded the group gets no unread count for it.
+        QueueKey::Group(_) if head.shielded => 0,
+        QueueKey::Group(_) => {
+            head.last_seq - start_seq(head.cursor, head.floor_seq, head.last_seq, GROUP_OFFLINE_LIMIT)
+        }
+        QueueKey::Chat(_) => head.last_seq - start_seq(head.cursor, head.floor_seq, head.last_seq, CHAT_OFFLINE_LIMIT),
+        // Event ids are not counts: say "something" when there is anything.
+        QueueKey::Personal => i64::from(head.last_seq > personal_start(head.cursor)),
+    };
+    (n > 0).then_some(n as u32)
+}
+
+/// Serves `CommSyncUL{queue, key}`: acknowledges up to `key`, then answers the next batch.
+///
+/// A batch with metas always says `isLast: false`, so the client acknowledges it with the
+/// next pull; only an empty batch says `isLast: true`. Entries the user must not see (their
+/// own "to the others" events, messages of a shielded group) are skipped, and the cursor moves
+/// past them.
+pub(crate) async fn pull(
+    state: &AppState,
+    session: &Session,
+    queue: QueueKey,
+    ack: Option<u64>,
+) -> Result<Bytes, qun_store::StoreError> {
+    session.pulling(&queue);
+    let store = &state.store;
+    let (app_id, user, device) = (session.app_id, &session.user, session.device.as_str());
+    if let Some(key) = ack {
+        store.advance_cursor(app_id, user, device, &queue, key as i64).await?;
+    }
+    let cursor = store.cursor(app_id, user, device, &queue).await?;
+    let jid = queue_jid(&session.app_key, &queue);
+    let mut metas: Vec<EncodedMeta> = Vec::new();
+    let mut consumed: Option<i64> = None;
+    match &queue {
+        QueueKey::Group(group) => {
+            let snapshot = store.group_snapshot(app_id, *group, std::slice::from_ref(user), 0).await?;
+            let membership = snapshot.as_ref().and_then(|s| s.users[0].membership.clone());
+            if let (Some(snapshot), Some(membership)) = (snapshot, membership) {
+                let mut after = start_seq(cursor, membership.cursor_seq, snapshot.group.last_seq, GROUP_OFFLINE_LIMIT);
+                while metas.is_empty() {
+                    let entries = store.group_timeline(app_id, *group, after, PULL_BATCH).await?;
+                    let Some(last) = entries.last() else { break };
+                    after = last.seq;
+                    consumed = Some(last.seq);
+                    for entry in &entries {
+                        let is_message = matches!(entry.item, TimelineItem::Message(_));
+                        let visible = entry.except.as_ref() != Some(user)
+                            && !(is_message && (membership.shielded || session.has_sent(entry.id)));
+                        if visible {
+                            metas.push(entry_meta(&session.app_key, entry));
+                        }
+                    }
+                }
+            }
+        }
+        QueueKey::Chat(peer) => {
+            let conversation = Conversation::chat(user.clone(), peer.clone());
+            let newest = store.history(app_id, &conversation, None, 1).await?.first().map_or(0, |e| e.seq);
+            let after = start_seq(cursor, 0, newest, CHAT_OFFLINE_LIMIT);
+            let entries = store.chat_timeline(app_id, &conversation, after, PULL_BATCH).await?;
+            consumed = entries.last().map(|e| e.seq);
+            metas.extend(
+                entries
+                    .iter()
+                    .filter(|entry| !session.has_sent(entry.id))
+                    .map(|entry| entry_meta(&session.app_key, entry)),
+            );
+        }
+        QueueKey::Personal => {
+            let after = personal_start(cursor);
+            let events = store.user_events(app_id, user, after as u64, PULL_BATCH).await?;
+            consumed = events.last().map(|e| e.id as i64);
+            metas.extend(
+                events.iter().map(|stored| EncodedMeta::new(&event_meta(&session.app_key, stored.id, &stored.event))),
+            );
+        }
+    }
+    if metas.is_empty() {
+        // Everything read was invisible to this user: move past it ourselves.
+        if let Some(seq) = consumed {
+            store.advance_cursor(app_id, user, device, &queue, seq).await?;
+        }
+        return Ok(msync::pull_batch(jid, &[], None, true, now_ms()));
+    }
+    Ok(msync::pull_batch(jid, &metas, consumed.map(|seq| seq as u64), false, now_ms()))
+}
+
+/// A timeline entry as the client receives it: a stored message as it is, an event built.
+fn entry_meta(app_key: &str, entry: &TimelineEntry) -> EncodedMeta {
+    match &entry.item {
+        TimelineItem::Message(bytes) => EncodedMeta::from_serialized(Bytes::copy_from_slice(bytes)),
+        TimelineItem::Event(event) => EncodedMeta::new(&event_meta(app_key, entry.id, event)),
+    }
+}
+
+/// A group event as the SDK expects it: `Meta{ns: MUC, payload: MUCBody}`. The SDK reads
+/// `from.name` (so it is always set), `to[0]` as the affected user, `reason` as the text.
+pub fn event_meta(app_key: &str, id: u64, event: &GroupEvent) -> Meta {
+    let body = MucBody {
+        muc_id: Some(Jid::group(app_key, event.group_id.to_string())),
+        operation: Some(event.operation.msync_code()),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: event.to.iter().map(|user| Jid::user(app_key, user.as_str())).collect(),
+        reason: (!event.reason.is_empty()).then(|| event.reason.clone()),
+        is_chatroom: Some(false),
+        muc_name: Some(event.group_name.clone()),
+        muc_member_count: Some(event.member_count as i32),
+        ..Default::default()
+    };
+    Meta {
+        id: Some(id),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: Some(Jid::group(app_key, event.group_id.to_string())),
+        timestamp: Some(event.timestamp_ms as u64),
+        ns: Some(pb::meta::NameSpace::Muc as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_starts_after_the_cursor_within_the_newest_window() {
+        // A new device: the newest 200.
+        assert_eq!(start_seq(None, 0, 250, 200), 50);
+        // A cursor inside the window is kept; one before it is moved up.
+        assert_eq!(start_seq(Some(120), 0, 250, 200), 120);
+        assert_eq!(start_seq(Some(10), 0, 250, 200), 50);
+        // Never before the join point.
+        assert_eq!(start_seq(None, 240, 250, 200), 240);
+        assert_eq!(start_seq(Some(0), 0, 3, 200), 0);
+    }
+
+    #[test]
+    fn queue_names_round_trip() {
+        let me = UserName::parse("alice").unwrap();
+        for queue in [QueueKey::Group(GroupId(42)), QueueKey::Chat(UserName::parse("bob").unwrap()), QueueKey::Personal]
+        {
+            assert_eq!(queue_of(&queue_jid("o#a", &queue), &me), Some(queue.clone()));
+        }
+        // One's own JID is not a 1:1 queue.
+        assert_eq!(queue_of(&Jid::user("o#a", "alice"), &me), None);
+    }
+}

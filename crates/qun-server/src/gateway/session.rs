@@ -1,0 +1,144 @@
+//! One logged-in websocket connection as the rest of the server sees it: who it is, and a
+//! bounded outbound queue of finished frames.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use qun_core::UserName;
+use qun_store::QueueKey;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::queues::queue_jid;
+
+/// Frames a session may have waiting to be written before it counts as a slow consumer and is
+/// disconnected. Notices are coalesced (one per queue until the client pulls), so only a
+/// client that stops reading fills this.
+pub(crate) const OUTBOUND_QUEUE_FRAMES: usize = 1024;
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Why a session was closed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    SlowConsumer,
+    /// Too many devices: the oldest session is replaced.
+    ReplacedByNewDevice,
+    PasswordChanged,
+    UserRemoved,
+    Shutdown,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    /// Unique in this process.
+    pub id: u64,
+    pub app_id: i64,
+    pub app: qun_store::AppRecord,
+    /// `org#app`, as the JIDs carry it.
+    pub app_key: String,
+    pub user: UserName,
+    /// The device's stable id (the SDK's `deviceUuid`): delivery cursors are kept per device.
+    pub device: String,
+    /// The connection's resource, adopted by the SDK at login.
+    pub resource: String,
+    outbound: mpsc::Sender<Bytes>,
+    /// Queues this session was told about and has not drained since: a second notice would
+    /// tell it nothing new. `std::sync::Mutex`: set operations only, never across `.await`.
+    notified: Mutex<HashSet<QueueKey>>,
+    closing: CancellationToken,
+    close_reason: Mutex<Option<CloseReason>>,
+    /// Ids of messages this connection sent itself: it has them already (the ack carried the
+    /// id), so its pulls skip them while its user's other devices receive them.
+    sent_ids: Mutex<std::collections::VecDeque<u64>>,
+}
+
+/// How many of its own recent sends a session remembers. A burst larger than this between
+/// two pulls would echo the oldest back; the SDK then drops them by id.
+const SENT_IDS_REMEMBERED: usize = 512;
+
+impl Session {
+    pub fn new(
+        app: qun_store::AppRecord,
+        user: UserName,
+        device: String,
+        resource: String,
+    ) -> (Session, mpsc::Receiver<Bytes>) {
+        let (outbound, receiver) = mpsc::channel(OUTBOUND_QUEUE_FRAMES);
+        let session = Session {
+            id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+            app_id: app.id,
+            app_key: qun_proto::msync::app_key(&app.org, &app.name),
+            app,
+            user,
+            device,
+            resource,
+            outbound,
+            notified: Mutex::new(HashSet::new()),
+            closing: CancellationToken::new(),
+            close_reason: Mutex::new(None),
+            sent_ids: Mutex::new(std::collections::VecDeque::new()),
+        };
+        (session, receiver)
+    }
+
+    /// Queues a frame for writing. A full queue closes the session (slow consumer).
+    pub fn send(&self, frame: Bytes) -> bool {
+        match self.outbound.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(user = %self.user, session = self.id, "slow consumer disconnected");
+                self.close(CloseReason::SlowConsumer);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Tells the session `queue` has new data, unless it was told already and has not
+    /// pulled since.
+    pub fn notify(&self, queue: &QueueKey) {
+        let first = self.notified.lock().expect("notified lock").insert(queue.clone());
+        if first {
+            self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
+        }
+    }
+
+    /// The client is pulling `queue`: a new message after this point deserves a new notice.
+    /// Called before the pull reads the store, so nothing committed after it goes unnoticed.
+    pub fn pulling(&self, queue: &QueueKey) {
+        self.notified.lock().expect("notified lock").remove(queue);
+    }
+
+    /// Remembers a message this connection sent.
+    pub fn sent(&self, id: u64) {
+        let mut ids = self.sent_ids.lock().expect("sent ids lock");
+        if ids.len() == SENT_IDS_REMEMBERED {
+            ids.pop_front();
+        }
+        ids.push_back(id);
+    }
+
+    /// Whether this connection sent the message with this id.
+    pub fn has_sent(&self, id: u64) -> bool {
+        self.sent_ids.lock().expect("sent ids lock").contains(&id)
+    }
+
+    /// Asks the connection to close.
+    pub fn close(&self, reason: CloseReason) {
+        self.close_reason.lock().expect("close reason lock").get_or_insert(reason);
+        self.closing.cancel();
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        *self.close_reason.lock().expect("close reason lock")
+    }
+
+    /// Completes when the session is asked to close.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closing.cancelled()
+    }
+}

@@ -1,0 +1,94 @@
+//! What a logged-in client sends: UNREAD (also the heartbeat), SYNC with a `meta` (a message
+//! or another operation) or with a `queue` (a pull, acknowledging up to `key`).
+
+use qun_proto::msync::{self, CommSyncUl, Command, MSync, Meta, StatisticsBody, pb};
+
+use super::queues;
+use super::session::{CloseReason, Session};
+use crate::ids::now_ms;
+use crate::services::messages;
+use crate::state::AppState;
+
+/// Handles one decoded frame of a logged-in session.
+pub(super) async fn handle(state: &AppState, session: &Session, command: Command, frame: &MSync) {
+    match command {
+        Command::Unread => match queues::unread_frame(state, session).await {
+            Ok(reply) => {
+                session.send(reply);
+            }
+            Err(error) => tracing::error!(%error, user = %session.user, "unread failed"),
+        },
+        Command::Sync => {
+            let Ok(sync) = frame.decode_payload::<CommSyncUl>() else {
+                session.send(msync::sync_ack(
+                    0,
+                    None,
+                    msync::Status::error(msync::StatusCode::PbParserError, "wrong parameter"),
+                    now_ms(),
+                ));
+                return;
+            };
+            if let Some(meta) = sync.meta {
+                uplink_meta(state, session, meta).await;
+            } else if let Some(queue) = sync.queue {
+                let Some(queue) = queues::queue_of(&queue, &session.user) else {
+                    session.send(msync::pull_batch(queue, &[], None, true, now_ms()));
+                    return;
+                };
+                match queues::pull(state, session, queue, sync.key).await {
+                    Ok(batch) => {
+                        session.send(batch);
+                    }
+                    Err(error) => tracing::error!(%error, user = %session.user, "pull failed"),
+                }
+            }
+        }
+        // A second login on the same connection, or a server-only command: nothing to do.
+        Command::Provision | Command::Notice | Command::Logout => {}
+    }
+}
+
+/// An uplink meta: a message to send (CHAT), statistics (nothing to answer), or an operation
+/// not supported yet (answered with FAIL so the SDK does not wait for its 15 s timeout).
+async fn uplink_meta(state: &AppState, session: &Session, meta: Meta) {
+    let meta_id = meta.id.unwrap_or(0);
+    match meta.ns() {
+        pb::meta::NameSpace::Statistic => {}
+        pb::meta::NameSpace::Chat => {
+            let ack = match messages::send_from_client(state, session, meta).await {
+                Ok(sent) => {
+                    session.sent(sent.id);
+                    msync::sync_ack(meta_id, Some(sent.id), msync::Status::ok(), sent.timestamp_ms)
+                }
+                Err(error) => msync::sync_ack(meta_id, None, msync::Status::from(error.code), now_ms()),
+            };
+            session.send(ack);
+        }
+        _ => {
+            session.send(msync::sync_ack(
+                meta_id,
+                None,
+                msync::Status::error(msync::StatusCode::Fail, "not supported"),
+                now_ms(),
+            ));
+        }
+    }
+}
+
+/// Tells a session it is being replaced or removed, then closes it.
+pub(crate) fn kick(session: &Session, reason: CloseReason) {
+    let operation = match reason {
+        CloseReason::PasswordChanged => pb::statistics_body::Operation::UserKickedByChangePassword,
+        CloseReason::UserRemoved => pb::statistics_body::Operation::UserRemoved,
+        _ => pb::statistics_body::Operation::UserLoginAnotherDevice,
+    };
+    let body = StatisticsBody { operation: Some(operation as i32), ..Default::default() };
+    let meta = Meta {
+        id: Some(now_ms()),
+        ns: Some(pb::meta::NameSpace::Statistic as i32),
+        payload: Some(msync::Message::encode_to_vec(&body).into()),
+        ..Default::default()
+    };
+    session.send(msync::encode_frame(Command::Sync, &msync::CommSyncDl { metas: vec![meta], ..Default::default() }));
+    session.close(reason);
+}

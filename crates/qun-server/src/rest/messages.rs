@@ -1,0 +1,258 @@
+//! `POST /messages/chatgroups`, `POST /messages/users` (agora-chat-api.md §4) and the SDK's
+//! history call `POST /users/{me}/messageroaming`. Sends go through the same path as the
+//! websocket's ([`crate::services::messages::send`]).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use qun_core::rules::GroupAction;
+use qun_core::{GroupId, UserName};
+use qun_proto::ErrorCode;
+use qun_proto::msync::{self, KeyValue, Message, MessageBody, pb};
+use qun_proto::rest::messages::{RoamingMessage, RoamingPage, RoamingRequest, SendMessage, SentMessages};
+use qun_store::Conversation;
+use serde_json::Value;
+
+use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::services::groups::{load_scene, parse_group_id};
+use crate::services::messages::{self, MESSAGE_MAX_BYTES, Target};
+use crate::services::parse_user;
+use crate::state::AppState;
+
+/// Group targets per call (Agora: 3).
+const GROUP_TARGETS_MAX: usize = 3;
+/// User targets per call (Agora: 600).
+const USER_TARGETS_MAX: usize = 600;
+/// History entries per page at most.
+const ROAMING_PAGE_MAX: u32 = 50;
+
+/// `POST /messages/chatgroups`.
+pub(crate) async fn send_to_groups(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(request): JsonBody<SendMessage>,
+) -> Result<Response, HttpError> {
+    let targets = request.to.as_deref().unwrap_or_default();
+    if targets.is_empty() || targets.len() > GROUP_TARGETS_MAX {
+        return Err(HttpError::new(ErrorCode::InvalidParameter, "params to's size can't exceed limit 3"));
+    }
+    let groups: Vec<GroupId> = targets.iter().map(|t| parse_group_id(t)).collect::<Result<_, _>>()?;
+    send_all(&state, &ctx, &request, groups.into_iter().map(Target::Group).collect()).await
+}
+
+/// `POST /messages/users`.
+pub(crate) async fn send_to_users(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(request): JsonBody<SendMessage>,
+) -> Result<Response, HttpError> {
+    let targets = request.to.as_deref().unwrap_or_default();
+    if targets.is_empty() || targets.len() > USER_TARGETS_MAX {
+        return Err(HttpError::new(ErrorCode::InvalidParameter, "to must name 1 to 600 users"));
+    }
+    let users: Vec<UserName> = targets.iter().map(|t| parse_user(t)).collect::<Result<_, _>>()?;
+    send_all(&state, &ctx, &request, users.into_iter().map(Target::User).collect()).await
+}
+
+/// Sends one message to each target; checks every target before sending to any, so a bad
+/// request sends nothing.
+async fn send_all(
+    state: &AppState,
+    ctx: &Ctx,
+    request: &SendMessage,
+    targets: Vec<Target>,
+) -> Result<Response, HttpError> {
+    let caller = ctx.caller()?.clone();
+    let from = match (&caller, request.from.as_deref()) {
+        (Caller::User(me), _) => me.clone(),
+        (Caller::AppAdmin, Some("")) => {
+            return Err(HttpError::new(ErrorCode::InvalidParameter, "from must not be empty"));
+        }
+        (Caller::AppAdmin, from) => parse_user(from.unwrap_or("admin"))?,
+    };
+    let (body, ext) = message_body(request, &from)?;
+    for target in &targets {
+        match target {
+            Target::Group(group) => {
+                let scene = load_scene(state, &ctx.app, &caller, *group, &[]).await?;
+                scene.authorize(GroupAction::SendMessage, None)?;
+            }
+            Target::User(user) => {
+                if state.store.user(ctx.app.id, user).await?.is_none() {
+                    return Err(crate::services::groups::user_not_found(user).into());
+                }
+            }
+        }
+    }
+    let routetype = match request.routetype.as_deref() {
+        Some("ROUTE_ONLINE") => Some(pb::meta::RouteType::RouteOnline as i32),
+        _ => None,
+    };
+    let mut sent = SentMessages::new();
+    for target in targets {
+        let key = match &target {
+            Target::Group(group) => group.to_string(),
+            Target::User(user) => user.to_string(),
+        };
+        let message =
+            messages::send(state, &ctx.app, &caller, None, target, body.clone(), ext.clone(), None, routetype).await?;
+        sent.insert(key, message.id.to_string());
+    }
+    Ok(ctx.data(sent))
+}
+
+/// Builds the msync body of a REST message: its one content, typed per `type`, and `ext`.
+fn message_body(request: &SendMessage, from: &UserName) -> Result<(MessageBody, Vec<KeyValue>), HttpError> {
+    use pb::message_body::content::Type as ContentType;
+    let body = request
+        .body
+        .as_ref()
+        .and_then(Value::as_object)
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "body must be an object"))?;
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+    let number = |key: &str| body.get(key).and_then(Value::as_f64);
+    let mut content = pb::message_body::Content::default();
+    match request.kind.as_deref() {
+        Some("txt") => {
+            content.set_type(ContentType::Text);
+            content.text = Some(
+                text("msg").ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "body.msg must be provided"))?,
+            );
+        }
+        Some(kind @ ("img" | "audio" | "video" | "file")) => {
+            content.set_type(match kind {
+                "img" => ContentType::Image,
+                "audio" => ContentType::Voice,
+                "video" => ContentType::Video,
+                _ => ContentType::File,
+            });
+            content.remote_path = Some(
+                text("url").ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "body.url must be provided"))?,
+            );
+            content.display_name = text("filename");
+            content.secret_key = text("secret");
+            content.duration = number("length").map(|n| n as i32);
+            content.file_length = number("file_length").map(|n| n as i32);
+            content.thumbnail_remote_path = text("thumb");
+            content.thumbnail_secret_key = text("thumb_secret");
+            if let Some(size) = body.get("size").and_then(Value::as_object) {
+                content.size = Some(pb::message_body::content::Size {
+                    width: size.get("width").and_then(Value::as_f64),
+                    height: size.get("height").and_then(Value::as_f64),
+                });
+            }
+        }
+        Some("loc") => {
+            content.set_type(ContentType::Location);
+            content.latitude = number("lat");
+            content.longitude = number("lng");
+            content.address = text("addr");
+        }
+        Some("cmd") => {
+            content.set_type(ContentType::Command);
+            content.action = Some(
+                text("action")
+                    .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "body.action must be provided"))?,
+            );
+        }
+        Some("custom") => {
+            content.set_type(ContentType::Custom);
+            content.custom_event = text("customEvent");
+            if let Some(exts) = body.get("customExts").and_then(Value::as_object) {
+                content.custom_exts = exts.iter().map(|(k, v)| key_value(k, v)).collect();
+            }
+        }
+        _ => {
+            return Err(HttpError::new(
+                ErrorCode::InvalidParameter,
+                "type must be txt, img, audio, video, file, loc, cmd or custom",
+            ));
+        }
+    }
+    let ext = match &request.ext {
+        None => Vec::new(),
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| key_value(k, v)).collect(),
+        Some(_) => return Err(HttpError::new(ErrorCode::InvalidParameter, "ext must be an object")),
+    };
+    let message = MessageBody {
+        from: Some(msync::Jid { name: Some(from.to_string()), ..Default::default() }),
+        contents: vec![content],
+        ..Default::default()
+    };
+    let size = message.encoded_len() + ext.iter().map(Message::encoded_len).sum::<usize>();
+    if size > MESSAGE_MAX_BYTES {
+        return Err(HttpError::new(ErrorCode::MessageTooLarge, "message is too large"));
+    }
+    Ok((message, ext))
+}
+
+/// A JSON value as a typed msync `KeyValue`, as the SDK encodes `ext`.
+fn key_value(key: &str, value: &Value) -> KeyValue {
+    use pb::key_value::{Value as Typed, ValueType};
+    let (kind, typed) = match value {
+        Value::Bool(b) => (ValueType::Bool, Typed::VarintValue(i64::from(*b))),
+        Value::Number(n) if n.is_i64() => (ValueType::Int, Typed::VarintValue(n.as_i64().unwrap_or(0))),
+        Value::Number(n) => (ValueType::Double, Typed::DoubleValue(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => (ValueType::String, Typed::StringValue(s.clone())),
+        other => (ValueType::JsonString, Typed::StringValue(other.to_string())),
+    };
+    KeyValue { key: Some(key.to_owned()), r#type: Some(kind as i32), value: Some(typed) }
+}
+
+/// `POST /users/{me}/messageroaming`: a conversation's history, newest first, page by page.
+pub(crate) async fn roaming(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, user)): Path<(String, String, String)>,
+    JsonBody(request): JsonBody<RoamingRequest>,
+) -> Result<Response, HttpError> {
+    let me = parse_user(&user)?;
+    ctx.require_self_or_admin(&me)?;
+    let queue = request
+        .queue
+        .as_deref()
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "queue must be provided"))?;
+    if request.is_positive == Some(true) {
+        // Reading towards newer messages is not served yet; say so rather than answer wrongly.
+        return Err(HttpError::new(ErrorCode::IllegalArgument, "is_positive (searchDirection down) is not supported"));
+    }
+    let conversation = match queue.split_once('@') {
+        Some((group, msync::CONFERENCE_DOMAIN)) => {
+            let group = parse_group_id(group)?;
+            let scene = load_scene(&state, &ctx.app, &Caller::User(me.clone()), group, &[]).await?;
+            scene.authorize(GroupAction::ReadContent, None)?;
+            Conversation::Group(group)
+        }
+        Some((peer, msync::USER_DOMAIN)) => Conversation::chat(me.clone(), parse_user(peer)?),
+        _ => {
+            return Err(HttpError::new(
+                ErrorCode::InvalidParameter,
+                "queue must be <id>@easemob.com or <id>@conference.easemob.com",
+            ));
+        }
+    };
+    let before = match &request.start {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n < 0) => None,
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if s.is_empty() || s == "-1" => None,
+        Some(Value::String(s)) => Some(
+            s.parse::<u64>().map_err(|_| HttpError::new(ErrorCode::IllegalArgument, "start must be a message id"))?,
+        ),
+        Some(_) => return Err(HttpError::new(ErrorCode::IllegalArgument, "start must be a message id")),
+    };
+    let limit = request.pull_number.unwrap_or(20).clamp(1, ROAMING_PAGE_MAX);
+    let entries = state.store.history(ctx.app.id, &conversation, before, limit + 1).await?;
+    let is_last = entries.len() <= limit as usize;
+    let page: Vec<_> = entries.into_iter().take(limit as usize).collect();
+    let next_key = if is_last { String::new() } else { page.last().map(|e| e.id.to_string()).unwrap_or_default() };
+    let msgs = page
+        .iter()
+        .filter_map(|entry| match &entry.item {
+            qun_store::TimelineItem::Message(bytes) => Some(RoamingMessage { msg: STANDARD.encode(bytes) }),
+            qun_store::TimelineItem::Event(_) => None,
+        })
+        .collect();
+    Ok(ctx.data(RoamingPage { msgs, next_key, is_last }))
+}

@@ -1,0 +1,228 @@
+//! Sending messages: the one path every message takes, from the websocket or from REST.
+//!
+//! Check who may send (the rules, on every message), build the downlink `Meta` once, store it
+//! once per conversation through the [`MessageWriter`] (which commits many sends in one
+//! transaction), acknowledge only after the commit, then hint the recipients' sessions.
+
+use bytes::Bytes;
+use qun_core::rules::GroupAction;
+use qun_core::{GroupId, UserName};
+use qun_proto::msync::{self, Jid, Message, MessageBody, Meta, pb};
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::{AppRecord, AppendOutcome, Conversation, NewMessage, QueueKey, StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::gateway::Session;
+use crate::http::Caller;
+use crate::ids::now_ms;
+use crate::services::groups::{group_not_found, load_scene, user_not_found};
+use crate::services::store_error;
+use crate::state::AppState;
+
+/// Body plus ext of one message, in bytes (Agora: 5 KB).
+pub const MESSAGE_MAX_BYTES: usize = 5 * 1024;
+/// Sends waiting for the writer before senders wait (backpressure, not buffering).
+const WRITER_QUEUE: usize = 8192;
+/// Messages committed in one transaction at most.
+const WRITER_BATCH: usize = 512;
+
+/// A stored message: its server id and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub id: u64,
+    pub timestamp_ms: u64,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Group(GroupId),
+    User(UserName),
+}
+
+/// A message from a logged-in client (`Meta{ns: CHAT}`), checked, stored and fanned out.
+pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -> Result<Sent, ApiError> {
+    let body: MessageBody =
+        meta.decode_payload().map_err(|_| ApiError::new(ErrorCode::JsonParse, "the message body cannot be read"))?;
+    let size = meta.payload.as_ref().map_or(0, Bytes::len) + meta.ext.iter().map(Message::encoded_len).sum::<usize>();
+    if size > MESSAGE_MAX_BYTES {
+        return Err(ApiError::new(ErrorCode::MessageTooLarge, "message is too large"));
+    }
+    let to = meta.to.clone().unwrap_or_default();
+    let target = match (to.is_conference(), body.r#type()) {
+        (true, pb::message_body::Type::Groupchat) => {
+            Target::Group(GroupId::parse(to.name()).map_err(|_| group_not_found_raw(to.name()))?)
+        }
+        (true, pb::message_body::Type::Chatroom) => {
+            return Err(ApiError::new(ErrorCode::ForbiddenOp, "chat rooms are not served yet"));
+        }
+        (false, _) => Target::User(
+            UserName::parse(to.name()).map_err(|_| ApiError::new(ErrorCode::UserNotFound, "user not found"))?,
+        ),
+        (true, _) => return Err(ApiError::new(ErrorCode::IllegalArgument, "message type does not match its target")),
+    };
+    let sender = Caller::User(session.user.clone());
+    send(state, &session.app, &sender, Some(&session.resource), target, body, meta.ext, meta.id, meta.routetype).await
+}
+
+fn group_not_found_raw(raw: &str) -> ApiError {
+    ApiError::new(ErrorCode::GroupNotFound, format!("grpID {raw} does not exist!"))
+}
+
+/// Checks, stores and fans out one message. `from_resource` is the sending connection, so
+/// the sender's other devices can tell it from theirs.
+pub async fn send(
+    state: &AppState,
+    app: &AppRecord,
+    sender: &Caller,
+    from_resource: Option<&str>,
+    target: Target,
+    mut body: MessageBody,
+    ext: Vec<msync::KeyValue>,
+    client_id: Option<u64>,
+    routetype: Option<i32>,
+) -> Result<Sent, ApiError> {
+    let sender_name = match sender {
+        Caller::User(name) => name.clone(),
+        // REST sends by the app administrator carry the sender in the body.
+        Caller::AppAdmin => UserName::parse(body.from.as_ref().and_then(|j| j.name.as_deref()).unwrap_or("admin"))
+            .map_err(|_| ApiError::new(ErrorCode::IllegalArgument, "from is not a legal username"))?,
+    };
+    let (app_id, app_key) = (app.id, &msync::app_key(&app.org, &app.name));
+    let conversation = match &target {
+        Target::Group(group) => {
+            let scene = load_scene(state, app, sender, *group, &[]).await?;
+            scene.authorize(GroupAction::SendMessage, None)?;
+            body.set_type(pb::message_body::Type::Groupchat);
+            Conversation::Group(*group)
+        }
+        Target::User(peer) => {
+            if state.store.user(app_id, peer).await.map_err(store_error)?.is_none() {
+                return Err(user_not_found(peer));
+            }
+            body.set_type(pb::message_body::Type::Chat);
+            Conversation::chat(sender_name.clone(), peer.clone())
+        }
+    };
+    let id = state.ids.next();
+    let timestamp_ms = now_ms();
+    let to_jid = match &target {
+        Target::Group(group) => Jid::group(app_key, group.to_string()),
+        Target::User(peer) => Jid::user(app_key, peer.as_str()),
+    };
+    // The sender is who the token says, whatever the client wrote.
+    body.from = Some(Jid { name: Some(sender_name.to_string()), ..Default::default() });
+    body.to = Some(Jid { name: to_jid.name.clone(), ..Default::default() });
+    let meta = Meta {
+        id: Some(id),
+        from: Some(Jid {
+            client_resource: from_resource.map(str::to_owned),
+            ..Jid::user(app_key, sender_name.as_str())
+        }),
+        to: Some(to_jid),
+        timestamp: Some(timestamp_ms),
+        ns: Some(pb::meta::NameSpace::Chat as i32),
+        payload: Some(body.encode_to_vec().into()),
+        routetype,
+        ext,
+        ..Default::default()
+    };
+    let stored = state
+        .writer
+        .append(
+            app_id,
+            NewMessage {
+                id,
+                conversation: conversation.clone(),
+                sender: sender_name.clone(),
+                client_id,
+                payload: meta.encode_to_vec(),
+                created_ms: timestamp_ms as i64,
+            },
+        )
+        .await;
+    match stored {
+        Ok(AppendOutcome::Stored { .. }) => {
+            notify(state, app_id, &conversation, &sender_name);
+            Ok(Sent { id, timestamp_ms })
+        }
+        // A resend of a message we have: the same id again, and nobody is told twice.
+        Ok(AppendOutcome::Duplicate { id, .. }) => Ok(Sent { id, timestamp_ms }),
+        Err(StoreError::NotFound) => Err(match &target {
+            Target::Group(group) => group_not_found(*group),
+            Target::User(peer) => user_not_found(peer),
+        }),
+        Err(other) => Err(store_error(other)),
+    }
+}
+
+/// Hints the sessions that can read the new message.
+fn notify(state: &AppState, app_id: i64, conversation: &Conversation, sender: &UserName) {
+    match conversation {
+        Conversation::Group(group) => state.hub.notify_group(app_id, *group),
+        Conversation::Chat { low, high } => {
+            let peer = if low == sender { high } else { low };
+            state.hub.notify_user(app_id, peer, &QueueKey::Chat(sender.clone()));
+            state.hub.notify_user(app_id, sender, &QueueKey::Chat(peer.clone()));
+        }
+    }
+}
+
+/// Commits messages in batches: every send waiting when a commit starts goes into the next
+/// transaction, so throughput does not depend on one commit per message.
+#[derive(Debug, Clone)]
+pub struct MessageWriter {
+    requests: mpsc::Sender<WriteRequest>,
+}
+
+#[derive(Debug)]
+struct WriteRequest {
+    app_id: i64,
+    message: NewMessage,
+    reply: oneshot::Sender<StoreResult<AppendOutcome>>,
+}
+
+impl MessageWriter {
+    /// Starts the writer task on `store`.
+    pub fn start(store: std::sync::Arc<dyn qun_store::Store>) -> MessageWriter {
+        let (requests, receiver) = mpsc::channel(WRITER_QUEUE);
+        tokio::spawn(write_loop(store, receiver));
+        MessageWriter { requests }
+    }
+
+    /// Stores one message; resolves after its transaction committed.
+    pub async fn append(&self, app_id: i64, message: NewMessage) -> StoreResult<AppendOutcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.requests
+            .send(WriteRequest { app_id, message, reply })
+            .await
+            .map_err(|_| StoreError::Corrupt("the message writer stopped".to_owned()))?;
+        outcome.await.map_err(|_| StoreError::Corrupt("the message writer stopped".to_owned()))?
+    }
+}
+
+async fn write_loop(store: std::sync::Arc<dyn qun_store::Store>, mut receiver: mpsc::Receiver<WriteRequest>) {
+    let mut batch: Vec<WriteRequest> = Vec::with_capacity(WRITER_BATCH);
+    while receiver.recv_many(&mut batch, WRITER_BATCH).await > 0 {
+        // One transaction per app in the batch (nearly always one).
+        batch.sort_by_key(|request| request.app_id);
+        while !batch.is_empty() {
+            let app_id = batch[0].app_id;
+            let split = batch.iter().position(|r| r.app_id != app_id).unwrap_or(batch.len());
+            let (replies, messages): (Vec<_>, Vec<_>) = batch.drain(..split).map(|r| (r.reply, r.message)).unzip();
+            match store.append_messages(app_id, &messages).await {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, messages = messages.len(), "storing messages failed");
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Corrupt("storing the message failed".to_owned())));
+                    }
+                }
+            }
+        }
+    }
+}
