@@ -8,7 +8,14 @@ function installBrowserShims() {
   if (globalThis.__qunShims) return;
   globalThis.__qunShims = true;
   globalThis.self = globalThis.window = globalThis;
-  globalThis.WebSocket = require('ws');
+  const WS = require('ws');
+  globalThis.__qunSockets = [];
+  globalThis.WebSocket = class extends WS {
+    constructor(url, ...rest) {
+      globalThis.__qunSockets.push(String(url));
+      super(url, ...rest);
+    }
+  };
   globalThis.XMLHttpRequest = require('xhr2');
   const store = new Map();
   globalThis.localStorage = {
@@ -18,8 +25,24 @@ function installBrowserShims() {
     clear: () => store.clear(),
   };
   globalThis.document = { hidden: false, addEventListener() {}, removeEventListener() {} };
-  globalThis.addEventListener = () => {};
-  globalThis.removeEventListener = () => {};
+  // Window listeners are kept so a test process can fire `beforeunload` at its end: the
+  // bundle's event-report module starts a 60 s `setInterval` that only a `beforeunload`
+  // listener clears, and that interval would keep Node's event loop alive.
+  const listeners = new Map();
+  globalThis.addEventListener = (name, fn) => {
+    if (!listeners.has(name)) listeners.set(name, new Set());
+    listeners.get(name).add(fn);
+  };
+  globalThis.removeEventListener = (name, fn) => listeners.get(name)?.delete(fn);
+  globalThis.__qunWindowListeners = listeners;
+  // Every HTTP request the SDK makes is recorded, so tests can check it talks to nobody but
+  // the configured server.
+  const open = globalThis.XMLHttpRequest.prototype.open;
+  globalThis.__qunRequests = [];
+  globalThis.XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    globalThis.__qunRequests.push({ method, url: String(url) });
+    return open.call(this, method, url, ...rest);
+  };
   if (!globalThis.navigator) {
     Object.defineProperty(globalThis, 'navigator', { value: { userAgent: 'node', onLine: true }, configurable: true });
   }
@@ -38,4 +61,20 @@ function sdkFlavour() {
   return process.env.QUN_SDK === 'easemob' ? 'easemob' : 'agora';
 }
 
-module.exports = { loadSdk, sdkFlavour, installBrowserShims };
+/** Fires a window event (e.g. `beforeunload`) at the listeners the SDK registered. */
+function dispatchWindowEvent(name) {
+  for (const fn of [...(globalThis.__qunWindowListeners?.get(name) ?? [])]) {
+    try {
+      fn({ type: name });
+    } catch {
+      // a listener of a closed connection may throw; the page is going away anyway
+    }
+  }
+}
+
+/** Every `XMLHttpRequest.open` the SDK made so far (`{method, url}`), and every websocket URL. */
+function sdkRequests() {
+  return { http: globalThis.__qunRequests ?? [], websockets: globalThis.__qunSockets ?? [] };
+}
+
+module.exports = { loadSdk, sdkFlavour, installBrowserShims, dispatchWindowEvent, sdkRequests };

@@ -225,7 +225,7 @@ mod tests {
         for op in known {
             assert_eq!(GroupOperation::from_msync_code(op.msync_code()), Some(op));
         }
-        // Operations the schema has but Qun never emits (JOIN, BAN, thread events) are not groups events here.
+        // Operations the schema has but Qun never emits (JOIN, BAN, thread events) are not group events here.
         for code in [2, 3, 11, 12, 15, 16, 33, 43, 46] {
             assert_eq!(GroupOperation::from_msync_code(code), None, "{code}");
         }

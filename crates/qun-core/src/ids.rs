@@ -1,4 +1,4 @@
-//! Identifiers with their validation rules: app keys, user names, group ids.
+//! Identifiers with their validation rules: app keys, user names, group and room ids.
 
 use std::fmt;
 
@@ -13,6 +13,8 @@ pub enum IdError {
     BadAppKey,
     #[error("group id must be a decimal number")]
     BadGroupId,
+    #[error("chatroom id must be a decimal number")]
+    BadRoomId,
 }
 
 /// `org#app`, the tenant every request is scoped to.
@@ -91,24 +93,42 @@ impl fmt::Display for UserName {
     }
 }
 
-/// A group id: a 64-bit number shown as a decimal string, like Agora's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct GroupId(pub u64);
+/// A 64-bit id shown as a decimal string, like Agora's group and chat room ids.
+macro_rules! numeric_id {
+    ($(#[$doc:meta])* $name:ident, $error:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub u64);
 
-impl GroupId {
-    pub fn parse(raw: &str) -> Result<Self, IdError> {
-        if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(IdError::BadGroupId);
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, IdError> {
+                if raw.is_empty() || raw.len() > 20 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(IdError::$error);
+                }
+                raw.parse().map($name).map_err(|_| IdError::$error)
+            }
         }
-        raw.parse().map(GroupId).map_err(|_| IdError::BadGroupId)
-    }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
 }
 
-impl fmt::Display for GroupId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+numeric_id!(
+    /// A group id: a 64-bit number shown as a decimal string, like Agora's.
+    GroupId,
+    BadGroupId
+);
+
+numeric_id!(
+    /// A chat room id: a 64-bit number shown as a decimal string, like a group's (Agora's room
+    /// ids are numeric strings too).
+    RoomId,
+    BadRoomId
+);
 
 #[cfg(test)]
 mod tests {
@@ -139,5 +159,9 @@ mod tests {
         assert!(GroupId::parse("12a").is_err());
         assert!(GroupId::parse("-1").is_err());
         assert!(GroupId::parse("99999999999999999999").is_err());
+        assert_eq!(RoomId::parse("18446744073709551615").unwrap(), RoomId(u64::MAX));
+        assert_eq!(RoomId::parse("7").unwrap().to_string(), "7");
+        assert_eq!(RoomId::parse("1.5"), Err(IdError::BadRoomId));
+        assert_eq!(RoomId::parse(""), Err(IdError::BadRoomId));
     }
 }

@@ -1,5 +1,5 @@
-//! Qun's domain: identifiers, roles, group settings, limits, the permission rules and the
-//! receivers of each group event.
+//! Qun's domain: identifiers, roles, group and room settings, limits, the permission rules and
+//! the receivers of each group and room event.
 //!
 //! Invariant: this crate does no IO (no clock, no database, no network) and cannot fail for
 //! reasons outside its inputs. Every "may X do Y to Z?" decision lives in [`rules`], once.
@@ -8,9 +8,13 @@ pub mod events;
 pub mod group;
 pub mod ids;
 pub mod limits;
+pub mod room;
+pub mod room_events;
 pub mod rules;
 
 pub use events::{Audience, AudienceRule, GroupEvent, GroupOperation};
 pub use group::{GroupFlags, GroupSettings, MemberRole, Standing};
-pub use ids::{AppKey, GroupId, UserName};
+pub use ids::{AppKey, GroupId, RoomId, UserName};
 pub use limits::Plan;
+pub use room::{RoomFlags, RoomSettings};
+pub use room_events::{RoomAudience, RoomAudienceRule, RoomEvent, RoomOperation};

@@ -36,7 +36,22 @@ pub const MEMBER_ATTRS_TOTAL_MAX_BYTES: usize = 4096;
 pub const MEMBER_ATTRS_GET_MAX_USERS: usize = 10;
 pub const MEMBER_ATTRS_BATCH_MAX_USERS: usize = 20;
 
-/// A per-app plan; it caps group size (and, later, room size).
+/// Chat room name and description, in characters (required at creation).
+pub const ROOM_NAME_MAX_CHARS: usize = 128;
+pub const ROOM_DESCRIPTION_MAX_CHARS: usize = 512;
+/// The room ext field (`custom`), in bytes: 8 KB, as for groups (EMnew; EM23 said 1,024 chars).
+pub const ROOM_CUSTOM_MAX_BYTES: usize = 8 * 1024;
+/// A room's `maxusers` when a create request names none (AG), unless the plan allows fewer.
+pub const ROOM_DEFAULT_MAXUSERS: u32 = 1000;
+/// Users in one remove-members call (adding, blocking, muting and allowlisting take 60).
+pub const ROOM_REMOVE_MEMBERS_MAX: usize = 100;
+/// Chat room custom attributes: per room, per call, key and value length in characters.
+pub const ROOM_ATTRS_MAX: usize = 100;
+pub const ROOM_ATTRS_PER_CALL: usize = 10;
+pub const ROOM_ATTR_KEY_MAX_CHARS: usize = 128;
+pub const ROOM_ATTR_VALUE_MAX_CHARS: usize = 4096;
+
+/// A per-app plan; it caps group and chat room size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
@@ -58,6 +73,16 @@ impl Plan {
         }
     }
 
+    /// The largest `maxusers` a chat room of this app may have (AG chatroom-overview).
+    pub fn room_member_limit(self) -> u32 {
+        match self {
+            Plan::Free => 100,
+            Plan::Starter => 2_000,
+            Plan::Pro => 10_000,
+            Plan::Enterprise => 20_000,
+        }
+    }
+
     pub fn parse(raw: &str) -> Option<Plan> {
         match raw.to_ascii_lowercase().as_str() {
             "free" => Some(Plan::Free),
@@ -72,4 +97,20 @@ impl Plan {
 /// Length in characters (Unicode scalar values), which is how Agora counts text limits.
 pub fn chars(text: &str) -> usize {
     text.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cap_groups_and_rooms() {
+        let caps: Vec<(u32, u32)> = [Plan::Free, Plan::Starter, Plan::Pro, Plan::Enterprise]
+            .into_iter()
+            .map(|plan| (plan.group_member_limit(), plan.room_member_limit()))
+            .collect();
+        assert_eq!(caps, [(100, 100), (250, 2_000), (1_000, 10_000), (5_000, 20_000)]);
+        assert_eq!(Plan::parse("PRO"), Some(Plan::Pro));
+        assert_eq!(Plan::parse("gold"), None);
+    }
 }

@@ -1,12 +1,17 @@
-//! The permission rules of groups: may this caller do this action to this target, in a group
-//! with these flags? One pure function, [`authorize`], decides every case; the table test at
-//! the bottom covers every action × caller × target × group state.
+//! The permission rules of groups and chat rooms: may this caller do this action to this
+//! target, in a group (or room) with these flags? One pure function per kind, [`authorize`] for
+//! groups and [`authorize_room`] for rooms, decides every case; they share the role gates
+//! below, and each has a table test covering every action × caller × target × state.
 //!
 //! The rules decide on standing and flags only. Facts that need a lookup (is there a pending
 //! request from this user, is the file this member's own, will the group overflow) are given
 //! by the caller as part of the action or checked by the service after this function.
 
 use crate::{GroupFlags, Standing};
+
+mod rooms;
+
+pub use rooms::{RoomAction, authorize_room};
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +202,8 @@ pub enum Denial {
     TargetNotAdmin,
     #[error("new owner and old owner are the same")]
     SameOwner,
+    #[error("only a chatroom super admin may create chatrooms")]
+    NotSuperAdmin,
 }
 
 /// Decides whether `caller` may do `action` (to `target`, for actions that have one) in a
@@ -210,14 +217,8 @@ pub fn authorize(
     use GroupAction::*;
     use Standing::*;
 
-    // Who the caller is: the app administrator ranks above an owner but is not a member.
-    let actor = match caller {
-        Caller::AppAdmin => None,
-        Caller::User(subject) => Some(subject),
-    };
-    let standing = actor.map(|subject| subject.standing);
-
-    if let Some(standing) = standing {
+    let gates = Gates::of(caller);
+    if let Some(standing) = gates.standing {
         if group.disabled && !action.is_read() {
             return Err(Denial::GroupDisabled);
         }
@@ -225,83 +226,47 @@ pub fn authorize(
             return Err(Denial::CallerBlocklisted);
         }
     }
-
-    let require_member = || match standing {
-        None => Ok(()),
-        Some(s) if s.is_member() => Ok(()),
-        Some(_) => Err(Denial::NotMember),
-    };
-    let require_manager = || match standing {
-        None => Ok(()),
-        Some(s) if s.is_manager() => Ok(()),
-        Some(s) if s.is_member() => Err(Denial::NotOwnerOrAdmin),
-        Some(_) => Err(Denial::NotMember),
-    };
-    let require_owner = || match standing {
-        None | Some(Owner) => Ok(()),
-        Some(s) if s.is_member() => Err(Denial::NotOwner),
-        Some(_) => Err(Denial::NotMember),
-    };
-    let require_user = || if standing.is_none() { Err(Denial::NeedsUser) } else { Ok(()) };
-    // Owner and app admin act on anyone below the owner; admins only on plain members.
-    let may_manage = |target: Standing| match target {
-        Owner => Err(Denial::TargetIsOwner),
-        Admin if standing == Some(Admin) => Err(Denial::TargetIsAdmin),
-        _ => Ok(()),
-    };
-    let target_member = |target: Standing| if target.is_member() { Ok(()) } else { Err(Denial::TargetNotMember) };
-    let target_outsider = |target: Standing| match target {
-        Outsider => Ok(()),
-        Blocklisted => Err(Denial::TargetBlocklisted),
-        _ => Err(Denial::TargetAlreadyMember),
-    };
     let target = target.unwrap_or(Outsider);
 
     match action {
-        ReadInfo => match standing {
+        ReadInfo => match gates.standing {
             Some(s) if !s.is_member() && !group.public => Err(Denial::NotMember),
             _ => Ok(()),
         },
-        ReadContent => require_member(),
-        ReadRestrictionLists | UpdateInfo | UpdateAnnouncement | MuteAll | UnmuteAll => require_manager(),
-        UploadFile => require_member(),
-        DeleteFile { own: true } => require_member(),
-        DeleteFile { own: false } => require_manager(),
-        SetMemberAttributes { own: true } => require_member(),
-        SetMemberAttributes { own: false } => require_owner(),
-        Dissolve => require_owner(),
-        Disable | Enable => match standing {
+        ReadContent => gates.member(),
+        ReadRestrictionLists | UpdateInfo | UpdateAnnouncement | MuteAll | UnmuteAll => gates.manager(),
+        UploadFile => gates.member(),
+        DeleteFile { own: true } => gates.member(),
+        DeleteFile { own: false } => gates.manager(),
+        SetMemberAttributes { own: true } => gates.member(),
+        SetMemberAttributes { own: false } => gates.owner(),
+        Dissolve => gates.owner(),
+        Disable | Enable => match gates.standing {
             None => Ok(()),
             Some(_) => Err(Denial::NotAppAdmin),
         },
         Shield => {
-            require_user()?;
-            require_member()
+            gates.user()?;
+            gates.member()
         }
         SendMessage => {
             if group.disabled {
                 return Err(Denial::GroupDisabled);
             }
-            let Some(actor) = actor else { return Ok(()) };
-            require_member()?;
-            if actor.muted {
-                return Err(Denial::Muted);
-            }
-            if group.mute_all && !actor.standing.is_manager() && !actor.allowlisted {
-                return Err(Denial::MutedAll);
-            }
-            Ok(())
+            let Caller::User(actor) = caller else { return Ok(()) };
+            gates.member()?;
+            may_speak(actor, group.mute_all)
         }
         Quit => {
-            require_user()?;
-            match standing {
+            gates.user()?;
+            match gates.standing {
                 Some(Owner) => Err(Denial::OwnerCannotQuit),
-                _ => require_member(),
+                _ => gates.member(),
             }
         }
         Apply | AnswerInvitation => {
-            require_user()?;
-            if standing.is_some_and(Standing::is_member) {
+            gates.user()?;
+            if gates.standing.is_some_and(Standing::is_member) {
                 return Err(Denial::CallerAlreadyMember);
             }
             if action == Apply && !group.public {
@@ -310,59 +275,154 @@ pub fn authorize(
             Ok(())
         }
         DecideApplication | AddMember => {
-            require_manager()?;
+            gates.manager()?;
             target_outsider(target)
         }
         Invite => {
-            match standing {
+            match gates.standing {
                 Some(Member) if !group.allow_invites => return Err(Denial::InvitesNotAllowed),
                 Some(Member) => {}
-                _ => require_manager()?,
+                _ => gates.manager()?,
             }
             target_outsider(target)
         }
         Kick | Mute | Unmute | AllowlistAdd | AllowlistRemove => {
-            require_manager()?;
+            gates.manager()?;
             target_member(target)?;
-            may_manage(target)
+            gates.may_manage(target)
         }
         Block => {
-            require_manager()?;
+            gates.manager()?;
             if target == Blocklisted {
                 return Err(Denial::TargetBlocklisted);
             }
-            may_manage(target)
+            gates.may_manage(target)
         }
         Unblock => {
-            require_manager()?;
-            if target == Blocklisted { Ok(()) } else { Err(Denial::TargetNotBlocklisted) }
+            gates.manager()?;
+            target_blocklisted(target)
         }
         AddAdmin => {
-            require_owner()?;
-            match target {
-                Member => Ok(()),
-                Admin => Err(Denial::TargetAlreadyAdmin),
-                Owner => Err(Denial::TargetIsOwner),
-                _ => Err(Denial::TargetNotMember),
-            }
+            gates.owner()?;
+            target_new_admin(target)
         }
         RemoveAdmin => {
-            require_owner()?;
-            match target {
-                Admin => Ok(()),
-                Owner => Err(Denial::TargetIsOwner),
-                Member => Err(Denial::TargetNotAdmin),
-                _ => Err(Denial::TargetNotMember),
-            }
+            gates.owner()?;
+            target_admin(target)
         }
         TransferOwnership => {
-            require_owner()?;
+            gates.owner()?;
             match target {
                 Owner => Err(Denial::SameOwner),
                 s if s.is_member() => Ok(()),
                 _ => Err(Denial::TargetNotMember),
             }
         }
+    }
+}
+
+/// The role requirements both rule sets (groups and rooms) share, for one caller.
+#[derive(Debug, Clone, Copy)]
+struct Gates {
+    /// `None` for the app administrator, who ranks above an owner but is not a member.
+    standing: Option<Standing>,
+}
+
+impl Gates {
+    fn of(caller: Caller) -> Gates {
+        match caller {
+            Caller::AppAdmin => Gates { standing: None },
+            Caller::User(subject) => Gates { standing: Some(subject.standing) },
+        }
+    }
+
+    fn member(self) -> Result<(), Denial> {
+        match self.standing {
+            None => Ok(()),
+            Some(s) if s.is_member() => Ok(()),
+            Some(_) => Err(Denial::NotMember),
+        }
+    }
+
+    /// Owner or admin.
+    fn manager(self) -> Result<(), Denial> {
+        match self.standing {
+            None => Ok(()),
+            Some(s) if s.is_manager() => Ok(()),
+            Some(s) if s.is_member() => Err(Denial::NotOwnerOrAdmin),
+            Some(_) => Err(Denial::NotMember),
+        }
+    }
+
+    fn owner(self) -> Result<(), Denial> {
+        match self.standing {
+            None | Some(Standing::Owner) => Ok(()),
+            Some(s) if s.is_member() => Err(Denial::NotOwner),
+            Some(_) => Err(Denial::NotMember),
+        }
+    }
+
+    /// A user token, not the app administrator.
+    fn user(self) -> Result<(), Denial> {
+        if self.standing.is_none() { Err(Denial::NeedsUser) } else { Ok(()) }
+    }
+
+    /// The owner and the app admin act on anyone below the owner; admins only on plain members.
+    fn may_manage(self, target: Standing) -> Result<(), Denial> {
+        match target {
+            Standing::Owner => Err(Denial::TargetIsOwner),
+            Standing::Admin if self.standing == Some(Standing::Admin) => Err(Denial::TargetIsAdmin),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The sending rules: a muted user never sends; while mute-all is on, only the owner, admins
+/// and allowlisted members do.
+fn may_speak(actor: Subject, mute_all: bool) -> Result<(), Denial> {
+    if actor.muted {
+        return Err(Denial::Muted);
+    }
+    if mute_all && !actor.standing.is_manager() && !actor.allowlisted {
+        return Err(Denial::MutedAll);
+    }
+    Ok(())
+}
+
+fn target_member(target: Standing) -> Result<(), Denial> {
+    if target.is_member() { Ok(()) } else { Err(Denial::TargetNotMember) }
+}
+
+/// Someone to bring in: only an outsider.
+fn target_outsider(target: Standing) -> Result<(), Denial> {
+    match target {
+        Standing::Outsider => Ok(()),
+        Standing::Blocklisted => Err(Denial::TargetBlocklisted),
+        _ => Err(Denial::TargetAlreadyMember),
+    }
+}
+
+fn target_blocklisted(target: Standing) -> Result<(), Denial> {
+    if target == Standing::Blocklisted { Ok(()) } else { Err(Denial::TargetNotBlocklisted) }
+}
+
+/// Someone to appoint admin: a plain member.
+fn target_new_admin(target: Standing) -> Result<(), Denial> {
+    match target {
+        Standing::Member => Ok(()),
+        Standing::Admin => Err(Denial::TargetAlreadyAdmin),
+        Standing::Owner => Err(Denial::TargetIsOwner),
+        _ => Err(Denial::TargetNotMember),
+    }
+}
+
+/// Someone to remove from the admins: an admin.
+fn target_admin(target: Standing) -> Result<(), Denial> {
+    match target {
+        Standing::Admin => Ok(()),
+        Standing::Owner => Err(Denial::TargetIsOwner),
+        Standing::Member => Err(Denial::TargetNotAdmin),
+        _ => Err(Denial::TargetNotMember),
     }
 }
 

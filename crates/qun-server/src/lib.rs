@@ -13,6 +13,7 @@
 //! Invariant: this crate is the only one that knows HTTP and websockets.
 
 pub mod auth;
+pub mod chat_cli;
 pub mod config;
 pub mod gateway;
 pub mod http;

@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
 use crate::services::messages::MessageWriter;
+use crate::services::recent::RecentTimelines;
+use crate::services::rooms::RoomEventFeed;
 
 /// Handed to every request. Clone freely.
 #[derive(Clone)]
@@ -24,6 +26,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Stores messages in batched transactions.
     pub writer: MessageWriter,
+    /// The newest timeline entries of active groups, ready to send.
+    pub recent: Arc<RecentTimelines>,
+    /// Committed chat room events, for the realtime layer to deliver (rooms store none).
+    pub room_events: RoomEventFeed,
     /// Apps by `(org, app)`. Apps are few and rarely change; a miss asks the store.
     /// `std::sync::RwLock`: held for a map lookup only, never across an `.await`.
     apps: Arc<RwLock<HashMap<(String, String), AppRecord>>>,
@@ -52,7 +58,9 @@ impl AppState {
         let max_failed_logins = config.max_failed_logins_per_minute;
         Ok(AppState {
             writer: MessageWriter::start(store.clone()),
+            room_events: RoomEventFeed::default(),
             hub: Arc::new(Hub::default()),
+            recent: Arc::new(RecentTimelines::default()),
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),
@@ -72,6 +80,18 @@ impl AppState {
             self.apps.write().expect("apps lock").insert(key, record.clone());
         }
         Ok(found)
+    }
+
+    /// Changes an app's settings (plan, registration, quotas) in the store and in the cache.
+    pub async fn update_app_settings(
+        &self,
+        app: &AppRecord,
+        settings: AppSettings,
+    ) -> Result<AppRecord, qun_store::StoreError> {
+        self.store.update_app_settings(app.id, &settings).await?;
+        let updated = AppRecord { settings, ..app.clone() };
+        self.apps.write().expect("apps lock").insert((app.org.clone(), app.name.clone()), updated.clone());
+        Ok(updated)
     }
 
     pub fn files_dir(&self) -> PathBuf {

@@ -10,6 +10,9 @@
 //!   state.
 //! - A group-wide event is stored once, in the group timeline with the group's next sequence
 //!   number; an event for named users is stored once per recipient.
+//! - Chat rooms change the same optimistic way ([`Store::apply_room_change`], guarded by the
+//!   room's `version`), but their events are not stored: rooms have no offline store, so the
+//!   service hands a room change's events to the realtime layer after the commit.
 //! - A message is stored once per conversation, never per recipient: a group message in the
 //!   group timeline, sharing the group's sequence with its events; a 1:1 message in the chat
 //!   timeline, with a sequence of its own per conversation. A message never bumps a group's
@@ -28,7 +31,7 @@ pub use records::*;
 pub use sql::{PostgresStore, SqliteStore};
 
 use async_trait::async_trait;
-use qun_core::{GroupId, UserName};
+use qun_core::{GroupId, RoomId, UserName};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,9 @@ pub trait Store: Send + Sync + 'static {
     /// messages' client ids; bumps the version of every group where their standing changed.
     /// Groups they own keep them as owner of record (and their owner membership). Messages stay:
     /// the 1:1 conversations (the peer keeps their history) and the group timelines.
+    /// In chat rooms: their presence, admin roles, blocklist, allowlist and mute entries, the
+    /// attributes they set with autoDelete, and their super admin role go (counts follow, and
+    /// every room touched gets a new version); rooms they own keep them as owner of record.
     async fn delete_user(&self, app_id: i64, name: &UserName) -> StoreResult<Option<UserRecord>>;
     /// Sets a new password hash and revokes the user's tokens.
     async fn set_password(&self, app_id: i64, name: &UserName, password_hash: &str, now_ms: i64) -> StoreResult<bool>;
@@ -190,6 +196,79 @@ pub trait Store: Send + Sync + 'static {
         user: &UserName,
         kind: RequestKind,
     ) -> StoreResult<Option<RequestRecord>>;
+
+    // ---------------------------------------------------------------- chat rooms: writes
+    /// Inserts the room and applies `change` (its first members) in the same transaction;
+    /// returns the room's version (1).
+    async fn create_room(&self, app_id: i64, room: &NewRoom, change: &RoomChange) -> StoreResult<i64>;
+    /// Applies `change` if the room's version is still `expected_version`; bumps the version and
+    /// returns the new one.
+    async fn apply_room_change(
+        &self,
+        app_id: i64,
+        room_id: RoomId,
+        expected_version: i64,
+        change: &RoomChange,
+    ) -> StoreResult<i64>;
+
+    // ---------------------------------------------------------------- chat rooms: reads
+    /// The room and where each of `users` stands in it; `None` if there is no such room.
+    async fn room_snapshot(
+        &self,
+        app_id: i64,
+        room_id: RoomId,
+        users: &[UserName],
+    ) -> StoreResult<Option<RoomSnapshot>>;
+    /// Rooms by id, in the order asked; unknown ids are left out.
+    async fn rooms(&self, app_id: i64, ids: &[RoomId]) -> StoreResult<Vec<RoomRecord>>;
+    /// Newest created first: ids below `before` (exclusive), skipping `offset` of them.
+    async fn rooms_page(
+        &self,
+        app_id: i64,
+        before: Option<RoomId>,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomRecord>>;
+    /// The rooms a user is in now, newest joined first; and how many there are.
+    async fn user_rooms(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<(Vec<(RoomRecord, RoomMemberRecord)>, u64)>;
+    /// Who is in the room, newest joined first: by offset, or after a cursor (a `join_order`).
+    async fn room_members_page(
+        &self,
+        app_id: i64,
+        room_id: RoomId,
+        page: MemberPage,
+    ) -> StoreResult<Vec<RoomMemberRecord>>;
+    /// Admins, newest appointed first.
+    async fn room_admins(&self, app_id: i64, room_id: RoomId) -> StoreResult<Vec<UserName>>;
+    /// Blocklist, newest first.
+    async fn room_blocklist(&self, app_id: i64, room_id: RoomId) -> StoreResult<Vec<UserName>>;
+    /// Mutes that have not expired at `now_ms` (user, expiry), newest first.
+    async fn room_mute_list(&self, app_id: i64, room_id: RoomId, now_ms: i64) -> StoreResult<Vec<(UserName, i64)>>;
+    /// Allowlist, newest first.
+    async fn room_allowlist(&self, app_id: i64, room_id: RoomId) -> StoreResult<Vec<UserName>>;
+    /// Custom attributes in key order: those named in `keys`, or all when `keys` is empty.
+    async fn room_attributes(
+        &self,
+        app_id: i64,
+        room_id: RoomId,
+        keys: &[String],
+    ) -> StoreResult<Vec<RoomAttributeRecord>>;
+
+    // ---------------------------------------------------------------- chat room super admins
+    /// Makes `user` a super admin of the app's rooms; `Ok(false)` if they were one already,
+    /// `NotFound` if there is no such user.
+    async fn add_room_super_admin(&self, app_id: i64, user: &UserName, now_ms: i64) -> StoreResult<bool>;
+    /// `Ok(false)` if the user was not a super admin.
+    async fn remove_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool>;
+    /// Super admins, newest first, and how many there are.
+    async fn room_super_admins(&self, app_id: i64, offset: u32, limit: u32) -> StoreResult<(Vec<UserName>, u64)>;
+    async fn is_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool>;
 
     // ---------------------------------------------------------------- events
     /// Events stored for `user` personally, with id above `after`, oldest first.

@@ -1,6 +1,8 @@
-//! The records the store reads and writes, and the mutations a group change is made of.
+//! The records the store reads and writes, and the mutations a group or room change is made of.
 
-use qun_core::{Audience, GroupEvent, GroupId, GroupSettings, MemberRole, Plan, Standing, UserName};
+use qun_core::{
+    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, Plan, RoomFlags, RoomId, RoomSettings, Standing, UserName,
+};
 
 // -------------------------------------------------------------------- apps
 
@@ -340,6 +342,177 @@ pub struct TimelineEntry {
     pub except: Option<UserName>,
     pub item: TimelineItem,
     pub created_ms: i64,
+}
+
+// -------------------------------------------------------------------- chat rooms
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoom {
+    pub id: RoomId,
+    pub owner: UserName,
+    pub settings: RoomSettings,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub id: RoomId,
+    /// The owner of record, in the room or not.
+    pub owner: UserName,
+    pub settings: RoomSettings,
+    pub announcement: String,
+    pub mute_all: bool,
+    /// Users in the room now (Agora's `affiliations_count`).
+    pub member_count: u32,
+    pub admin_count: u32,
+    /// Bumped by every committed change; the optimistic-concurrency token.
+    pub version: i64,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+impl RoomRecord {
+    pub fn flags(&self) -> RoomFlags {
+        RoomFlags { mute_all: self.mute_all }
+    }
+}
+
+/// Someone in a room now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMemberRecord {
+    pub user: UserName,
+    pub joined_ms: i64,
+    /// Unique and increasing per join: orders member lists, newest first.
+    pub join_order: i64,
+    /// On the room's allowlist (so, for the realtime layer, not dropped when offline).
+    pub allowlisted: bool,
+}
+
+/// Where one user stands in a room, for the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInRoom {
+    pub user: UserName,
+    /// The user exists in the app.
+    pub exists: bool,
+    /// The room's owner of record.
+    pub owner: bool,
+    pub admin: bool,
+    /// In the room now.
+    pub presence: Option<RoomMemberRecord>,
+    pub blocklisted: bool,
+    pub allowlisted: bool,
+    /// Mute expiry, ms since epoch (`i64::MAX`: for ever); possibly already expired.
+    pub muted_until_ms: Option<i64>,
+    /// The custom attribute keys this user set with `autoDelete`: they go when the user leaves.
+    pub auto_delete_keys: Vec<String>,
+}
+
+impl UserInRoom {
+    /// The owner and admins stand by role, present or not; plain members by presence.
+    pub fn standing(&self) -> Standing {
+        if self.owner {
+            Standing::Owner
+        } else if self.blocklisted {
+            Standing::Blocklisted
+        } else if self.admin {
+            Standing::Admin
+        } else if self.presence.is_some() {
+            Standing::Member
+        } else {
+            Standing::Outsider
+        }
+    }
+
+    pub fn present(&self) -> bool {
+        self.presence.is_some()
+    }
+
+    /// Muted at `now_ms`.
+    pub fn muted(&self, now_ms: i64) -> bool {
+        self.muted_until_ms.is_some_and(|until| until > now_ms)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    pub room: RoomRecord,
+    /// One entry per user asked for, in the order asked.
+    pub users: Vec<UserInRoom>,
+}
+
+impl RoomSnapshot {
+    pub fn user(&self, name: &UserName) -> Option<&UserInRoom> {
+        self.users.iter().find(|u| &u.user == name)
+    }
+}
+
+/// One custom attribute of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomAttributeRecord {
+    pub key: String,
+    pub value: String,
+    /// Who set it.
+    pub owner: UserName,
+    /// Removed when `owner` leaves the room.
+    pub auto_delete: bool,
+    pub updated_ms: i64,
+}
+
+/// What one room operation changes, applied atomically. Room events are not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomChange {
+    pub mutations: Vec<RoomMutation>,
+    /// Server time of the change, ms.
+    pub now_ms: i64,
+}
+
+/// One elementary change to a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomMutation {
+    UpdateSettings(RoomSettings),
+    SetAnnouncement(String),
+    SetMuteAll(bool),
+    /// Puts a user in the room. `join_order` must be unique in the room; a user already in the
+    /// room fails the change (`AlreadyExists`).
+    AddMember {
+        user: UserName,
+        join_order: i64,
+    },
+    /// Takes a user out of the room; their role, mute, allowlist entry and attributes stay.
+    RemoveMember {
+        user: UserName,
+    },
+    SetAdmin {
+        user: UserName,
+        admin: bool,
+    },
+    Blocklist {
+        user: UserName,
+    },
+    Unblocklist {
+        user: UserName,
+    },
+    /// `until_ms: None` unmutes.
+    SetMute {
+        user: UserName,
+        until_ms: Option<i64>,
+    },
+    SetAllowlisted {
+        user: UserName,
+        allowlisted: bool,
+    },
+    /// Writes custom attributes (new or replaced), recording `owner` as who set them.
+    SetAttributes {
+        owner: UserName,
+        auto_delete: bool,
+        attributes: Vec<(String, String)>,
+    },
+    DeleteAttributes {
+        keys: Vec<String>,
+    },
+    /// Deletes the room and everything in it; a mutation after this one fails the change
+    /// (`NotFound`).
+    Destroy,
 }
 
 // -------------------------------------------------------------------- messages and queues

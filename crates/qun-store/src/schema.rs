@@ -23,7 +23,12 @@
 //! - `message_client_ids` remembers each stored message by (sender, client id), for resends;
 //! - `delivery_cursors` is what each device of a user acknowledged, per queue (`"g:<group>"`,
 //!   `"c:<peer>"`, `"u"`); by queue name, so dissolving a group deletes its rows explicitly
-//!   (indexed by `(app_id, queue)`).
+//!   (indexed by `(app_id, queue)`);
+//! - chat rooms (`0003_chatrooms.sql`): `rooms` with its version and counts; `room_members` is
+//!   presence (who is in the room now, unique `join_order` per room for newest-first lists),
+//!   while `room_admins`, `room_blocks`, `room_allowlist` and `room_mutes` outlive it; all of
+//!   them and `room_attributes` (key, value, who set it, autoDelete) go with the room row
+//!   (`ON DELETE CASCADE`); `room_super_admins` is per app. Room events are never stored.
 
 use sqlx::migrate::Migrator;
 

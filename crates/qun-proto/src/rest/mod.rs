@@ -2,6 +2,7 @@
 
 pub mod groups;
 pub mod messages;
+pub mod rooms;
 pub mod users;
 
 use std::collections::BTreeMap;

@@ -88,6 +88,11 @@ impl Hub {
     /// Users joined or left a group: keeps the online-member sets true.
     pub fn membership_changed(&self, app_id: AppId, group: GroupId, joined: &[UserName], left: &[UserName]) {
         let mut maps = self.maps.write().expect("hub lock");
+        for user in joined.iter().chain(left) {
+            for session in maps.sessions.get(&(app_id, user.clone())).into_iter().flatten() {
+                session.forget_group_view(group);
+            }
+        }
         for user in joined {
             let key = (app_id, user.clone());
             if maps.sessions.contains_key(&key) {
@@ -105,6 +110,14 @@ impl Hub {
         }
     }
 
+    /// A member's standing changed without joining or leaving (shield): their sessions read
+    /// it again.
+    pub fn standing_changed(&self, app_id: AppId, group: GroupId, user: &UserName) {
+        for session in self.sessions_of(app_id, user) {
+            session.forget_group_view(group);
+        }
+    }
+
     /// The group is gone: forget it.
     pub fn group_dissolved(&self, app_id: AppId, group: GroupId) {
         let mut maps = self.maps.write().expect("hub lock");
@@ -117,28 +130,35 @@ impl Hub {
         }
     }
 
-    /// Tells every online member's sessions that the group's queue has new data.
-    pub fn notify_group(&self, app_id: AppId, group: GroupId) {
+    /// Tells every online member's sessions that the group's queue has new data, but the
+    /// session `except` (one that has the news already: its own send).
+    pub fn notify_group(&self, app_id: AppId, group: GroupId, except: Option<u64>) {
         let maps = self.maps.read().expect("hub lock");
         let Some(members) = maps.group_members.get(&(app_id, group)) else { return };
         let queue = QueueKey::Group(group);
         for member in members {
             if let Some(sessions) = maps.sessions.get(&(app_id, member.clone())) {
-                for session in sessions {
+                for session in sessions.iter().filter(|s| Some(s.id) != except) {
                     session.notify(&queue);
                 }
             }
         }
     }
 
-    /// Tells `user`'s sessions that `queue` has new data.
-    pub fn notify_user(&self, app_id: AppId, user: &UserName, queue: &QueueKey) {
+    /// Tells `user`'s sessions (but `except`) that `queue` has new data.
+    pub fn notify_user(&self, app_id: AppId, user: &UserName, queue: &QueueKey, except: Option<u64>) {
         let maps = self.maps.read().expect("hub lock");
         if let Some(sessions) = maps.sessions.get(&(app_id, user.clone())) {
-            for session in sessions {
+            for session in sessions.iter().filter(|s| Some(s.id) != except) {
                 session.notify(queue);
             }
         }
+    }
+
+    /// Whether `user` (online) is a member of `group`, as far as the hub knows.
+    pub fn is_member(&self, app_id: AppId, user: &UserName, group: GroupId) -> bool {
+        let maps = self.maps.read().expect("hub lock");
+        maps.user_groups.get(&(app_id, user.clone())).is_some_and(|groups| groups.contains(&group))
     }
 
     /// Number of online sessions (for metrics and tests).

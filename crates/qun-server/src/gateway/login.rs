@@ -6,7 +6,7 @@ use qun_proto::msync::{self, Command, MSync, Provision, StatusCode};
 use qun_store::QueueKey;
 use tokio::sync::mpsc;
 
-use super::session::{CloseReason, Session};
+use super::session::{CloseReason, GroupView, Session};
 use crate::auth;
 use crate::ids::now_ms;
 use crate::state::AppState;
@@ -82,29 +82,45 @@ fn token_in_json(json: &str) -> Option<&str> {
     Some(&rest[..rest.find('"')?])
 }
 
-/// Registers the session with the hub (with the user's groups), enforcing the device limit.
+/// Registers the session with the hub (with the user's groups), loads the device's cursors,
+/// and enforces the device limit.
 pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>) {
-    let groups = match state.store.user_queues(session.app_id, &session.user, &session.device).await {
-        Ok(heads) => heads
-            .into_iter()
-            .filter_map(|head| match head.queue {
-                QueueKey::Group(group) => Some(group),
-                _ => None,
-            })
-            .collect(),
+    let heads = match state.store.user_queues(session.app_id, &session.user, &session.device).await {
+        Ok(heads) => heads,
         Err(error) => {
-            tracing::error!(%error, "login: cannot read the user's groups");
+            tracing::error!(%error, "login: cannot read the user's queues");
             Vec::new()
         }
     };
+    session.cursors.load(heads.iter().map(|head| (head.queue.clone(), head.cursor)));
+    let mut groups = Vec::new();
+    for head in &heads {
+        if let QueueKey::Group(group) = head.queue {
+            groups.push(group);
+            session.remember_group_view(group, GroupView { floor: head.floor_seq, shielded: head.shielded });
+        }
+    }
     let others = state.hub.register(session.clone(), &groups);
     // The same device logging in again replaces its old connection; beyond the device limit
     // the oldest connections are replaced.
     let (same_device, other_devices): (Vec<_>, Vec<_>) =
         others.iter().partition(|other| other.device == session.device);
+    for replaced in &same_device {
+        session.cursors.take_over(&replaced.cursors);
+    }
     let excess = (other_devices.len() + 1).saturating_sub(state.config.max_devices_per_user as usize);
     for replaced in same_device.into_iter().chain(other_devices.into_iter().take(excess)) {
         super::uplink::kick(replaced, CloseReason::ReplacedByNewDevice);
+    }
+}
+
+/// Writes the session's acknowledged positions that are not yet stored.
+pub(super) async fn save_cursors(state: &AppState, session: &Session) {
+    for (queue, seq) in session.cursors.unsaved() {
+        match state.store.advance_cursor(session.app_id, &session.user, &session.device, &queue, seq).await {
+            Ok(()) => session.cursors.saved(&queue, seq),
+            Err(error) => tracing::warn!(%error, user = %session.user, "saving a delivery cursor failed"),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! Protocol facts come from `shared/reference/msync-schema.md` and `sdk-behaviour.md`; what
 //! we learned from running the official SDK against this gateway is in ARCHITECTURE.md.
 
+mod cursors;
 mod hub;
 mod login;
 mod queues;
@@ -70,9 +71,12 @@ async fn connection(socket: WebSocket, state: AppState) {
     let session = Arc::new(session);
     login::register(&state, &session).await;
     let writer = tokio::spawn(write_frames(sink, outbound));
+    let mut save_cursors = tokio::time::interval(cursors::FLUSH_INTERVAL);
+    save_cursors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
+            _ = save_cursors.tick() => login::save_cursors(&state, &session).await,
             frame = tokio::time::timeout(IDLE_TIMEOUT, next_binary(&mut stream)) => {
                 let Ok(Some(frame)) = frame else { break };
                 match msync::decode_msync(frame) {
@@ -94,6 +98,9 @@ async fn connection(socket: WebSocket, state: AppState) {
         }
     }
 
+    // Save before leaving the hub: a new connection of this device that no longer finds this
+    // one there reads the cursors from the store, so they must be there already.
+    login::save_cursors(&state, &session).await;
     state.hub.unregister(&session);
     if let Some(reason) = session.close_reason() {
         tracing::info!(user = %session.user, session = session.id, ?reason, "session closed by the server");

@@ -10,8 +10,9 @@ use qun_core::{GroupEvent, GroupId, UserName};
 use qun_proto::msync::{self, EncodedMeta, Jid, Message, Meta, MucBody, pb};
 use qun_store::{Conversation, QueueHead, QueueKey, TimelineEntry, TimelineItem};
 
-use super::session::Session;
+use super::session::{GroupView, Session};
 use crate::ids::{id_floor_at, now_ms};
+use crate::services::recent::RecentEntry;
 use crate::state::AppState;
 
 /// The JID name of the personal-events queue.
@@ -61,7 +62,10 @@ fn personal_start(cursor: Option<i64>) -> i64 {
 
 /// The UNREAD summary: every queue with something after the device's position.
 pub(crate) async fn unread_frame(state: &AppState, session: &Session) -> Result<Bytes, qun_store::StoreError> {
-    let heads = state.store.user_queues(session.app_id, &session.user, &session.device).await?;
+    let mut heads = state.store.user_queues(session.app_id, &session.user, &session.device).await?;
+    // Personal events first: the client pulls queues in this order, and "you were added to
+    // group G" reads better before G's messages.
+    heads.sort_by_key(|head| head.queue != QueueKey::Personal);
     let unread = heads
         .iter()
         .filter_map(|head| {
@@ -89,8 +93,12 @@ fn pending_count(head: &QueueHead) -> Option<u32> {
 ///
 /// A batch with metas always says `isLast: false`, so the client acknowledges it with the
 /// next pull; only an empty batch says `isLast: true`. Entries the user must not see (their
-/// own "to the others" events, messages of a shielded group) are skipped, and the cursor moves
-/// past them.
+/// own "to the others" events, messages of a shielded group, this connection's own sends)
+/// are skipped, and the cursor moves past them.
+///
+/// The hot path (a member of an active group pulling what just arrived) touches no database:
+/// the cursor is in the session's book, the member's standing in its group views, and the
+/// entries in the recent-timeline cache.
 pub(crate) async fn pull(
     state: &AppState,
     session: &Session,
@@ -98,75 +106,125 @@ pub(crate) async fn pull(
     ack: Option<u64>,
 ) -> Result<Bytes, qun_store::StoreError> {
     session.pulling(&queue);
-    let store = &state.store;
-    let (app_id, user, device) = (session.app_id, &session.user, session.device.as_str());
     if let Some(key) = ack {
-        store.advance_cursor(app_id, user, device, &queue, key as i64).await?;
+        session.cursors.acknowledge(&queue, key as i64);
     }
-    let cursor = store.cursor(app_id, user, device, &queue).await?;
-    let jid = queue_jid(&session.app_key, &queue);
-    let mut metas: Vec<EncodedMeta> = Vec::new();
-    let mut consumed: Option<i64> = None;
-    match &queue {
-        QueueKey::Group(group) => {
-            let snapshot = store.group_snapshot(app_id, *group, std::slice::from_ref(user), 0).await?;
-            let membership = snapshot.as_ref().and_then(|s| s.users[0].membership.clone());
-            if let (Some(snapshot), Some(membership)) = (snapshot, membership) {
-                let mut after = start_seq(cursor, membership.cursor_seq, snapshot.group.last_seq, GROUP_OFFLINE_LIMIT);
-                while metas.is_empty() {
-                    let entries = store.group_timeline(app_id, *group, after, PULL_BATCH).await?;
-                    let Some(last) = entries.last() else { break };
-                    after = last.seq;
-                    consumed = Some(last.seq);
-                    for entry in &entries {
-                        let is_message = matches!(entry.item, TimelineItem::Message(_));
-                        let visible = entry.except.as_ref() != Some(user)
-                            && !(is_message && (membership.shielded || session.has_sent(entry.id)));
-                        if visible {
-                            metas.push(entry_meta(&session.app_key, entry));
-                        }
-                    }
-                }
-            }
+    let cursor = match session.cursors.position(&queue) {
+        Some(position) => position,
+        None => {
+            let stored = state.store.cursor(session.app_id, &session.user, &session.device, &queue).await?;
+            session.cursors.learned(&queue, stored);
+            stored
         }
-        QueueKey::Chat(peer) => {
-            let conversation = Conversation::chat(user.clone(), peer.clone());
-            let newest = store.history(app_id, &conversation, None, 1).await?.first().map_or(0, |e| e.seq);
-            let after = start_seq(cursor, 0, newest, CHAT_OFFLINE_LIMIT);
-            let entries = store.chat_timeline(app_id, &conversation, after, PULL_BATCH).await?;
-            consumed = entries.last().map(|e| e.seq);
-            metas.extend(
-                entries
-                    .iter()
-                    .filter(|entry| !session.has_sent(entry.id))
-                    .map(|entry| entry_meta(&session.app_key, entry)),
-            );
-        }
+    };
+    let (metas, consumed) = match &queue {
+        QueueKey::Group(group) => group_batch(state, session, *group, cursor).await?,
+        QueueKey::Chat(peer) => chat_batch(state, session, peer, cursor).await?,
         QueueKey::Personal => {
             let after = personal_start(cursor);
-            let events = store.user_events(app_id, user, after as u64, PULL_BATCH).await?;
-            consumed = events.last().map(|e| e.id as i64);
-            metas.extend(
-                events.iter().map(|stored| EncodedMeta::new(&event_meta(&session.app_key, stored.id, &stored.event))),
-            );
+            let events = state.store.user_events(session.app_id, &session.user, after as u64, PULL_BATCH).await?;
+            let metas = events
+                .iter()
+                .map(|stored| EncodedMeta::new(&event_meta(&session.app_key, stored.id, &stored.event)))
+                .collect();
+            (metas, events.last().map(|e| e.id as i64))
         }
-    }
+    };
+    let jid = queue_jid(&session.app_key, &queue);
     if metas.is_empty() {
         // Everything read was invisible to this user: move past it ourselves.
         if let Some(seq) = consumed {
-            store.advance_cursor(app_id, user, device, &queue, seq).await?;
+            session.cursors.acknowledge(&queue, seq);
         }
         return Ok(msync::pull_batch(jid, &[], None, true, now_ms()));
     }
     Ok(msync::pull_batch(jid, &metas, consumed.map(|seq| seq as u64), false, now_ms()))
 }
 
-/// A timeline entry as the client receives it: a stored message as it is, an event built.
-fn entry_meta(app_key: &str, entry: &TimelineEntry) -> EncodedMeta {
-    match &entry.item {
-        TimelineItem::Message(bytes) => EncodedMeta::from_serialized(Bytes::copy_from_slice(bytes)),
-        TimelineItem::Event(event) => EncodedMeta::new(&event_meta(app_key, entry.id, event)),
+/// The next batch of a group queue, and the last sequence it consumed.
+async fn group_batch(
+    state: &AppState,
+    session: &Session,
+    group: GroupId,
+    cursor: Option<i64>,
+) -> Result<(Vec<EncodedMeta>, Option<i64>), qun_store::StoreError> {
+    let (app_id, user) = (session.app_id, &session.user);
+    if !state.hub.is_member(app_id, user, group) {
+        return Ok((Vec::new(), None));
     }
+    let (view, known_last) = match session.group_view(group) {
+        Some(view) => (view, state.recent.newest(app_id, group)),
+        None => {
+            let snapshot = state.store.group_snapshot(app_id, group, std::slice::from_ref(user), 0).await?;
+            let Some((membership, last_seq)) =
+                snapshot.and_then(|s| s.users[0].membership.clone().map(|m| (m, s.group.last_seq)))
+            else {
+                return Ok((Vec::new(), None));
+            };
+            let view = GroupView { floor: membership.cursor_seq, shielded: membership.shielded };
+            session.remember_group_view(group, view);
+            (view, Some(last_seq))
+        }
+    };
+    let last_seq = match known_last {
+        Some(last) => last,
+        None => state.store.groups(app_id, &[group]).await?.first().map_or(0, |g| g.last_seq),
+    };
+    let mut after = start_seq(cursor, view.floor, last_seq, GROUP_OFFLINE_LIMIT);
+    let mut metas = Vec::new();
+    let mut consumed = None;
+    while metas.is_empty() {
+        let entries = match state.recent.read(app_id, group, after, PULL_BATCH as usize) {
+            Some((entries, _)) => entries,
+            None => state
+                .store
+                .group_timeline(app_id, group, after, PULL_BATCH)
+                .await?
+                .iter()
+                .map(|entry| recent_entry(&session.app_key, entry))
+                .collect(),
+        };
+        let Some(last) = entries.last() else { break };
+        after = last.seq;
+        consumed = Some(last.seq);
+        for entry in entries {
+            let hidden = entry.except.as_ref() == Some(user)
+                || (entry.is_message && (view.shielded || session.has_sent(entry.id)));
+            if !hidden {
+                metas.push(EncodedMeta::from_serialized(entry.meta));
+            }
+        }
+    }
+    Ok((metas, consumed))
+}
+
+/// The next batch of a 1:1 queue, and the last sequence it consumed.
+async fn chat_batch(
+    state: &AppState,
+    session: &Session,
+    peer: &UserName,
+    cursor: Option<i64>,
+) -> Result<(Vec<EncodedMeta>, Option<i64>), qun_store::StoreError> {
+    let conversation = Conversation::chat(session.user.clone(), peer.clone());
+    let newest = state.store.history(session.app_id, &conversation, None, 1).await?.first().map_or(0, |e| e.seq);
+    let after = start_seq(cursor, 0, newest, CHAT_OFFLINE_LIMIT);
+    let entries = state.store.chat_timeline(session.app_id, &conversation, after, PULL_BATCH).await?;
+    let metas = entries
+        .iter()
+        .filter(|entry| !session.has_sent(entry.id))
+        .map(|entry| recent_entry(&session.app_key, entry))
+        .map(|entry| EncodedMeta::from_serialized(entry.meta))
+        .collect();
+    Ok((metas, entries.last().map(|e| e.seq)))
+}
+
+/// A stored timeline entry in the form the cache keeps: ready-to-send bytes.
+pub(crate) fn recent_entry(app_key: &str, entry: &TimelineEntry) -> RecentEntry {
+    let (is_message, meta) = match &entry.item {
+        TimelineItem::Message(bytes) => (true, Bytes::copy_from_slice(bytes)),
+        TimelineItem::Event(event) => (false, Bytes::from(event_meta(app_key, entry.id, event).encode_to_vec())),
+    };
+    RecentEntry { seq: entry.seq, id: entry.id, except: entry.except.clone(), is_message, meta }
 }
 
 /// A group event as the SDK expects it: `Meta{ns: MUC, payload: MUCBody}`. The SDK reads

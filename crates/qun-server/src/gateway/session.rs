@@ -11,6 +11,9 @@ use qun_store::QueueKey;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use qun_core::GroupId;
+
+use super::cursors::CursorBook;
 use super::queues::queue_jid;
 
 /// Frames a session may have waiting to be written before it counts as a slow consumer and is
@@ -19,6 +22,15 @@ use super::queues::queue_jid;
 pub(crate) const OUTBOUND_QUEUE_FRAMES: usize = 1024;
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Where a member stands in a group, as a pull needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupView {
+    /// The group sequence at which the user joined: they read nothing before it.
+    pub(crate) floor: i64,
+    /// The member blocked the group's messages for themself.
+    pub(crate) shielded: bool,
+}
 
 /// Why a session was closed by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +63,11 @@ pub struct Session {
     notified: Mutex<HashSet<QueueKey>>,
     closing: CancellationToken,
     close_reason: Mutex<Option<CloseReason>>,
+    /// The device's delivery cursors (acknowledged in memory, saved in the background).
+    pub(crate) cursors: CursorBook,
+    /// Where this user stands in the groups pulled so far (join point, shield), so that a pull
+    /// needs no database read. Forgotten when the user's membership in the group changes.
+    group_views: Mutex<std::collections::HashMap<GroupId, GroupView>>,
     /// Ids of messages this connection sent itself: it has them already (the ack carried the
     /// id), so its pulls skip them while its user's other devices receive them.
     sent_ids: Mutex<std::collections::VecDeque<u64>>,
@@ -81,6 +98,8 @@ impl Session {
             closing: CancellationToken::new(),
             close_reason: Mutex::new(None),
             sent_ids: Mutex::new(std::collections::VecDeque::new()),
+            cursors: CursorBook::default(),
+            group_views: Mutex::new(std::collections::HashMap::new()),
         };
         (session, receiver)
     }
@@ -111,6 +130,19 @@ impl Session {
     /// Called before the pull reads the store, so nothing committed after it goes unnoticed.
     pub fn pulling(&self, queue: &QueueKey) {
         self.notified.lock().expect("notified lock").remove(queue);
+    }
+
+    pub(crate) fn group_view(&self, group: GroupId) -> Option<GroupView> {
+        self.group_views.lock().expect("group views lock").get(&group).copied()
+    }
+
+    pub(crate) fn remember_group_view(&self, group: GroupId, view: GroupView) {
+        self.group_views.lock().expect("group views lock").insert(group, view);
+    }
+
+    /// The user's membership in `group` changed: read it again at the next pull.
+    pub fn forget_group_view(&self, group: GroupId) {
+        self.group_views.lock().expect("group views lock").remove(&group);
     }
 
     /// Remembers a message this connection sent.

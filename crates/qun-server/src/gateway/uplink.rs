@@ -35,11 +35,17 @@ pub(super) async fn handle(state: &AppState, session: &Session, command: Command
                     session.send(msync::pull_batch(queue, &[], None, true, now_ms()));
                     return;
                 };
+                let jid = queues::queue_jid(&session.app_key, &queue);
                 match queues::pull(state, session, queue, sync.key).await {
                     Ok(batch) => {
                         session.send(batch);
                     }
-                    Err(error) => tracing::error!(%error, user = %session.user, "pull failed"),
+                    Err(error) => {
+                        // Answer anyway, so the client's pull loop does not stall; it pulls
+                        // again at the next notice or login.
+                        tracing::error!(%error, user = %session.user, "pull failed");
+                        session.send(msync::pull_batch(jid, &[], None, true, now_ms()));
+                    }
                 }
             }
         }
@@ -56,10 +62,7 @@ async fn uplink_meta(state: &AppState, session: &Session, meta: Meta) {
         pb::meta::NameSpace::Statistic => {}
         pb::meta::NameSpace::Chat => {
             let ack = match messages::send_from_client(state, session, meta).await {
-                Ok(sent) => {
-                    session.sent(sent.id);
-                    msync::sync_ack(meta_id, Some(sent.id), msync::Status::ok(), sent.timestamp_ms)
-                }
+                Ok(sent) => msync::sync_ack(meta_id, Some(sent.id), msync::Status::ok(), sent.timestamp_ms),
                 Err(error) => msync::sync_ack(meta_id, None, msync::Status::from(error.code), now_ms()),
             };
             session.send(ack);

@@ -15,6 +15,7 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::{GroupMutation, GroupRecord, MemberPage, MembershipRecord, RequestKind};
 use serde_json::Value;
 
+use super::user_lists::{body_users, path_users};
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::services::groups::{
     self as service, Decision, PlannedEvent, Scene, change_group, has_room, join, leave, load_scene, parse_group_id,
@@ -512,8 +513,11 @@ pub(crate) async fn members(
     let scene = load_scene(&state, &ctx.app, &caller, group_id, &[]).await?;
     scene.authorize(GroupAction::ReadContent, None)?;
     let with_joined_time = ctx.flag_param("joined_time");
+    // easemob-websdk 4.21.1's listGroupMembers sends `version=v3` with pagenum/pagesize: the
+    // page parameters win over `version=v3`, which alone means cursor mode.
+    let paged = ctx.param("pagenum").is_some() || ctx.param("pagesize").is_some();
     let cursor_mode =
-        ctx.param("cursor").is_some() || ctx.param("limit").is_some() || ctx.param("version") == Some("v3");
+        ctx.param("cursor").is_some() || ctx.param("limit").is_some() || (!paged && ctx.param("version") == Some("v3"));
     let (members, cursor) = if cursor_mode {
         let limit = ctx.number_param("limit", 10, 1..=1000)?;
         let after = match ctx.param("cursor").filter(|c| !c.is_empty()) {
@@ -541,27 +545,6 @@ pub(crate) async fn members(
     envelope.cursor = cursor;
     envelope.data = Some(affiliations);
     Ok(Json(envelope).into_response())
-}
-
-/// Parses a comma-separated user list from a path, 1 to `max` names.
-fn path_users(raw: &str, max: usize) -> Result<Vec<UserName>, HttpError> {
-    let names: Vec<UserName> =
-        raw.split(',').filter(|s| !s.trim().is_empty()).map(parse_user).collect::<Result<_, _>>()?;
-    if names.is_empty() || names.len() > max {
-        return Err(HttpError::new(ErrorCode::IllegalArgument, format!("name 1 to {max} users")));
-    }
-    Ok(dedup(names))
-}
-
-fn body_users(body: Usernames, max: usize) -> Result<Vec<UserName>, HttpError> {
-    let names =
-        body.usernames.ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "usernames must be provided"))?;
-    path_users(&names.join(","), max)
-}
-
-fn dedup(names: Vec<UserName>) -> Vec<UserName> {
-    let mut seen = std::collections::HashSet::new();
-    names.into_iter().filter(|n| seen.insert(n.clone())).collect()
 }
 
 /// Runs a per-user batch operation: each user is decided on its own; the allowed ones commit

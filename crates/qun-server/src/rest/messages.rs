@@ -71,7 +71,7 @@ async fn send_all(
         }
         (Caller::AppAdmin, from) => parse_user(from.unwrap_or("admin"))?,
     };
-    let (body, ext) = message_body(request, &from)?;
+    let body = message_body(request, &from)?;
     for target in &targets {
         match target {
             Target::Group(group) => {
@@ -96,14 +96,16 @@ async fn send_all(
             Target::User(user) => user.to_string(),
         };
         let message =
-            messages::send(state, &ctx.app, &caller, None, target, body.clone(), ext.clone(), None, routetype).await?;
+            messages::send(state, &ctx.app, &caller, None, target, body.clone(), Vec::new(), None, routetype).await?;
         sent.insert(key, message.id.to_string());
     }
     Ok(ctx.data(sent))
 }
 
 /// Builds the msync body of a REST message: its one content, typed per `type`, and `ext`.
-fn message_body(request: &SendMessage, from: &UserName) -> Result<(MessageBody, Vec<KeyValue>), HttpError> {
+/// `ext` goes into `MessageBody.ext`, where the SDK reads a message's ext (and puts it when
+/// it sends); `Meta.ext` is for routing tags such as `chatroom_msg_tag`.
+fn message_body(request: &SendMessage, from: &UserName) -> Result<MessageBody, HttpError> {
     use pb::message_body::content::Type as ContentType;
     let body = request
         .body
@@ -178,13 +180,13 @@ fn message_body(request: &SendMessage, from: &UserName) -> Result<(MessageBody, 
     let message = MessageBody {
         from: Some(msync::Jid { name: Some(from.to_string()), ..Default::default() }),
         contents: vec![content],
+        ext,
         ..Default::default()
     };
-    let size = message.encoded_len() + ext.iter().map(Message::encoded_len).sum::<usize>();
-    if size > MESSAGE_MAX_BYTES {
+    if message.encoded_len() > MESSAGE_MAX_BYTES {
         return Err(HttpError::new(ErrorCode::MessageTooLarge, "message is too large"));
     }
-    Ok((message, ext))
+    Ok(message)
 }
 
 /// A JSON value as a typed msync `KeyValue`, as the SDK encodes `ext`.
@@ -255,4 +257,32 @@ pub(crate) async fn roaming(
         })
         .collect();
     Ok(ctx.data(RoamingPage { msgs, next_key, is_last }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_ext_goes_into_the_message_body_where_the_sdk_reads_it() {
+        let request: SendMessage = serde_json::from_value(serde_json::json!({
+            "to": ["1"], "type": "txt", "body": {"msg": "hi"},
+            "ext": {"s": "v", "n": 3, "d": 0.5, "b": true, "o": {"k": [1]}},
+        }))
+        .unwrap();
+        let body = message_body(&request, &UserName::parse("ann").unwrap()).unwrap();
+        use pb::key_value::ValueType;
+        let ext: Vec<(&str, ValueType)> = body.ext.iter().map(|kv| (kv.key(), kv.r#type())).collect();
+        assert_eq!(
+            ext,
+            [
+                ("b", ValueType::Bool),
+                ("d", ValueType::Double),
+                ("n", ValueType::Int),
+                ("o", ValueType::JsonString),
+                ("s", ValueType::String),
+            ]
+        );
+        assert_eq!(body.contents[0].text(), "hi");
+    }
 }

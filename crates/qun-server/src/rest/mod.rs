@@ -5,6 +5,8 @@ mod group_content;
 mod group_requests;
 mod groups;
 mod messages;
+mod rooms;
+mod user_lists;
 mod users;
 
 use axum::Router;
@@ -86,4 +88,32 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/metadata/chatgroup/{group}/get", post(group_content::member_attributes_by_keys))
         .route("/sdk/metadata/chatgroup/{group}/get", post(group_content::member_attributes_by_keys))
         .route("/metadata/chatgroup/{group}/users/batch", put(group_content::set_member_attributes_batch))
+        // chat rooms (agora-chat-api.md §3; the SDK's `/sdk/…` and `?version=v3` variants)
+        .route("/chatrooms", post(rooms::create).get(rooms::list))
+        .route("/chatrooms/super_admin", post(rooms::super_admin_add).get(rooms::super_admin_list))
+        .route("/chatrooms/super_admin/{user}", delete(rooms::super_admin_remove))
+        .route("/users/{user}/joined_chatrooms", get(rooms::joined))
+        .route("/chatrooms/{room}", get(rooms::details).put(rooms::modify).delete(rooms::destroy))
+        .route("/chatrooms/{room}/announcement", get(rooms::announcement).post(rooms::set_announcement))
+        .route("/chatrooms/{room}/users", get(rooms::members).post(rooms::add_members))
+        .route("/chatrooms/{room}/users/{users}", post(rooms::add_member).delete(rooms::remove_members))
+        .route("/chatrooms/{room}/admin", get(rooms::admins).post(rooms::add_admin))
+        .route("/chatrooms/{room}/admin/{user}", delete(rooms::remove_admin))
+        .route("/chatrooms/{room}/blocks/users", get(rooms::blocklist).post(rooms::block_many))
+        .route("/chatrooms/{room}/blocks/users/{users}", post(rooms::block_one).delete(rooms::unblock))
+        .route("/chatrooms/{room}/white/users", get(rooms::allowlist).post(rooms::allowlist_add_many))
+        .route(
+            "/chatrooms/{room}/white/users/{users}",
+            get(rooms::is_allowlisted).post(rooms::allowlist_add_one).delete(rooms::allowlist_remove),
+        )
+        .route("/chatrooms/{room}/mute", get(rooms::mute_list).post(rooms::mute))
+        .route("/chatrooms/{room}/mute/{users}", delete(rooms::unmute))
+        .route("/sdk/chatrooms/{room}/mute/{user}", get(rooms::is_muted))
+        .route("/chatrooms/{room}/ban", post(rooms::mute_all).delete(rooms::unmute_all))
+        .route("/metadata/chatroom/{room}", post(rooms::attributes))
+        .route("/metadata/chatroom/{room}/user/{user}", put(rooms::set_attributes).delete(rooms::remove_attributes))
+        .route(
+            "/metadata/chatroom/{room}/user/{user}/forced",
+            put(rooms::force_set_attributes).delete(rooms::force_remove_attributes),
+        )
 }

@@ -16,6 +16,7 @@ use qun_store::{
 
 use crate::http::Caller;
 use crate::ids::now_ms;
+use crate::services::recent::RecentEntry;
 use crate::services::{denial_error, store_error};
 use crate::state::AppState;
 
@@ -154,7 +155,7 @@ pub async fn change_group<T>(
         };
         match state.store.apply_group_change(app.id, group_id, scene.group().version, &change).await {
             Ok(applied) => {
-                publish_change(state, app.id, group_id, &change);
+                publish_change(state, app, group_id, &change, &applied);
                 return Ok((decision.output, applied));
             }
             Err(StoreError::Conflict) => continue,
@@ -212,8 +213,16 @@ where
 }
 
 /// Tells the hub what a committed change means for online sessions: who joined or left the
-/// group, and which queues have new events.
-pub fn publish_change(state: &AppState, app_id: i64, group_id: GroupId, change: &GroupChange) {
+/// group, and which queues have new events (group-wide ones also go to the recent-timeline
+/// cache, serialized once).
+pub fn publish_change(
+    state: &AppState,
+    app: &AppRecord,
+    group_id: GroupId,
+    change: &GroupChange,
+    applied: &AppliedChange,
+) {
+    let app_id = app.id;
     let mut joined = Vec::new();
     let mut left = Vec::new();
     let mut dissolved = false;
@@ -222,28 +231,40 @@ pub fn publish_change(state: &AppState, app_id: i64, group_id: GroupId, change: 
             GroupMutation::AddMember { user, .. } => joined.push(user.clone()),
             GroupMutation::RemoveMember { user } => left.push(user.clone()),
             GroupMutation::Dissolve => dissolved = true,
+            GroupMutation::SetShielded { user, .. } => state.hub.standing_changed(app_id, group_id, user),
             _ => {}
         }
     }
     if !joined.is_empty() || !left.is_empty() {
         state.hub.membership_changed(app_id, group_id, &joined, &left);
     }
-    let mut group_wide = false;
+    let app_key = qun_proto::msync::app_key(&app.org, &app.name);
+    let mut group_wide = change.events.iter().filter(|e| matches!(e.audience, Audience::Group { .. }));
+    for (event, seq) in group_wide.by_ref().zip(&applied.timeline_seqs) {
+        let Audience::Group { except } = &event.audience else { continue };
+        let meta = crate::gateway::event_meta(&app_key, event.id, &event.event);
+        let entry = RecentEntry {
+            seq: *seq,
+            id: event.id,
+            except: except.clone(),
+            is_message: false,
+            meta: qun_proto::msync::Message::encode_to_vec(&meta).into(),
+        };
+        state.recent.insert(app_id, group_id, entry);
+    }
     for event in &change.events {
-        match &event.audience {
-            Audience::Group { .. } => group_wide = true,
-            Audience::Users(users) => {
-                for user in users {
-                    state.hub.notify_user(app_id, user, &qun_store::QueueKey::Personal);
-                }
+        if let Audience::Users(users) = &event.audience {
+            for user in users {
+                state.hub.notify_user(app_id, user, &qun_store::QueueKey::Personal, None);
             }
         }
     }
-    if group_wide && !dissolved {
-        state.hub.notify_group(app_id, group_id);
+    if !applied.timeline_seqs.is_empty() && !dissolved {
+        state.hub.notify_group(app_id, group_id, None);
     }
     if dissolved {
         state.hub.group_dissolved(app_id, group_id);
+        state.recent.forget(app_id, group_id);
     }
 }
 
@@ -447,8 +468,8 @@ pub async fn create(
     }
     let new = NewGroup { id: group_id, owner: request.owner.clone(), settings: request.settings, created_ms: now };
     let change = GroupChange { mutations, events, now_ms: now };
-    state.store.create_group(app.id, &new, &change).await.map_err(store_error)?;
-    publish_change(state, app.id, group_id, &change);
+    let applied = state.store.create_group(app.id, &new, &change).await.map_err(store_error)?;
+    publish_change(state, app, group_id, &change, &applied);
     tracing::info!(group_id = %group_id, owner = %request.owner, members = members.len() + 1, "group created");
     Ok(group_id)
 }

@@ -16,6 +16,7 @@ use crate::gateway::Session;
 use crate::http::Caller;
 use crate::ids::now_ms;
 use crate::services::groups::{group_not_found, load_scene, user_not_found};
+use crate::services::recent::RecentEntry;
 use crate::services::store_error;
 use crate::state::AppState;
 
@@ -62,20 +63,20 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
         (true, _) => return Err(ApiError::new(ErrorCode::IllegalArgument, "message type does not match its target")),
     };
     let sender = Caller::User(session.user.clone());
-    send(state, &session.app, &sender, Some(&session.resource), target, body, meta.ext, meta.id, meta.routetype).await
+    send(state, &session.app, &sender, Some(session), target, body, meta.ext, meta.id, meta.routetype).await
 }
 
 fn group_not_found_raw(raw: &str) -> ApiError {
     ApiError::new(ErrorCode::GroupNotFound, format!("grpID {raw} does not exist!"))
 }
 
-/// Checks, stores and fans out one message. `from_resource` is the sending connection, so
-/// the sender's other devices can tell it from theirs.
+/// Checks, stores and fans out one message. `origin` is the sending connection (none for
+/// REST): its resource goes into the message, and it is not told about its own message.
 pub async fn send(
     state: &AppState,
     app: &AppRecord,
     sender: &Caller,
-    from_resource: Option<&str>,
+    origin: Option<&Session>,
     target: Target,
     mut body: MessageBody,
     ext: Vec<msync::KeyValue>,
@@ -116,7 +117,7 @@ pub async fn send(
     let meta = Meta {
         id: Some(id),
         from: Some(Jid {
-            client_resource: from_resource.map(str::to_owned),
+            client_resource: origin.map(|session| session.resource.clone()),
             ..Jid::user(app_key, sender_name.as_str())
         }),
         to: Some(to_jid),
@@ -127,6 +128,7 @@ pub async fn send(
         ext,
         ..Default::default()
     };
+    let meta_bytes = Bytes::from(meta.encode_to_vec());
     let stored = state
         .writer
         .append(
@@ -136,14 +138,19 @@ pub async fn send(
                 conversation: conversation.clone(),
                 sender: sender_name.clone(),
                 client_id,
-                payload: meta.encode_to_vec(),
+                payload: meta_bytes.to_vec(),
                 created_ms: timestamp_ms as i64,
             },
         )
         .await;
     match stored {
-        Ok(AppendOutcome::Stored { .. }) => {
-            notify(state, app_id, &conversation, &sender_name);
+        Ok(AppendOutcome::Stored { seq }) => {
+            if let Conversation::Group(group) = &conversation {
+                let entry = RecentEntry { seq, id, except: None, is_message: true, meta: meta_bytes };
+                state.recent.insert(app_id, *group, entry);
+            }
+            let quiet_session = origin.and_then(|session| caught_up_with_own_send(session, &conversation, seq, id));
+            notify(state, app_id, &conversation, &sender_name, quiet_session);
             Ok(Sent { id, timestamp_ms })
         }
         // A resend of a message we have: the same id again, and nobody is told twice.
@@ -156,14 +163,33 @@ pub async fn send(
     }
 }
 
-/// Hints the sessions that can read the new message.
-fn notify(state: &AppState, app_id: i64, conversation: &Conversation, sender: &UserName) {
+/// The sending connection has its own message already (the ack carries the id). If it had
+/// read everything before it, its cursor moves past the message and it needs no notice:
+/// returns its id to leave out of the fan-out. Otherwise its next pull skips the message.
+fn caught_up_with_own_send(session: &Session, conversation: &Conversation, seq: i64, id: u64) -> Option<u64> {
+    session.sent(id);
+    let queue = match conversation {
+        Conversation::Group(group) => QueueKey::Group(*group),
+        Conversation::Chat { low, high } => {
+            QueueKey::Chat(if low == &session.user { high.clone() } else { low.clone() })
+        }
+    };
+    if session.cursors.position(&queue) == Some(Some(seq - 1)) {
+        session.cursors.acknowledge(&queue, seq);
+        Some(session.id)
+    } else {
+        None
+    }
+}
+
+/// Hints the sessions that can read the new message (but `quiet_session`).
+fn notify(state: &AppState, app_id: i64, conversation: &Conversation, sender: &UserName, quiet_session: Option<u64>) {
     match conversation {
-        Conversation::Group(group) => state.hub.notify_group(app_id, *group),
+        Conversation::Group(group) => state.hub.notify_group(app_id, *group, quiet_session),
         Conversation::Chat { low, high } => {
             let peer = if low == sender { high } else { low };
-            state.hub.notify_user(app_id, peer, &QueueKey::Chat(sender.clone()));
-            state.hub.notify_user(app_id, sender, &QueueKey::Chat(peer.clone()));
+            state.hub.notify_user(app_id, peer, &QueueKey::Chat(sender.clone()), None);
+            state.hub.notify_user(app_id, sender, &QueueKey::Chat(peer.clone()), quiet_session);
         }
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod groups;
 pub mod messages;
+pub mod recent;
+pub mod rooms;
 pub mod users;
 
 use qun_core::UserName;
@@ -33,44 +35,68 @@ pub fn parse_user(raw: &str) -> Result<UserName, ApiError> {
 
 /// Maps a rules denial to the error table, naming the user and group involved.
 pub fn denial_error(denial: Denial, group: &str, actor: &str, target: Option<&UserName>) -> ApiError {
-    let target = target.map(UserName::as_str).unwrap_or("");
-    let (code, text) = match denial {
-        Denial::NotMember => (ErrorCode::NotInGroup, format!("user: {actor} is not a member of group: {group}")),
-        Denial::NotOwnerOrAdmin => {
-            (ErrorCode::ForbiddenOp, format!("user: {actor} is not the owner or an admin of group: {group}"))
+    denial_error_in(Venue::Group, denial, group, actor, target)
+}
+
+/// Where a rules denial happened: a group or a chat room (the rules are shared; the messages
+/// name the one it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Venue {
+    Group,
+    Room,
+}
+
+impl Venue {
+    fn noun(self) -> &'static str {
+        match self {
+            Venue::Group => "group",
+            Venue::Room => "chatroom",
         }
-        Denial::NotOwner => (ErrorCode::ForbiddenOp, format!("user: {actor} is not the owner of group: {group}")),
+    }
+}
+
+/// Maps a rules denial to the error table, naming the user and the group or room (`id`).
+pub fn denial_error_in(venue: Venue, denial: Denial, id: &str, actor: &str, target: Option<&UserName>) -> ApiError {
+    let target = target.map(UserName::as_str).unwrap_or("");
+    let noun = venue.noun();
+    let (code, text) = match denial {
+        Denial::NotMember => (ErrorCode::NotInGroup, format!("user: {actor} is not a member of {noun}: {id}")),
+        Denial::NotOwnerOrAdmin => {
+            (ErrorCode::ForbiddenOp, format!("user: {actor} is not the owner or an admin of {noun}: {id}"))
+        }
+        Denial::NotOwner => (ErrorCode::ForbiddenOp, format!("user: {actor} is not the owner of {noun}: {id}")),
         Denial::NotAppAdmin => (ErrorCode::ForbiddenOp, "this call needs an app token".to_owned()),
         Denial::NeedsUser => (ErrorCode::ForbiddenOp, "this call needs a user token".to_owned()),
         Denial::PrivateGroup => {
-            (ErrorCode::ForbiddenOp, format!("group: {group} is private and does not accept applications"))
+            (ErrorCode::ForbiddenOp, format!("{noun}: {id} is private and does not accept applications"))
         }
-        Denial::GroupDisabled => (ErrorCode::GroupDisabled, format!("group: {group} is disabled")),
-        Denial::CallerBlocklisted => (ErrorCode::Blocked, format!("user: {actor} is blocked by group: {group}")),
-        Denial::CallerAlreadyMember => (ErrorCode::ForbiddenOp, format!("user: {actor} already in group: {group}")),
+        Denial::GroupDisabled => (ErrorCode::GroupDisabled, format!("{noun}: {id} is disabled")),
+        Denial::CallerBlocklisted => (ErrorCode::Blocked, format!("user: {actor} is blocked by {noun}: {id}")),
+        Denial::CallerAlreadyMember => (ErrorCode::ForbiddenOp, format!("user: {actor} already in {noun}: {id}")),
         Denial::OwnerCannotQuit => {
             (ErrorCode::ForbiddenOp, "the owner cannot leave the group; transfer or dissolve it".to_owned())
         }
-        Denial::InvitesNotAllowed => (ErrorCode::ForbiddenOp, format!("members of group: {group} may not invite")),
-        Denial::Muted => (ErrorCode::UserMuted, format!("user: {actor} is muted in group: {group}")),
-        Denial::MutedAll => (ErrorCode::UserMuted, format!("group: {group} is muted")),
-        Denial::TargetIsOwner => (ErrorCode::ForbiddenOp, "Forbidden operation on group owner!".to_owned()),
+        Denial::InvitesNotAllowed => (ErrorCode::ForbiddenOp, format!("members of {noun}: {id} may not invite")),
+        Denial::Muted => (ErrorCode::UserMuted, format!("user: {actor} is muted in {noun}: {id}")),
+        Denial::MutedAll => (ErrorCode::UserMuted, format!("{noun}: {id} is muted")),
+        Denial::TargetIsOwner => (ErrorCode::ForbiddenOp, format!("Forbidden operation on {noun} owner!")),
         Denial::TargetIsAdmin => {
             (ErrorCode::ForbiddenOp, format!("user: {target} is an admin; only the owner may do this"))
         }
-        Denial::TargetNotMember => {
-            (ErrorCode::ForbiddenOp, format!("user: {target} is not a member of group: {group}"))
-        }
-        Denial::TargetAlreadyMember => (ErrorCode::ForbiddenOp, format!("user: {target} already in group: {group}")),
-        Denial::TargetBlocklisted => (ErrorCode::ForbiddenOp, format!("user: {target} is blocked by group: {group}")),
+        Denial::TargetNotMember => (ErrorCode::ForbiddenOp, format!("user: {target} is not a member of {noun}: {id}")),
+        Denial::TargetAlreadyMember => (ErrorCode::ForbiddenOp, format!("user: {target} already in {noun}: {id}")),
+        Denial::TargetBlocklisted => (ErrorCode::ForbiddenOp, format!("user: {target} is blocked by {noun}: {id}")),
         Denial::TargetNotBlocklisted => {
-            (ErrorCode::ForbiddenOp, format!("user: {target} is not blocked by group: {group}"))
+            (ErrorCode::ForbiddenOp, format!("user: {target} is not blocked by {noun}: {id}"))
         }
         Denial::TargetAlreadyAdmin => {
-            (ErrorCode::ForbiddenOp, format!("user: {target} is already an admin of group: {group}"))
+            (ErrorCode::ForbiddenOp, format!("user: {target} is already an admin of {noun}: {id}"))
         }
-        Denial::TargetNotAdmin => (ErrorCode::ForbiddenOp, format!("user: {target} is not an admin of group: {group}")),
+        Denial::TargetNotAdmin => (ErrorCode::ForbiddenOp, format!("user: {target} is not an admin of {noun}: {id}")),
         Denial::SameOwner => (ErrorCode::ForbiddenOp, "New owner and old owner are the same.".to_owned()),
+        Denial::NotSuperAdmin => {
+            (ErrorCode::ForbiddenOp, format!("user: {actor} is not a chatroom super admin and may not create {noun}s"))
+        }
     };
     ApiError::new(code, text)
 }

@@ -316,6 +316,11 @@ async fn member_lists_are_newest_joined_first() {
             paged.extend(body["data"].as_array().unwrap().iter().map(member_name));
         }
         assert_eq!(paged, expected);
+        // easemob-websdk 4.21.1 adds version=v3 to pagenum/pagesize: still pages.
+        let (status, body) =
+            server.admin(Method::GET, &format!("/chatgroups/{id}/users?version=v3&pagenum=2&pagesize=10"), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"].as_array().unwrap().iter().map(member_name).collect::<Vec<_>>(), expected[10..20]);
         // The owner is shown as owner.
         let (_, body) = server.admin(Method::GET, &format!("/chatgroups/{id}/users?pagenum=3&pagesize=10"), None).await;
         assert_eq!(body["data"].as_array().unwrap().last().unwrap()["owner"], "u00");

@@ -3,8 +3,11 @@
 
 mod harness;
 
+mod gateway;
+
 mod group_content;
 mod group_requests;
 mod groups;
+mod rooms;
 mod server;
 mod users;

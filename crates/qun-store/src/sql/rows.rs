@@ -4,11 +4,12 @@
 //! them decodes SQLite and PostgreSQL rows alike. The `*_columns!` macros name the columns
 //! each struct expects, for `concat!` into the queries.
 
-use qun_core::{GroupId, GroupSettings, MemberRole, UserName};
+use qun_core::{GroupId, GroupSettings, MemberRole, RoomId, RoomSettings, UserName};
 
 use crate::{
-    AppRecord, GroupRecord, MembershipRecord, RequestKind, RequestRecord, SharedFileRecord, StoreError, StoreResult,
-    StoredEvent, TimelineEntry, TimelineItem, TokenRecord, UserRecord,
+    AppRecord, GroupRecord, MembershipRecord, RequestKind, RequestRecord, RoomAttributeRecord, RoomMemberRecord,
+    RoomRecord, SharedFileRecord, StoreError, StoreResult, StoredEvent, TimelineEntry, TimelineItem, TokenRecord,
+    UserRecord,
 };
 
 /// `group_timeline.kind` of an event (payload: `GroupEvent` as JSON).
@@ -28,6 +29,10 @@ pub(super) fn id_from_sql(id: i64) -> u64 {
 
 pub(super) fn group_id_from_sql(id: i64) -> GroupId {
     GroupId(id_from_sql(id))
+}
+
+pub(super) fn room_id_from_sql(id: i64) -> RoomId {
+    RoomId(id_from_sql(id))
 }
 
 /// A 1:1 conversation's sides in byte order, whichever order they come in, and its name as
@@ -385,6 +390,111 @@ impl TryFrom<EventRow> for StoredEvent {
         let event = serde_json::from_str(&row.payload)
             .map_err(|error| StoreError::Corrupt(format!("user event {}: {error}", row.id)))?;
         Ok(StoredEvent { id: id_from_sql(row.id), event })
+    }
+}
+
+/// Room columns, qualified: queries name the table `rooms r` (it is joined with members).
+macro_rules! room_columns {
+    () => {
+        "r.id, r.owner, r.name, r.description, r.max_users, r.custom, r.announcement, r.mute_all, \
+         r.member_count, r.admin_count, r.version, r.created_ms, r.modified_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RoomRow {
+    id: i64,
+    owner: String,
+    name: String,
+    description: String,
+    max_users: i64,
+    custom: String,
+    announcement: String,
+    mute_all: bool,
+    member_count: i64,
+    admin_count: i64,
+    version: i64,
+    created_ms: i64,
+    modified_ms: i64,
+}
+
+impl TryFrom<RoomRow> for RoomRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RoomRow) -> StoreResult<RoomRecord> {
+        Ok(RoomRecord {
+            id: room_id_from_sql(row.id),
+            owner: UserName::from_trusted(row.owner),
+            settings: RoomSettings {
+                name: row.name,
+                description: row.description,
+                max_users: count_from_sql("max_users", row.max_users)?,
+                custom: row.custom,
+            },
+            announcement: row.announcement,
+            mute_all: row.mute_all,
+            member_count: count_from_sql("member_count", row.member_count)?,
+            admin_count: count_from_sql("admin_count", row.admin_count)?,
+            version: row.version,
+            created_ms: row.created_ms,
+            modified_ms: row.modified_ms,
+        })
+    }
+}
+
+/// Room member columns, qualified: queries name the table `room_members m`; `allowlisted` is
+/// looked up in `room_allowlist`.
+macro_rules! room_member_columns {
+    () => {
+        "m.user_name, m.joined_ms, m.join_order, \
+         EXISTS (SELECT 1 FROM room_allowlist a \
+                 WHERE a.app_id = m.app_id AND a.room_id = m.room_id AND a.user_name = m.user_name) AS allowlisted"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RoomMemberRow {
+    user_name: String,
+    joined_ms: i64,
+    join_order: i64,
+    allowlisted: bool,
+}
+
+impl From<RoomMemberRow> for RoomMemberRecord {
+    fn from(row: RoomMemberRow) -> RoomMemberRecord {
+        RoomMemberRecord {
+            user: UserName::from_trusted(row.user_name),
+            joined_ms: row.joined_ms,
+            join_order: row.join_order,
+            allowlisted: row.allowlisted,
+        }
+    }
+}
+
+macro_rules! room_attribute_columns {
+    () => {
+        "attr_key, attr_value, owner, auto_delete, updated_ms"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RoomAttributeRow {
+    attr_key: String,
+    attr_value: String,
+    owner: String,
+    auto_delete: bool,
+    updated_ms: i64,
+}
+
+impl From<RoomAttributeRow> for RoomAttributeRecord {
+    fn from(row: RoomAttributeRow) -> RoomAttributeRecord {
+        RoomAttributeRecord {
+            key: row.attr_key,
+            value: row.attr_value,
+            owner: UserName::from_trusted(row.owner),
+            auto_delete: row.auto_delete,
+            updated_ms: row.updated_ms,
+        }
     }
 }
 

@@ -37,16 +37,17 @@ macro_rules! impl_store {
             use std::collections::{BTreeMap, BTreeSet, HashMap};
 
             use async_trait::async_trait;
-            use qun_core::{Audience, GroupId, MemberRole, UserName};
+            use qun_core::{Audience, GroupId, MemberRole, RoomId, UserName};
             use sqlx::FromRow as _;
 
             use super::$store;
             use super::rows::*;
             use crate::{
                 AppRecord, AppSettings, AppendOutcome, AppliedChange, Conversation, GroupChange, GroupMutation,
-                GroupRecord, GroupSnapshot, MemberPage, MembershipRecord, NewApp, NewGroup, NewMessage, NewUser,
-                QueueHead, QueueKey, RequestKind, RequestRecord, SharedFileRecord, Store, StoreError, StoreResult,
-                StoredEvent, TimelineEntry, TokenRecord, UserInGroup, UserRecord,
+                GroupRecord, GroupSnapshot, MemberPage, MembershipRecord, NewApp, NewGroup, NewMessage, NewRoom, NewUser,
+                QueueHead, QueueKey, RequestKind, RequestRecord, RoomAttributeRecord, RoomChange, RoomMemberRecord,
+                RoomMutation, RoomRecord, RoomSnapshot, SharedFileRecord, Store, StoreError, StoreResult, StoredEvent,
+                TimelineEntry, TokenRecord, UserInGroup, UserInRoom, UserRecord,
             };
 
             type Connection = <$database as sqlx::Database>::Connection;
@@ -231,6 +232,41 @@ macro_rules! impl_store {
                             "DELETE FROM group_member_attrs WHERE app_id = $1 AND group_id = $2 AND user_name = $3";
                         on_member(sql, app_id, group_id, name).execute(&mut *tx).await?;
                     }
+                    // Chat rooms: their presence, roles, list entries and auto-delete attributes
+                    // go; rooms they own keep them as owner of record. Rooms in id order (after
+                    // the groups), each with a new version.
+                    let touched_rooms: BTreeSet<i64> = sqlx::query_scalar(
+                        "SELECT room_id FROM room_members WHERE app_id = $1 AND user_name = $2 \
+                         UNION SELECT room_id FROM room_admins WHERE app_id = $1 AND user_name = $2 \
+                         UNION SELECT room_id FROM room_blocks WHERE app_id = $1 AND user_name = $2 \
+                         UNION SELECT room_id FROM room_allowlist WHERE app_id = $1 AND user_name = $2 \
+                         UNION SELECT room_id FROM room_mutes WHERE app_id = $1 AND user_name = $2 \
+                         UNION SELECT room_id FROM room_attributes WHERE app_id = $1 AND owner = $2 AND auto_delete",
+                    )
+                    .bind(app_id)
+                    .bind(name.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+                    for &room_id in &touched_rooms {
+                        let sql = "UPDATE rooms SET version = version + 1 WHERE app_id = $1 AND id = $2";
+                        on_group(sql, app_id, room_id).execute(&mut *tx).await?;
+                        let mut counts = RoomCounts::default();
+                        let sql = "DELETE FROM room_members WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        counts.members -= on_member(sql, app_id, room_id, name).execute(&mut *tx).await?.rows_affected() as i64;
+                        let sql = "DELETE FROM room_admins WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        counts.admins -= on_member(sql, app_id, room_id, name).execute(&mut *tx).await?.rows_affected() as i64;
+                        for sql in [
+                            "DELETE FROM room_blocks WHERE app_id = $1 AND room_id = $2 AND user_name = $3",
+                            "DELETE FROM room_allowlist WHERE app_id = $1 AND room_id = $2 AND user_name = $3",
+                            "DELETE FROM room_mutes WHERE app_id = $1 AND room_id = $2 AND user_name = $3",
+                            "DELETE FROM room_attributes WHERE app_id = $1 AND room_id = $2 AND owner = $3 AND auto_delete",
+                        ] {
+                            on_member(sql, app_id, room_id, name).execute(&mut *tx).await?;
+                        }
+                        counts.write(&mut tx, app_id, room_id).await?;
+                    }
                     // Their messages stay (the peers and the groups keep their history), but not
                     // what the server remembers of their clients and devices.
                     for statement in [
@@ -238,6 +274,7 @@ macro_rules! impl_store {
                         "DELETE FROM user_events WHERE app_id = $1 AND user_name = $2",
                         "DELETE FROM delivery_cursors WHERE app_id = $1 AND user_name = $2",
                         "DELETE FROM message_client_ids WHERE app_id = $1 AND sender = $2",
+                        "DELETE FROM room_super_admins WHERE app_id = $1 AND user_name = $2",
                         // Takes the user's tokens with it (ON DELETE CASCADE).
                         "DELETE FROM users WHERE app_id = $1 AND name = $2",
                     ] {
@@ -747,6 +784,390 @@ macro_rules! impl_store {
                     row.map(RequestRecord::try_from).transpose()
                 }
 
+                // ------------------------------------------------------------ chat rooms: writes
+
+                async fn create_room(&self, app_id: i64, room: &NewRoom, change: &RoomChange) -> StoreResult<i64> {
+                    const VERSION: i64 = 1;
+                    let settings = &room.settings;
+                    let mut tx = self.writer.begin_with($begin_write).await?;
+                    let inserted = sqlx::query(
+                        "INSERT INTO rooms (app_id, id, owner, name, description, max_users, custom, version, \
+                         created_ms, modified_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                         ON CONFLICT (app_id, id) DO NOTHING",
+                    )
+                    .bind(app_id)
+                    .bind(sql_id(room.id.0))
+                    .bind(room.owner.as_str())
+                    .bind(&settings.name)
+                    .bind(&settings.description)
+                    .bind(i64::from(settings.max_users))
+                    .bind(&settings.custom)
+                    .bind(VERSION)
+                    .bind(room.created_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if inserted == 0 {
+                        return Err(StoreError::AlreadyExists);
+                    }
+                    apply_room_mutations(&mut tx, app_id, sql_id(room.id.0), change).await?;
+                    tx.commit().await?;
+                    Ok(VERSION)
+                }
+
+                async fn apply_room_change(
+                    &self,
+                    app_id: i64,
+                    room_id: RoomId,
+                    expected_version: i64,
+                    change: &RoomChange,
+                ) -> StoreResult<i64> {
+                    let mut tx = self.writer.begin_with($begin_write).await?;
+                    // The compare-and-set that makes the change optimistic; it also locks the
+                    // room row (PostgreSQL) until commit.
+                    let version: Option<i64> = sqlx::query_scalar(
+                        "UPDATE rooms SET version = version + 1, modified_ms = $4 \
+                         WHERE app_id = $1 AND id = $2 AND version = $3 RETURNING version",
+                    )
+                    .bind(app_id)
+                    .bind(sql_id(room_id.0))
+                    .bind(expected_version)
+                    .bind(change.now_ms)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(version) = version else {
+                        let exists: bool =
+                            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rooms WHERE app_id = $1 AND id = $2)")
+                                .bind(app_id)
+                                .bind(sql_id(room_id.0))
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        return Err(if exists { StoreError::Conflict } else { StoreError::NotFound });
+                    };
+                    apply_room_mutations(&mut tx, app_id, sql_id(room_id.0), change).await?;
+                    tx.commit().await?;
+                    Ok(version)
+                }
+
+                // ------------------------------------------------------------ chat rooms: reads
+
+                async fn room_snapshot(
+                    &self,
+                    app_id: i64,
+                    room_id: RoomId,
+                    users: &[UserName],
+                ) -> StoreResult<Option<RoomSnapshot>> {
+                    // One read transaction: the room and the standings are of the same moment.
+                    let mut tx = self.reader.begin_with($begin_read).await?;
+                    let Some(room) = fetch_room(&mut tx, app_id, room_id).await? else {
+                        return Ok(None);
+                    };
+                    let room_id = sql_id(room_id.0);
+                    let mut standings = Vec::with_capacity(users.len());
+                    for user in users {
+                        let (exists, admin, blocklisted, allowlisted, muted_until_ms): (
+                            bool,
+                            bool,
+                            bool,
+                            bool,
+                            Option<i64>,
+                        ) = sqlx::query_as(
+                            "SELECT EXISTS (SELECT 1 FROM users WHERE app_id = $1 AND name = $3), \
+                             EXISTS (SELECT 1 FROM room_admins \
+                                     WHERE app_id = $1 AND room_id = $2 AND user_name = $3), \
+                             EXISTS (SELECT 1 FROM room_blocks \
+                                     WHERE app_id = $1 AND room_id = $2 AND user_name = $3), \
+                             EXISTS (SELECT 1 FROM room_allowlist \
+                                     WHERE app_id = $1 AND room_id = $2 AND user_name = $3), \
+                             (SELECT until_ms FROM room_mutes WHERE app_id = $1 AND room_id = $2 AND user_name = $3)",
+                        )
+                        .bind(app_id)
+                        .bind(room_id)
+                        .bind(user.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        let presence: Option<RoomMemberRow> = sqlx::query_as(concat!(
+                            "SELECT ",
+                            room_member_columns!(),
+                            " FROM room_members m WHERE m.app_id = $1 AND m.room_id = $2 AND m.user_name = $3"
+                        ))
+                        .bind(app_id)
+                        .bind(room_id)
+                        .bind(user.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let auto_delete_keys: Vec<String> = sqlx::query_scalar(
+                            "SELECT attr_key FROM room_attributes \
+                             WHERE app_id = $1 AND room_id = $2 AND owner = $3 AND auto_delete ORDER BY attr_key",
+                        )
+                        .bind(app_id)
+                        .bind(room_id)
+                        .bind(user.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        standings.push(UserInRoom {
+                            user: user.clone(),
+                            exists,
+                            owner: user == &room.owner,
+                            admin,
+                            presence: presence.map(RoomMemberRecord::from),
+                            blocklisted,
+                            allowlisted,
+                            muted_until_ms,
+                            auto_delete_keys,
+                        });
+                    }
+                    tx.commit().await?;
+                    Ok(Some(RoomSnapshot { room, users: standings }))
+                }
+
+                async fn rooms(&self, app_id: i64, ids: &[RoomId]) -> StoreResult<Vec<RoomRecord>> {
+                    let mut tx = self.reader.begin_with($begin_read).await?;
+                    let mut rooms = Vec::with_capacity(ids.len());
+                    for &room_id in ids {
+                        rooms.extend(fetch_room(&mut tx, app_id, room_id).await?);
+                    }
+                    tx.commit().await?;
+                    Ok(rooms)
+                }
+
+                async fn rooms_page(
+                    &self,
+                    app_id: i64,
+                    before: Option<RoomId>,
+                    offset: u32,
+                    limit: u32,
+                ) -> StoreResult<Vec<RoomRecord>> {
+                    let rows: Vec<RoomRow> = sqlx::query_as(concat!(
+                        "SELECT ",
+                        room_columns!(),
+                        " FROM rooms r WHERE r.app_id = $1 AND r.id < $2 ORDER BY r.id DESC LIMIT $3 OFFSET $4"
+                    ))
+                    .bind(app_id)
+                    .bind(before.map_or(i64::MAX, |before| sql_id(before.0)))
+                    .bind(i64::from(limit))
+                    .bind(i64::from(offset))
+                    .fetch_all(&self.reader)
+                    .await?;
+                    convert_all(rows)
+                }
+
+                async fn user_rooms(
+                    &self,
+                    app_id: i64,
+                    user: &UserName,
+                    offset: u32,
+                    limit: u32,
+                ) -> StoreResult<(Vec<(RoomRecord, RoomMemberRecord)>, u64)> {
+                    let mut tx = self.reader.begin_with($begin_read).await?;
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        room_columns!(),
+                        ", ",
+                        room_member_columns!(),
+                        " FROM room_members m JOIN rooms r ON r.app_id = m.app_id AND r.id = m.room_id \
+                         WHERE m.app_id = $1 AND m.user_name = $2 ORDER BY m.join_order DESC LIMIT $3 OFFSET $4"
+                    ))
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .bind(i64::from(limit))
+                    .bind(i64::from(offset))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let total: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM room_members WHERE app_id = $1 AND user_name = $2")
+                            .bind(app_id)
+                            .bind(user.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    tx.commit().await?;
+                    let rooms = rows
+                        .iter()
+                        .map(|row| {
+                            let room = RoomRecord::try_from(RoomRow::from_row(row)?)?;
+                            Ok((room, RoomMemberRow::from_row(row)?.into()))
+                        })
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    let total = u64::try_from(total).map_err(|_| StoreError::Corrupt(format!("count {total}")))?;
+                    Ok((rooms, total))
+                }
+
+                async fn room_members_page(
+                    &self,
+                    app_id: i64,
+                    room_id: RoomId,
+                    page: MemberPage,
+                ) -> StoreResult<Vec<RoomMemberRecord>> {
+                    // One statement for both kinds of page: below a join order (i64::MAX for the
+                    // first page), skipping an offset (0 for the cursor kind).
+                    let (below, offset, limit) = match page {
+                        MemberPage::Offset { number, size } => (i64::MAX, i64::from(number) * i64::from(size), size),
+                        MemberPage::After { join_order, limit } => (join_order.unwrap_or(i64::MAX), 0, limit),
+                    };
+                    let rows: Vec<RoomMemberRow> = sqlx::query_as(concat!(
+                        "SELECT ",
+                        room_member_columns!(),
+                        " FROM room_members m WHERE m.app_id = $1 AND m.room_id = $2 AND m.join_order < $3 \
+                         ORDER BY m.join_order DESC LIMIT $4 OFFSET $5"
+                    ))
+                    .bind(app_id)
+                    .bind(sql_id(room_id.0))
+                    .bind(below)
+                    .bind(i64::from(limit))
+                    .bind(offset)
+                    .fetch_all(&self.reader)
+                    .await?;
+                    Ok(rows.into_iter().map(RoomMemberRecord::from).collect())
+                }
+
+                async fn room_admins(&self, app_id: i64, room_id: RoomId) -> StoreResult<Vec<UserName>> {
+                    room_user_list(
+                        &self.reader,
+                        "SELECT user_name FROM room_admins WHERE app_id = $1 AND room_id = $2 \
+                         ORDER BY created_ms DESC, user_name",
+                        app_id,
+                        room_id,
+                    )
+                    .await
+                }
+
+                async fn room_blocklist(&self, app_id: i64, room_id: RoomId) -> StoreResult<Vec<UserName>> {
+                    room_user_list(
+                        &self.reader,
+                        "SELECT user_name FROM room_blocks WHERE app_id = $1 AND room_id = $2 \
+                         ORDER BY created_ms DESC, user_name",
+                        app_id,
+                        room_id,
+                    )
+                    .await
+                }
+
+                async fn room_mute_list(
+                    &self,
+                    app_id: i64,
+                    room_id: RoomId,
+                    now_ms: i64,
+                ) -> StoreResult<Vec<(UserName, i64)>> {
+                    let rows: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT user_name, until_ms FROM room_mutes WHERE app_id = $1 AND room_id = $2 \
+                         AND until_ms > $3 ORDER BY created_ms DESC, user_name",
+                    )
+                    .bind(app_id)
+                    .bind(sql_id(room_id.0))
+                    .bind(now_ms)
+                    .fetch_all(&self.reader)
+                    .await?;
+                    Ok(rows.into_iter().map(|(name, until)| (UserName::from_trusted(name), until)).collect())
+                }
+
+                async fn room_allowlist(&self, app_id: i64, room_id: RoomId) -> StoreResult<Vec<UserName>> {
+                    room_user_list(
+                        &self.reader,
+                        "SELECT user_name FROM room_allowlist WHERE app_id = $1 AND room_id = $2 \
+                         ORDER BY created_ms DESC, user_name",
+                        app_id,
+                        room_id,
+                    )
+                    .await
+                }
+
+                async fn room_attributes(
+                    &self,
+                    app_id: i64,
+                    room_id: RoomId,
+                    keys: &[String],
+                ) -> StoreResult<Vec<RoomAttributeRecord>> {
+                    // At most 100 rows per room (Agora's limit): read them all and filter here,
+                    // which keeps the SQL static.
+                    let rows: Vec<RoomAttributeRow> = sqlx::query_as(concat!(
+                        "SELECT ",
+                        room_attribute_columns!(),
+                        " FROM room_attributes WHERE app_id = $1 AND room_id = $2 ORDER BY attr_key"
+                    ))
+                    .bind(app_id)
+                    .bind(sql_id(room_id.0))
+                    .fetch_all(&self.reader)
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(RoomAttributeRecord::from)
+                        .filter(|attribute| keys.is_empty() || keys.contains(&attribute.key))
+                        .collect())
+                }
+
+                // ------------------------------------------------------------ chat room super admins
+
+                async fn add_room_super_admin(&self, app_id: i64, user: &UserName, now_ms: i64) -> StoreResult<bool> {
+                    let mut tx = self.writer.begin_with($begin_write).await?;
+                    let exists: bool =
+                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE app_id = $1 AND name = $2)")
+                            .bind(app_id)
+                            .bind(user.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if !exists {
+                        return Err(StoreError::NotFound);
+                    }
+                    let added = sqlx::query(
+                        "INSERT INTO room_super_admins (app_id, user_name, created_ms) VALUES ($1, $2, $3) \
+                         ON CONFLICT (app_id, user_name) DO NOTHING",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    tx.commit().await?;
+                    Ok(added > 0)
+                }
+
+                async fn remove_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool> {
+                    let removed = sqlx::query("DELETE FROM room_super_admins WHERE app_id = $1 AND user_name = $2")
+                        .bind(app_id)
+                        .bind(user.as_str())
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected();
+                    Ok(removed > 0)
+                }
+
+                async fn room_super_admins(
+                    &self,
+                    app_id: i64,
+                    offset: u32,
+                    limit: u32,
+                ) -> StoreResult<(Vec<UserName>, u64)> {
+                    let mut tx = self.reader.begin_with($begin_read).await?;
+                    let names: Vec<String> = sqlx::query_scalar(
+                        "SELECT user_name FROM room_super_admins WHERE app_id = $1 \
+                         ORDER BY created_ms DESC, user_name LIMIT $2 OFFSET $3",
+                    )
+                    .bind(app_id)
+                    .bind(i64::from(limit))
+                    .bind(i64::from(offset))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_super_admins WHERE app_id = $1")
+                        .bind(app_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    let total = u64::try_from(total).map_err(|_| StoreError::Corrupt(format!("count {total}")))?;
+                    Ok((names.into_iter().map(UserName::from_trusted).collect(), total))
+                }
+
+                async fn is_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool> {
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM room_super_admins WHERE app_id = $1 AND user_name = $2)",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .fetch_one(&self.reader)
+                    .await?;
+                    Ok(found)
+                }
+
                 // ------------------------------------------------------------ events
 
                 async fn user_events(
@@ -1140,6 +1561,200 @@ macro_rules! impl_store {
                     .await?;
                     Ok(())
                 }
+            }
+
+            async fn fetch_room(conn: &mut Connection, app_id: i64, room_id: RoomId) -> StoreResult<Option<RoomRecord>> {
+                let row: Option<RoomRow> =
+                    sqlx::query_as(concat!("SELECT ", room_columns!(), " FROM rooms r WHERE r.app_id = $1 AND r.id = $2"))
+                        .bind(app_id)
+                        .bind(sql_id(room_id.0))
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                row.map(RoomRecord::try_from).transpose()
+            }
+
+            /// The user names one statement lists for a room: `$1` is the app, `$2` the room.
+            async fn room_user_list(
+                pool: &sqlx::Pool<$database>,
+                sql: &'static str,
+                app_id: i64,
+                room_id: RoomId,
+            ) -> StoreResult<Vec<UserName>> {
+                let names: Vec<String> =
+                    sqlx::query_scalar(sql).bind(app_id).bind(sql_id(room_id.0)).fetch_all(pool).await?;
+                Ok(names.into_iter().map(UserName::from_trusted).collect())
+            }
+
+            /// How a change moves a room's member and admin counts.
+            #[derive(Default)]
+            struct RoomCounts {
+                members: i64,
+                admins: i64,
+            }
+
+            impl RoomCounts {
+                async fn write(&self, conn: &mut Connection, app_id: i64, room_id: i64) -> StoreResult<()> {
+                    if self.members == 0 && self.admins == 0 {
+                        return Ok(());
+                    }
+                    let sql = "UPDATE rooms SET member_count = member_count + $3, admin_count = admin_count + $4 \
+                               WHERE app_id = $1 AND id = $2";
+                    on_group(sql, app_id, room_id).bind(self.members).bind(self.admins).execute(&mut *conn).await?;
+                    Ok(())
+                }
+            }
+
+            /// Applies a room change's mutations in order, then the counts they moved. The caller
+            /// has locked the room row (or just inserted it) and owns the transaction.
+            async fn apply_room_mutations(
+                conn: &mut Connection,
+                app_id: i64,
+                room_id: i64,
+                change: &RoomChange,
+            ) -> StoreResult<()> {
+                let mut counts = RoomCounts::default();
+                let mut destroyed = false;
+                for mutation in &change.mutations {
+                    if destroyed {
+                        // The room is gone: there is nothing left to change.
+                        return Err(StoreError::NotFound);
+                    }
+                    apply_room_mutation(conn, app_id, room_id, mutation, change.now_ms, &mut counts).await?;
+                    destroyed = matches!(mutation, RoomMutation::Destroy);
+                }
+                if !destroyed {
+                    counts.write(conn, app_id, room_id).await?;
+                }
+                Ok(())
+            }
+
+            async fn apply_room_mutation(
+                conn: &mut Connection,
+                app_id: i64,
+                room_id: i64,
+                mutation: &RoomMutation,
+                now_ms: i64,
+                counts: &mut RoomCounts,
+            ) -> StoreResult<()> {
+                // Every statement below names the room as `$1` app, `$2` room (and `$3` user),
+                // as `on_group`/`on_member` bind them.
+                match mutation {
+                    RoomMutation::UpdateSettings(settings) => {
+                        let sql = "UPDATE rooms SET name = $3, description = $4, max_users = $5, custom = $6 \
+                                   WHERE app_id = $1 AND id = $2";
+                        on_group(sql, app_id, room_id)
+                            .bind(&settings.name)
+                            .bind(&settings.description)
+                            .bind(i64::from(settings.max_users))
+                            .bind(&settings.custom)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    RoomMutation::SetAnnouncement(announcement) => {
+                        on_group("UPDATE rooms SET announcement = $3 WHERE app_id = $1 AND id = $2", app_id, room_id)
+                            .bind(announcement)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    RoomMutation::SetMuteAll(mute_all) => {
+                        on_group("UPDATE rooms SET mute_all = $3 WHERE app_id = $1 AND id = $2", app_id, room_id)
+                            .bind(mute_all)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    RoomMutation::AddMember { user, join_order } => {
+                        let sql = "INSERT INTO room_members (app_id, room_id, user_name, joined_ms, join_order) \
+                                   VALUES ($1, $2, $3, $4, $5)";
+                        on_member(sql, app_id, room_id, user)
+                            .bind(now_ms)
+                            .bind(join_order)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(unique_violation_is_already_exists)?;
+                        counts.members += 1;
+                    }
+                    RoomMutation::RemoveMember { user } => {
+                        let sql = "DELETE FROM room_members WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        let removed = on_member(sql, app_id, room_id, user).execute(&mut *conn).await?.rows_affected();
+                        counts.members -= removed as i64;
+                    }
+                    RoomMutation::SetAdmin { user, admin: true } => {
+                        let sql = "INSERT INTO room_admins (app_id, room_id, user_name, created_ms) \
+                                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+                        let added =
+                            on_member(sql, app_id, room_id, user).bind(now_ms).execute(&mut *conn).await?.rows_affected();
+                        counts.admins += added as i64;
+                    }
+                    RoomMutation::SetAdmin { user, admin: false } => {
+                        let sql = "DELETE FROM room_admins WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        let removed = on_member(sql, app_id, room_id, user).execute(&mut *conn).await?.rows_affected();
+                        counts.admins -= removed as i64;
+                    }
+                    RoomMutation::Blocklist { user } => {
+                        let sql = "INSERT INTO room_blocks (app_id, room_id, user_name, created_ms) \
+                                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+                        on_member(sql, app_id, room_id, user).bind(now_ms).execute(&mut *conn).await?;
+                    }
+                    RoomMutation::Unblocklist { user } => {
+                        let sql = "DELETE FROM room_blocks WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        on_member(sql, app_id, room_id, user).execute(&mut *conn).await?;
+                    }
+                    RoomMutation::SetMute { user, until_ms: Some(until_ms) } => {
+                        let sql = "INSERT INTO room_mutes (app_id, room_id, user_name, until_ms, created_ms) \
+                                   VALUES ($1, $2, $3, $4, $5) \
+                                   ON CONFLICT (app_id, room_id, user_name) DO UPDATE \
+                                   SET until_ms = excluded.until_ms, created_ms = excluded.created_ms";
+                        on_member(sql, app_id, room_id, user)
+                            .bind(until_ms)
+                            .bind(now_ms)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    RoomMutation::SetMute { user, until_ms: None } => {
+                        let sql = "DELETE FROM room_mutes WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        on_member(sql, app_id, room_id, user).execute(&mut *conn).await?;
+                    }
+                    RoomMutation::SetAllowlisted { user, allowlisted: true } => {
+                        let sql = "INSERT INTO room_allowlist (app_id, room_id, user_name, created_ms) \
+                                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+                        on_member(sql, app_id, room_id, user).bind(now_ms).execute(&mut *conn).await?;
+                    }
+                    RoomMutation::SetAllowlisted { user, allowlisted: false } => {
+                        let sql = "DELETE FROM room_allowlist WHERE app_id = $1 AND room_id = $2 AND user_name = $3";
+                        on_member(sql, app_id, room_id, user).execute(&mut *conn).await?;
+                    }
+                    RoomMutation::SetAttributes { owner, auto_delete, attributes } => {
+                        for (key, value) in attributes {
+                            let sql = "INSERT INTO room_attributes \
+                                       (app_id, room_id, attr_key, attr_value, owner, auto_delete, updated_ms) \
+                                       VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                                       ON CONFLICT (app_id, room_id, attr_key) DO UPDATE \
+                                       SET attr_value = excluded.attr_value, owner = excluded.owner, \
+                                       auto_delete = excluded.auto_delete, updated_ms = excluded.updated_ms";
+                            on_group(sql, app_id, room_id)
+                                .bind(key)
+                                .bind(value)
+                                .bind(owner.as_str())
+                                .bind(auto_delete)
+                                .bind(now_ms)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                    RoomMutation::DeleteAttributes { keys } => {
+                        for key in keys {
+                            let sql = "DELETE FROM room_attributes WHERE app_id = $1 AND room_id = $2 AND attr_key = $3";
+                            on_group(sql, app_id, room_id).bind(key).execute(&mut *conn).await?;
+                        }
+                    }
+                    RoomMutation::Destroy => {
+                        // Members, roles, lists and attributes go with the row (ON DELETE CASCADE).
+                        on_group("DELETE FROM rooms WHERE app_id = $1 AND id = $2", app_id, room_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Ok(())
             }
 
             /// Takes `(sender, client_id)` for `message` at `seq`; if an earlier message has it,

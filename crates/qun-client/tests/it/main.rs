@@ -1,0 +1,10 @@
+//! The client against the real server: a Qun server started in-process on a free port with a
+//! fresh SQLite database, driven through `RestClient` and `Connection` as an application
+//! would.
+
+mod harness;
+
+mod cli;
+mod events;
+mod login;
+mod messages;

@@ -1,0 +1,189 @@
+//! Chat room REST shapes (agora-chat-api.md §3 and the SDK's calls in sdk-behaviour.md §3).
+//!
+//! Shapes rooms share with groups (affiliations, admins, announcement, mutes, user batches) are
+//! the ones in [`super::groups`]; this module holds what is the rooms' own. Requests keep every
+//! field optional so the handler can answer a missing one with Agora's own message.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::groups::Affiliation;
+
+/// `POST /chatrooms/super_admin`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SuperAdminBody {
+    pub superadmin: Option<String>,
+}
+
+/// `POST /chatrooms/super_admin` → `{result: "success", resource: ""}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SuperAdminAdded {
+    pub result: String,
+    pub resource: String,
+}
+
+/// `DELETE /chatrooms/super_admin/{u}` → `{newSuperAdmin: u, resource: ""}` (Agora's name).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SuperAdminRemoved {
+    #[serde(rename = "newSuperAdmin")]
+    pub new_super_admin: String,
+    pub resource: String,
+}
+
+/// `POST /chatrooms`: `name` and `description` are required, `owner` with an app token.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateRoom {
+    #[serde(alias = "groupname")]
+    pub name: Option<String>,
+    #[serde(alias = "desc")]
+    pub description: Option<String>,
+    pub maxusers: Option<i64>,
+    pub owner: Option<String>,
+    pub members: Option<Vec<String>>,
+    pub custom: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomCreated {
+    pub id: String,
+}
+
+/// `GET /chatrooms`: one room.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub affiliations_count: u32,
+    /// Rooms cannot be disabled; always false, as Agora's list shows the field.
+    pub disabled: bool,
+}
+
+/// `GET /users/{u}/joined_chatrooms`: one room; with `detail=true` also the details.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JoinedRoom {
+    pub id: String,
+    pub name: String,
+    #[serde(flatten, default)]
+    pub detail: Option<JoinedRoomDetail>,
+}
+
+/// What `detail=true` adds to a joined room.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JoinedRoomDetail {
+    pub description: String,
+    pub owner: String,
+    pub maxusers: u32,
+    pub created: i64,
+    pub affiliations_count: u32,
+    pub mute: bool,
+}
+
+/// `GET /chatrooms/{ids}`: one room. `membersonly`, `allowinvites`, `invite_need_confirm` and
+/// `public` are group settings rooms do not have; Agora shows them with fixed values.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomDetails {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub membersonly: bool,
+    pub allowinvites: bool,
+    pub invite_need_confirm: bool,
+    pub maxusers: u32,
+    pub owner: String,
+    pub created: i64,
+    pub custom: String,
+    pub mute: bool,
+    pub affiliations_count: u32,
+    pub affiliations: Vec<Affiliation>,
+    pub public: bool,
+}
+
+/// `PUT /chatrooms/{id}`: only these three; the SDK's `modifyChatRoom` names the name
+/// `groupname`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ModifyRoom {
+    #[serde(alias = "groupname")]
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub maxusers: Option<i64>,
+}
+
+impl ModifyRoom {
+    /// The JSON names this request accepts; anything else is refused.
+    pub const FIELDS: &'static [&'static str] = &["name", "groupname", "description", "maxusers"];
+}
+
+/// The reply to a modification: `true` for each field changed, under Agora's names (the name is
+/// `groupname` here too).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RoomModified {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub groupname: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub maxusers: Option<bool>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomDestroyed {
+    pub success: bool,
+    pub id: String,
+}
+
+/// Per-user outcome of adding or removing members: `{result, action, id, user, reason?}`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomMemberResult {
+    pub result: bool,
+    pub action: String,
+    pub id: String,
+    pub user: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /chatrooms/{id}/users {usernames}`: who was added.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomMembersAdded {
+    pub newmembers: Vec<String>,
+    pub action: String,
+    pub id: String,
+}
+
+/// Per-user outcome of a blocklist or allowlist call; the room is named `chatroomid` here.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomListResult {
+    pub result: bool,
+    pub action: String,
+    pub user: String,
+    pub chatroomid: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+}
+
+/// `PUT /metadata/chatroom/{id}/user/{u}[/forced]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SetRoomAttributes {
+    #[serde(rename = "metaData", alias = "metadata")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// `"DELETE"` (the default: removed when the setter leaves) or `"NO_DELETE"`.
+    #[serde(rename = "autoDelete")]
+    pub auto_delete: Option<String>,
+}
+
+/// `POST /metadata/chatroom/{id}` (read) and `DELETE /metadata/chatroom/{id}/user/{u}` (remove).
+#[derive(Debug, Default, Deserialize)]
+pub struct RoomAttributeKeys {
+    pub keys: Option<Vec<String>>,
+}
+
+/// The outcome of setting or removing attributes, key by key.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomAttributesResult {
+    #[serde(rename = "successKeys")]
+    pub success_keys: Vec<String>,
+    #[serde(rename = "errorKeys")]
+    pub error_keys: BTreeMap<String, String>,
+}

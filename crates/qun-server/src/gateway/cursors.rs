@@ -1,0 +1,130 @@
+//! A session's delivery cursors, in memory, written to the store in the background.
+//!
+//! Every pull acknowledges the previous batch; writing that to the database on every pull
+//! would be one write per member per message under load. Instead acknowledgements move the
+//! cursor here and are persisted together: every [`FLUSH_INTERVAL`] and when the session
+//! ends. The cost: a server crash can forget up to one interval of acknowledgements, and
+//! those messages are delivered again at the next login (with the same ids, which the SDK
+//! drops) — never lost.
+//!
+//! Locking: `std::sync::Mutex`, held for map updates only.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use qun_store::QueueKey;
+
+/// How often a session's acknowledgements are written.
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    /// Acknowledged by the client.
+    acked: Option<i64>,
+    /// Known to be in the store.
+    stored: Option<i64>,
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct CursorBook {
+    cursors: Mutex<HashMap<QueueKey, Cursor>>,
+}
+
+impl CursorBook {
+    /// Positions read from the store at login.
+    pub(crate) fn load(&self, stored: impl IntoIterator<Item = (QueueKey, Option<i64>)>) {
+        let mut cursors = self.cursors.lock().expect("cursor lock");
+        for (queue, position) in stored {
+            cursors.insert(queue, Cursor { acked: position, stored: position });
+        }
+    }
+
+    /// The device's position in `queue`: `Some(None)` means "known: never acknowledged";
+    /// `None` means the book does not know the queue (ask the store).
+    pub(crate) fn position(&self, queue: &QueueKey) -> Option<Option<i64>> {
+        self.cursors.lock().expect("cursor lock").get(queue).map(|c| c.acked)
+    }
+
+    /// Records a position read from the store.
+    pub(crate) fn learned(&self, queue: &QueueKey, stored: Option<i64>) {
+        let mut cursors = self.cursors.lock().expect("cursor lock");
+        let cursor = cursors.entry(queue.clone()).or_default();
+        cursor.stored = cursor.stored.max(stored);
+        cursor.acked = cursor.acked.max(stored);
+    }
+
+    /// The client acknowledged up to `seq` (never moves backwards).
+    pub(crate) fn acknowledge(&self, queue: &QueueKey, seq: i64) {
+        let mut cursors = self.cursors.lock().expect("cursor lock");
+        let cursor = cursors.entry(queue.clone()).or_default();
+        cursor.acked = cursor.acked.max(Some(seq));
+    }
+
+    /// Takes over the positions of a connection of the same device that this one replaces
+    /// (its acknowledgements may not be in the store yet).
+    pub(crate) fn take_over(&self, replaced: &CursorBook) {
+        let theirs: Vec<(QueueKey, i64)> = {
+            let cursors = replaced.cursors.lock().expect("cursor lock");
+            cursors.iter().filter_map(|(queue, c)| c.acked.map(|acked| (queue.clone(), acked))).collect()
+        };
+        for (queue, acked) in theirs {
+            self.acknowledge(&queue, acked);
+        }
+    }
+
+    /// Acknowledged positions not yet in the store.
+    pub(crate) fn unsaved(&self) -> Vec<(QueueKey, i64)> {
+        let cursors = self.cursors.lock().expect("cursor lock");
+        cursors
+            .iter()
+            .filter_map(|(queue, c)| match (c.acked, c.stored) {
+                (Some(acked), stored) if Some(acked) > stored => Some((queue.clone(), acked)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `seq` of `queue` is now in the store.
+    pub(crate) fn saved(&self, queue: &QueueKey, seq: i64) {
+        if let Some(cursor) = self.cursors.lock().expect("cursor lock").get_mut(queue) {
+            cursor.stored = cursor.stored.max(Some(seq));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qun_core::GroupId;
+
+    #[test]
+    fn acknowledgements_move_forward_and_are_saved_once() {
+        let book = CursorBook::default();
+        let group = QueueKey::Group(GroupId(7));
+        assert_eq!(book.position(&group), None);
+        book.load([(group.clone(), Some(3)), (QueueKey::Personal, None)]);
+        assert_eq!(book.position(&group), Some(Some(3)));
+        assert_eq!(book.position(&QueueKey::Personal), Some(None));
+        assert!(book.unsaved().is_empty());
+
+        book.acknowledge(&group, 10);
+        book.acknowledge(&group, 8);
+        assert_eq!(book.position(&group), Some(Some(10)));
+        assert_eq!(book.unsaved(), vec![(group.clone(), 10)]);
+        book.saved(&group, 10);
+        assert!(book.unsaved().is_empty());
+
+        // A position learned from the store never moves an acknowledgement back.
+        book.learned(&group, Some(5));
+        assert_eq!(book.position(&group), Some(Some(10)));
+
+        // A replacing connection takes over what the replaced one acknowledged.
+        let successor = CursorBook::default();
+        successor.load([(group.clone(), Some(3))]);
+        successor.take_over(&book);
+        assert_eq!(successor.position(&group), Some(Some(10)));
+        assert_eq!(successor.unsaved(), vec![(group, 10)]);
+    }
+}

@@ -1,0 +1,496 @@
+//! Chat room operations. Every change follows one path, [`change_room`]: read a snapshot of the
+//! room and the users involved, decide with `qun_core::rules::authorize_room`, and commit the
+//! mutations in one transaction guarded by the room's version (re-deciding on conflict) — the
+//! groups' path, with one difference:
+//!
+//! Rooms have no offline store, so room events are never stored. A committed change's events,
+//! their receivers resolved from Agora's chat room table (agora-chat-api.md §5), are returned
+//! to the caller and published on the app state's [`RoomEventFeed`], from which the realtime
+//! layer delivers them to whoever is online. A change that fails commits nothing and publishes
+//! nothing.
+//!
+//! Presence (who is in the room) is held apart from roles: see `qun_core::room`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use qun_core::room::default_room_max_users;
+use qun_core::rules::{self, RoomAction, Subject};
+use qun_core::{
+    RoomAudience, RoomAudienceRule, RoomEvent, RoomFlags, RoomId, RoomOperation, RoomSettings, Standing, UserName,
+    limits,
+};
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::{AppRecord, NewRoom, RoomChange, RoomMutation, RoomRecord, RoomSnapshot, StoreError, UserInRoom};
+use tokio::sync::broadcast;
+
+use crate::http::Caller;
+use crate::ids::now_ms;
+use crate::services::{Venue, denial_error_in, store_error};
+use crate::state::AppState;
+
+/// How often a change is re-decided after losing a race with another change of the room.
+const MAX_ATTEMPTS: usize = 8;
+/// Room events the feed holds for a subscriber that has not caught up; one further behind
+/// misses the oldest (room events are live-only: a missed one is not delivered later).
+const FEED_CAPACITY: usize = 4096;
+
+// ------------------------------------------------------------------------ the feed
+
+/// A committed room event on its way to the users who must hear of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomEventNotice {
+    pub app_id: i64,
+    /// Server id (snowflake), for the msync meta.
+    pub id: u64,
+    pub audience: RoomAudience,
+    pub event: RoomEvent,
+}
+
+/// Where committed room events are published, in commit order per room, for the realtime
+/// layer to fan out. A cheap clone; publishing never blocks (a subscriber that falls behind
+/// by more than the capacity misses the oldest events).
+#[derive(Debug, Clone)]
+pub struct RoomEventFeed {
+    sender: broadcast::Sender<Arc<RoomEventNotice>>,
+}
+
+impl Default for RoomEventFeed {
+    fn default() -> Self {
+        RoomEventFeed { sender: broadcast::channel(FEED_CAPACITY).0 }
+    }
+}
+
+impl RoomEventFeed {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RoomEventNotice>> {
+        self.sender.subscribe()
+    }
+
+    pub fn publish(&self, notices: &[RoomEventNotice]) {
+        for notice in notices {
+            // No subscriber yet (no realtime layer, no test listening) is not an error.
+            let _ = self.sender.send(Arc::new(notice.clone()));
+        }
+    }
+}
+
+// ------------------------------------------------------------------------ the change path
+
+/// What the rules and the event receivers need to know about the room right now.
+#[derive(Debug)]
+pub struct RoomScene {
+    pub snapshot: RoomSnapshot,
+    pub now_ms: i64,
+    caller: Caller,
+}
+
+impl RoomScene {
+    pub fn room(&self) -> &RoomRecord {
+        &self.snapshot.room
+    }
+
+    pub fn room_id(&self) -> RoomId {
+        self.snapshot.room.id
+    }
+
+    /// The user in the snapshot (they must have been asked for).
+    pub fn user(&self, name: &UserName) -> &UserInRoom {
+        self.snapshot.user(name).expect("every user the operation names is in the snapshot")
+    }
+
+    pub fn standing(&self, name: &UserName) -> Standing {
+        self.user(name).standing()
+    }
+
+    /// In the room now.
+    pub fn present(&self, name: &UserName) -> bool {
+        self.user(name).present()
+    }
+
+    pub fn caller_name(&self) -> Option<&UserName> {
+        match &self.caller {
+            Caller::AppAdmin => None,
+            Caller::User(name) => Some(name),
+        }
+    }
+
+    /// The name events carry as `from` for the caller ("admin" for the app administrator).
+    pub fn actor_label(&self) -> String {
+        self.caller_name().map(|n| n.to_string()).unwrap_or_else(|| "admin".to_owned())
+    }
+
+    pub fn rules_caller(&self) -> rules::Caller {
+        match &self.caller {
+            Caller::AppAdmin => rules::Caller::AppAdmin,
+            Caller::User(name) => {
+                let user = self.user(name);
+                rules::Caller::User(Subject {
+                    standing: user.standing(),
+                    muted: user.muted(self.now_ms),
+                    allowlisted: user.allowlisted,
+                })
+            }
+        }
+    }
+
+    /// Asks the rules; a denial comes back as the error the client sees.
+    pub fn authorize(&self, action: RoomAction, target: Option<&UserName>) -> Result<(), ApiError> {
+        let target_standing = target.map(|t| self.standing(t));
+        rules::authorize_room(self.rules_caller(), action, target_standing, self.room().flags())
+            .map_err(|denial| self.denial(denial, target))
+    }
+
+    /// A denial about `target` in this room, as the client sees it.
+    pub fn denial(&self, denial: rules::Denial, target: Option<&UserName>) -> ApiError {
+        denial_error_in(Venue::Room, denial, &self.room_id().to_string(), &self.actor_label(), target)
+    }
+
+    /// 404 for users that do not exist in the app.
+    pub fn require_exists(&self, name: &UserName) -> Result<(), ApiError> {
+        if self.user(name).exists { Ok(()) } else { Err(crate::services::groups::user_not_found(name)) }
+    }
+}
+
+/// An event the operation wants to emit; receivers are resolved by its operation's rule.
+#[derive(Debug, Clone)]
+pub struct PlannedRoomEvent {
+    pub operation: RoomOperation,
+    pub from: String,
+    pub to: Vec<UserName>,
+    pub reason: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl PlannedRoomEvent {
+    pub fn new(operation: RoomOperation, from: impl Into<String>, to: Vec<UserName>) -> Self {
+        PlannedRoomEvent { operation, from: from.into(), to, reason: String::new(), attributes: BTreeMap::new() }
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    pub fn attributes(mut self, attributes: BTreeMap<String, String>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+}
+
+/// What a decision produced: the mutations, the events and the operation's own answer.
+#[derive(Debug)]
+pub struct RoomDecision<T> {
+    pub mutations: Vec<RoomMutation>,
+    pub events: Vec<PlannedRoomEvent>,
+    pub output: T,
+}
+
+impl<T> RoomDecision<T> {
+    pub fn new(output: T) -> Self {
+        RoomDecision { mutations: Vec::new(), events: Vec::new(), output }
+    }
+}
+
+/// Reads, decides and commits one room operation (see the module docs); returns the decision's
+/// output and the events it published.
+///
+/// `users` are the users `decide` will look at besides the caller.
+pub async fn change_room<T>(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    room_id: RoomId,
+    users: &[UserName],
+    decide: impl Fn(&RoomScene) -> Result<RoomDecision<T>, ApiError>,
+) -> Result<(T, Vec<RoomEventNotice>), ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let scene = load_room_scene(state, app, caller, room_id, users).await?;
+        let decision = decide(&scene)?;
+        if decision.mutations.is_empty() && decision.events.is_empty() {
+            return Ok((decision.output, Vec::new()));
+        }
+        let notices = resolve_events(state, app, &scene, &decision);
+        let change = RoomChange { mutations: decision.mutations, now_ms: scene.now_ms };
+        match state.store.apply_room_change(app.id, room_id, scene.room().version, &change).await {
+            Ok(_) => {
+                state.room_events.publish(&notices);
+                return Ok((decision.output, notices));
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(room_not_found(room_id)),
+            Err(other) => return Err(store_error(other)),
+        }
+    }
+    Err(store_error(StoreError::Conflict))
+}
+
+/// [`change_room`] for decisions that also need facts read outside the room snapshot (the
+/// room's custom attributes). The room's version is noted before the facts are read, and a
+/// decision on a snapshot of any other version is dropped (committing nothing) and everything
+/// is read again; every room change bumps the version, so a decision never rests on facts
+/// older than its snapshot.
+pub async fn change_room_with<Facts, T, FactsRead>(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    room_id: RoomId,
+    users: &[UserName],
+    read_facts: impl Fn() -> FactsRead,
+    decide: impl Fn(&RoomScene, &Facts) -> Result<RoomDecision<T>, ApiError>,
+) -> Result<(T, Vec<RoomEventNotice>), ApiError>
+where
+    FactsRead: std::future::Future<Output = Result<Facts, ApiError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        let version_before = state
+            .store
+            .rooms(app.id, &[room_id])
+            .await
+            .map_err(store_error)?
+            .first()
+            .map(|room| room.version)
+            .ok_or_else(|| room_not_found(room_id))?;
+        let facts = read_facts().await?;
+        let (outcome, notices) = change_room(state, app, caller, room_id, users, |scene| {
+            if scene.room().version != version_before {
+                // An empty decision commits nothing; the loop reads the facts again.
+                return Ok(RoomDecision::new(None));
+            }
+            let decision = decide(scene, &facts)?;
+            Ok(RoomDecision { mutations: decision.mutations, events: decision.events, output: Some(decision.output) })
+        })
+        .await?;
+        if let Some(output) = outcome {
+            return Ok((output, notices));
+        }
+    }
+    Err(store_error(StoreError::Conflict))
+}
+
+/// A read-only look at a room: the snapshot for the caller and `users`.
+pub async fn load_room_scene(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    room_id: RoomId,
+    users: &[UserName],
+) -> Result<RoomScene, ApiError> {
+    let mut asked: Vec<UserName> = users.to_vec();
+    if let Caller::User(name) = caller
+        && !asked.contains(name)
+    {
+        asked.push(name.clone());
+    }
+    let snapshot = state
+        .store
+        .room_snapshot(app.id, room_id, &asked)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| room_not_found(room_id))?;
+    Ok(RoomScene { snapshot, now_ms: now_ms() as i64, caller: caller.clone() })
+}
+
+/// Turns planned events into notices with resolved receivers.
+fn resolve_events<T>(
+    state: &AppState,
+    app: &AppRecord,
+    scene: &RoomScene,
+    decision: &RoomDecision<T>,
+) -> Vec<RoomEventNotice> {
+    let member_count = member_count_after(scene.room().member_count, &decision.mutations);
+    let room_name = decision
+        .mutations
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            RoomMutation::UpdateSettings(settings) => Some(settings.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| scene.room().settings.name.clone());
+    decision
+        .events
+        .iter()
+        .filter_map(|planned| {
+            let audience = room_audience(scene, planned)?;
+            Some(RoomEventNotice {
+                app_id: app.id,
+                id: state.ids.next(),
+                audience,
+                event: RoomEvent {
+                    operation: planned.operation,
+                    room_id: scene.room_id(),
+                    room_name: room_name.clone(),
+                    from: planned.from.clone(),
+                    to: planned.to.clone(),
+                    reason: planned.reason.clone(),
+                    attributes: planned.attributes.clone(),
+                    member_count,
+                    timestamp_ms: scene.now_ms,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The receivers of one event, by its operation's rule (agora-chat-api.md §5, chat rooms).
+/// `None` when nobody is to receive it.
+pub fn room_audience(scene: &RoomScene, planned: &PlannedRoomEvent) -> Option<RoomAudience> {
+    match planned.operation.audience_rule() {
+        RoomAudienceRule::Members => Some(RoomAudience::Members { except: None }),
+        RoomAudienceRule::MembersExceptActor => Some(RoomAudience::Members { except: scene.caller_name().cloned() }),
+        RoomAudienceRule::MembersExceptSubject => Some(RoomAudience::Members { except: planned.to.first().cloned() }),
+        RoomAudienceRule::Subjects => (!planned.to.is_empty()).then(|| RoomAudience::Users(planned.to.clone())),
+    }
+}
+
+fn member_count_after(before: u32, mutations: &[RoomMutation]) -> u32 {
+    mutations
+        .iter()
+        .fold(i64::from(before), |count, m| match m {
+            RoomMutation::AddMember { .. } => count + 1,
+            RoomMutation::RemoveMember { .. } => count - 1,
+            RoomMutation::Destroy => 0,
+            _ => count,
+        })
+        .max(0) as u32
+}
+
+pub fn room_not_found(room_id: RoomId) -> ApiError {
+    room_not_found_raw(&room_id.to_string())
+}
+
+fn room_not_found_raw(raw: &str) -> ApiError {
+    ApiError::new(ErrorCode::GroupNotFound, format!("chatroom {raw} does not exist!"))
+}
+
+pub fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
+    RoomId::parse(raw.trim()).map_err(|_| room_not_found_raw(raw))
+}
+
+// ------------------------------------------------------------------------ entering and leaving
+
+/// Mutations and events for `user` entering the room (the REST add, later the websocket join):
+/// the others hear `memberPresence`.
+pub fn enter(state: &AppState, decision: &mut RoomDecision<impl Sized>, user: &UserName) {
+    decision.mutations.push(RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 });
+    decision.events.push(PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]));
+}
+
+/// Mutations and events for `user` leaving the room (kicked or blocked when `kicked`, later the
+/// websocket leave): the user hears `removeMember` if kicked, the others `memberAbsence`; the
+/// attributes they set with autoDelete go, and everyone hears that too. `user` must be present.
+pub fn leave(scene: &RoomScene, decision: &mut RoomDecision<impl Sized>, user: &UserName, kicked: bool) {
+    decision.mutations.push(RoomMutation::RemoveMember { user: user.clone() });
+    if kicked {
+        decision.events.push(PlannedRoomEvent::new(RoomOperation::Kick, scene.actor_label(), vec![user.clone()]));
+    }
+    decision.events.push(PlannedRoomEvent::new(RoomOperation::Absence, user.to_string(), vec![user.clone()]));
+    let keys = &scene.user(user).auto_delete_keys;
+    if !keys.is_empty() {
+        decision.mutations.push(RoomMutation::DeleteAttributes { keys: keys.clone() });
+        let removed = keys.iter().map(|key| (key.clone(), String::new())).collect();
+        decision.events.push(
+            PlannedRoomEvent::new(RoomOperation::DeleteMetadata, user.to_string(), Vec::new()).attributes(removed),
+        );
+    }
+}
+
+/// Room left for more members, given how many the decision adds already.
+pub fn has_room_for(scene: &RoomScene, decision_adds: usize) -> bool {
+    (scene.room().member_count as usize + decision_adds) < scene.room().settings.max_users as usize
+}
+
+// ------------------------------------------------------------------------ create
+
+/// A create request, its fields parsed. `max_users: None` takes the default.
+#[derive(Debug)]
+pub struct CreateRoom {
+    pub owner: UserName,
+    pub name: String,
+    pub description: String,
+    pub max_users: Option<u32>,
+    pub custom: String,
+    pub members: Vec<UserName>,
+}
+
+/// Creates a room with its owner and first members in it. From a client, only a chatroom
+/// super admin may, and only a room they own. No events: nobody is in the room to hear them.
+pub async fn create(
+    state: &AppState,
+    app: &AppRecord,
+    caller: &Caller,
+    request: CreateRoom,
+) -> Result<RoomId, ApiError> {
+    let rules_caller = match caller {
+        Caller::AppAdmin => rules::Caller::AppAdmin,
+        Caller::User(name) => {
+            if name != &request.owner {
+                return Err(ApiError::new(ErrorCode::ForbiddenOp, "a user may only create chatrooms they own"));
+            }
+            rules::Caller::User(Subject::plain(Standing::Outsider))
+        }
+    };
+    let super_admin = match caller {
+        Caller::AppAdmin => false,
+        Caller::User(name) => state.store.is_room_super_admin(app.id, name).await.map_err(store_error)?,
+    };
+    rules::authorize_room(rules_caller, RoomAction::Create { super_admin }, None, RoomFlags::default())
+        .map_err(|denial| denial_error_in(Venue::Room, denial, "", caller_label(caller).as_str(), None))?;
+
+    let plan_limit = app.settings.plan.room_member_limit();
+    let settings = RoomSettings {
+        name: request.name,
+        description: request.description,
+        max_users: request.max_users.unwrap_or_else(|| default_room_max_users(plan_limit)),
+        custom: request.custom,
+    };
+    settings.validate(plan_limit).map_err(settings_error)?;
+    let mut members: Vec<UserName> = Vec::new();
+    for member in request.members {
+        if member != request.owner && !members.contains(&member) {
+            members.push(member);
+        }
+    }
+    if members.len() + 1 > settings.max_users as usize {
+        return Err(ApiError::new(ErrorCode::ExceedLimit, "members size is greater than max user size !"));
+    }
+    for name in std::iter::once(&request.owner).chain(&members) {
+        if state.store.user(app.id, name).await.map_err(store_error)?.is_none() {
+            return Err(crate::services::groups::user_not_found(name));
+        }
+    }
+    let now = now_ms() as i64;
+    let room_id = RoomId(state.ids.next());
+    let mutations = std::iter::once(&request.owner)
+        .chain(&members)
+        .map(|user| RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 })
+        .collect();
+    let room = NewRoom { id: room_id, owner: request.owner.clone(), settings, created_ms: now };
+    state.store.create_room(app.id, &room, &RoomChange { mutations, now_ms: now }).await.map_err(store_error)?;
+    tracing::info!(room_id = %room_id, owner = %request.owner, members = members.len() + 1, "chatroom created");
+    Ok(room_id)
+}
+
+fn caller_label(caller: &Caller) -> String {
+    match caller {
+        Caller::AppAdmin => "admin".to_owned(),
+        Caller::User(name) => name.to_string(),
+    }
+}
+
+/// A settings error as the client sees it: a size over the plan is a limit, the rest bad input.
+pub fn settings_error(error: qun_core::room::RoomSettingsError) -> ApiError {
+    let code = match error {
+        qun_core::room::RoomSettingsError::MaxUsersOutOfRange { .. } => ErrorCode::ExceedLimit,
+        _ => ErrorCode::InvalidParameter,
+    };
+    ApiError::new(code, error.to_string())
+}
+
+/// Checks an announcement against its limit (the groups' 512 characters).
+pub fn check_announcement(text: &str) -> Result<(), ApiError> {
+    if limits::chars(text) > limits::ANNOUNCEMENT_MAX_CHARS {
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "announcement is longer than 512 characters"));
+    }
+    Ok(())
+}
