@@ -27,7 +27,7 @@ const MAX_ATTEMPTS: usize = 8;
 #[derive(Debug)]
 pub struct Scene {
     pub snapshot: GroupSnapshot,
-    /// Owner and admins.
+    /// Owner and admins (loaded for changes only: they receive many events).
     pub managers: Vec<UserName>,
     pub now_ms: i64,
     caller: Caller,
@@ -143,7 +143,15 @@ pub async fn change_group<T>(
     decide: impl Fn(&Scene) -> Result<Decision<T>, ApiError>,
 ) -> Result<(T, AppliedChange), ApiError> {
     for _ in 0..MAX_ATTEMPTS {
-        let scene = load_scene(state, app, caller, group_id, users).await?;
+        let mut scene = load_scene(state, app, caller, group_id, users).await?;
+        scene.managers = state
+            .store
+            .group_managers(app.id, group_id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|m| m.user)
+            .collect();
         let decision = decide(&scene)?;
         if decision.mutations.is_empty() && decision.events.is_empty() {
             return Ok((decision.output, AppliedChange { version: scene.group().version, timeline_seqs: Vec::new() }));
@@ -287,9 +295,8 @@ pub async fn load_scene(
         .await
         .map_err(store_error)?
         .ok_or_else(|| group_not_found(group_id))?;
-    let managers =
-        state.store.group_managers(app.id, group_id).await.map_err(store_error)?.into_iter().map(|m| m.user).collect();
-    Ok(Scene { snapshot, managers, now_ms: now, caller: caller.clone() })
+    // Reads and sends never need the owner and admins; changes load them (for receivers).
+    Ok(Scene { snapshot, managers: Vec::new(), now_ms: now, caller: caller.clone() })
 }
 
 /// Turns planned events into stored records with resolved receivers.
