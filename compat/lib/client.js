@@ -4,7 +4,7 @@
 
 const { before, after } = require('node:test');
 const { loadSdk, sdkFlavour, dispatchWindowEvent } = require('./sdk');
-const { startServer } = require('./server');
+const { startServer, PASSWORD } = require('./server');
 
 const flavour = sdkFlavour();
 const SDK = loadSdk(flavour);
@@ -13,6 +13,78 @@ const SDK = loadSdk(flavour);
 if (!process.env.QUN_SDK_LOG) {
   SDK.logger.setConsoleLogVisibility?.(false);
   SDK.logger.disableAll();
+}
+
+/**
+ * Every websocket frame passes the tap (lib/sdk.js) to its Client: the login's UNREAD reply
+ * is noted (see `Client.synced`), and with QUN_TRACE=DIR each connection's msync frames are
+ * written, decoded, to DIR/<pid>-<user>.log (command, queue, key/nextKey/isLast, and each
+ * meta's id, namespace and MUC operation).
+ */
+const traceDir = process.env.QUN_TRACE;
+const bySocket = new WeakMap(); // socket → Client
+const liveClients = new Set();
+if (traceDir) require('node:fs').mkdirSync(traceDir, { recursive: true });
+globalThis.__qunFrameTap = (direction, socket, data) => {
+  let client = bySocket.get(socket);
+  if (!client) {
+    client = [...liveClients].find((c) => c.conn.sock === socket);
+    if (!client) return;
+    bySocket.set(socket, client);
+  }
+  // The bundle's protobufjs root (`connection.prototype.root`) decodes the frames.
+  const root = client.conn.root;
+  if (direction === 'down') {
+    try {
+      const frame = root.lookup('easemob.pb.MSync').decode(new Uint8Array(data));
+      if (frame.command === 1) {
+        const unread = root.lookup('easemob.pb.CommUnreadDL').decode(frame.payload);
+        client.unreadReplied(unread.unread.length);
+      }
+    } catch {
+      // not ours to judge here: the SDK reports undecodable frames itself
+    }
+  }
+  if (traceDir) {
+    let line;
+    try {
+      line = describeFrame(root, direction, data);
+    } catch (error) {
+      line = `${direction} undecodable: ${error.message}`;
+    }
+    require('node:fs').appendFileSync(`${traceDir}/${process.pid}-${client.user}.log`, `${Date.now()} ${line}\n`);
+  }
+};
+
+function describeFrame(root, direction, data) {
+  const pb = (name) => root.lookup(`easemob.pb.${name}`);
+  const frame = pb('MSync').decode(new Uint8Array(data));
+  const commands = ['SYNC', 'UNREAD', 'NOTICE', 'PROVISION', 'LOGOUT'];
+  const parts = [direction, commands[frame.command] ?? frame.command];
+  const str = (v) => (v == null ? v : v.toString());
+  const metaText = (m) => {
+    let text = `${str(m.id)}/ns${m.ns}`;
+    if (m.ns === 2) text += `/op${pb('MUCBody').decode(m.payload).operation}`;
+    return text;
+  };
+  if (frame.command === 0 && frame.payload?.length) {
+    if (direction === 'up') {
+      const ul = pb('CommSyncUL').decode(frame.payload);
+      if (ul.queue) parts.push(`pull ${ul.queue.name} key=${str(ul.key)}`);
+      if (ul.meta) parts.push(`meta ${str(ul.meta.id)} ns${ul.meta.ns}`);
+    } else {
+      const dl = pb('CommSyncDL').decode(frame.payload);
+      if (dl.queue) parts.push(`batch ${dl.queue.name} next=${str(dl.nextKey)} last=${dl.isLast}`);
+      if (str(dl.metaId) !== '0') parts.push(`ack ${str(dl.metaId)}`);
+      parts.push(`[${(dl.metas ?? []).map(metaText).join(' ')}]`);
+    }
+  } else if (frame.command === 1 && direction === 'down') {
+    const unread = pb('CommUnreadDL').decode(frame.payload);
+    parts.push(unread.unread.map((q) => `${q.queue.name}:${q.n}`).join(' '));
+  } else if (frame.command === 2) {
+    parts.push(pb('CommNotice').decode(frame.payload).queue.name);
+  }
+  return parts.join(' ');
 }
 
 /** The SDK's error-type table (`SDK.statusCode`). */
@@ -54,6 +126,8 @@ class Client {
       },
     );
     this.conn.addEventHandler('compat', recorder);
+    liveClients.add(this);
+    this.unreadReplies = 0;
   }
 
   record(name, data) {
@@ -65,6 +139,25 @@ class Client {
         clearTimeout(waiter.timer);
         waiter.resolve(event);
       }
+    }
+  }
+
+  /** The server answered an UNREAD (the login's first, or a heartbeat) listing `queues` queues. */
+  unreadReplied(queues) {
+    this.unreadReplies += 1;
+    if (this.unreadReplies === 1) this.record('__loginUnread', { queues });
+  }
+
+  /**
+   * Resolves once the login's offline sync is over: the server answered the first UNREAD,
+   * and every queue it listed was drained (the SDK's onOfflineMessageSyncFinish). The SDK
+   * pulls those queues all at once, outside its notice-driven one-queue-at-a-time order, so
+   * tests that assert something did NOT arrive wait for this first.
+   */
+  async synced(timeoutMs = DEFAULT_WAIT_MS) {
+    const unread = await this.waitFor((e) => e.name === '__loginUnread', timeoutMs, 'the login UNREAD reply');
+    if (unread.data.queues > 0) {
+      await this.waitFor((e) => e.name === 'onOfflineMessageSyncFinish', timeoutMs, 'onOfflineMessageSyncFinish');
     }
   }
 
@@ -118,12 +211,13 @@ class Client {
   async open(options = {}) {
     const params = { user: this.user };
     if (options.accessToken) params.accessToken = options.accessToken;
-    else params.pwd = options.pwd ?? require('./server').PASSWORD;
+    else params.pwd = options.pwd ?? PASSWORD;
     return this.conn.open(params);
   }
 
   /** Closes the connection and waits for the SDK to say so. */
   async close() {
+    liveClients.delete(this);
     if (!this.conn.isOpened()) return;
     const closed = this.waitFor((e) => e.name === 'onDisconnected', 3000, 'onDisconnected').catch(() => {});
     this.conn.close();
@@ -169,10 +263,12 @@ let barrierCount = 0;
  * - group-wide items (messages, memberPresence, ...): for each of `groups`, a cmd message
  *   (action `barrier-N`) sent by the app admin, after anything in that group's queue before;
  *   awaited by the clients that are members now.
- * The SDK pulls one queue at a time in notice order, so the markers also come after earlier
- * items of the other queues.
+ * Noticed queues are pulled one at a time in notice order, so the markers also come after
+ * earlier items of the other queues (which is what a shielded member's check relies on).
  */
 async function barrier(server, clients, groups = []) {
+  // Markers must come through notices, after the login's own sync.
+  await Promise.all(clients.map((client) => client.synced()));
   const marker = `barrier-${++barrierCount}`;
   const created = await server.restOk('POST', '/chatgroups', {
     owner: BARRIER_OWNER,

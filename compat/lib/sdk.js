@@ -10,10 +10,18 @@ function installBrowserShims() {
   globalThis.self = globalThis.window = globalThis;
   const WS = require('ws');
   globalThis.__qunSockets = [];
+  // `globalThis.__qunFrameTap(direction, socket, data)`, when set, sees every websocket frame
+  // ('up' or 'down'); client.js uses it to see the login's UNREAD reply and for QUN_TRACE.
   globalThis.WebSocket = class extends WS {
     constructor(url, ...rest) {
       globalThis.__qunSockets.push(String(url));
       super(url, ...rest);
+      this.addEventListener('message', (event) => globalThis.__qunFrameTap?.('down', this, event.data));
+    }
+
+    send(data, ...rest) {
+      globalThis.__qunFrameTap?.('up', this, data);
+      return super.send(data, ...rest);
     }
   };
   globalThis.XMLHttpRequest = require('xhr2');

@@ -281,6 +281,61 @@ impl Connection {
             .map_err(|_| timeout_error("send ack", self.shared.ack_timeout))?
     }
 
+    /// Sends a text message to a chat room with the SDK's priority tag (`chatroom_msg_tag`:
+    /// 0 high, 1 normal, 2 low; `None` sends none) and waits for the ack. The server acks a
+    /// message it dropped under load too: the ack says it was accepted, not delivered.
+    pub async fn send_room_text(&self, room: &str, text: &str, priority: Option<i64>) -> Result<Sent> {
+        let target = Target::Room(room.to_owned());
+        let login = &self.shared.login;
+        let meta_id = frames::next_meta_id();
+        let body = frames::text_body(self.user(), &target, text, Vec::new());
+        let mut meta = frames::message_meta(&login.app_key, &login.user, meta_id, &target, body);
+        meta.ext = priority.map(frames::room_priority).into_iter().collect();
+        let ack = self.request(meta_id, frames::send_meta(meta)).await?;
+        Ok(Sent { server_id: ack.server_id.unwrap_or(0), meta_id, timestamp: ack.timestamp.unwrap_or(0) })
+    }
+
+    /// Joins a chat room (MUC JOIN over the websocket, as the SDK's `joinChatRoom`), leaving
+    /// the others first with `leave_others`. Returns what the ack's `chatroomInfo` says about
+    /// the room and this user (`is_all_mute`, `member_count`, `mute_duration`, ...). The room's
+    /// recent messages follow as incoming messages.
+    pub async fn join_room(&self, room: &str, leave_others: bool) -> Result<serde_json::Value> {
+        let login = &self.shared.login;
+        let meta_id = frames::next_meta_id();
+        let meta = frames::room_presence_meta(&login.app_key, &login.user, meta_id, room, true, leave_others);
+        let ack = self.request(meta_id, frames::send_meta(meta)).await?;
+        let info = ack
+            .metas
+            .first()
+            .and_then(|meta| meta.decode_payload::<msync::MucBody>().ok())
+            .and_then(|body| body.status)
+            .and_then(|status| status.chatroom_info)
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+            .and_then(|mut info| info.get_mut(login.user.as_str()).map(serde_json::Value::take))
+            .unwrap_or(serde_json::Value::Null);
+        Ok(info)
+    }
+
+    /// Leaves a chat room (MUC LEAVE, as the SDK's `leaveChatRoom`).
+    pub async fn leave_room(&self, room: &str) -> Result<()> {
+        let login = &self.shared.login;
+        let meta_id = frames::next_meta_id();
+        let meta = frames::room_presence_meta(&login.app_key, &login.user, meta_id, room, false, false);
+        self.request(meta_id, frames::send_meta(meta)).await.map(|_| ())
+    }
+
+    /// Sends an uplink frame carrying meta `meta_id` and waits for its whole ack.
+    async fn request(&self, meta_id: u64, frame: bytes::Bytes) -> Result<msync::CommSyncDl> {
+        let (reply, ack) = oneshot::channel();
+        let exchange = async {
+            self.commands.send(Command::Request { meta_id, frame, reply }).await.map_err(|_| Error::Closed)?;
+            ack.await.map_err(|_| Error::Closed)?
+        };
+        tokio::time::timeout(self.shared.ack_timeout, exchange)
+            .await
+            .map_err(|_| timeout_error("ack", self.shared.ack_timeout))?
+    }
+
     /// Sends a heartbeat (UNREAD) now; the server answers with the unread summary, and the
     /// connection pulls what it lists. The connection also does this by itself.
     pub async fn heartbeat(&self) -> Result<()> {

@@ -44,9 +44,36 @@ const WRITE_BATCH: usize = 32;
 
 /// What a [`crate::Connection`] handle asks of the task.
 pub(crate) enum Command {
-    Send { meta_id: u64, frame: Bytes, reply: oneshot::Sender<Result<Sent>> },
+    Send {
+        meta_id: u64,
+        frame: Bytes,
+        reply: oneshot::Sender<Result<Sent>>,
+    },
+    /// An uplink meta whose whole ack the caller wants (a chat room join's carries metas).
+    Request {
+        meta_id: u64,
+        frame: Bytes,
+        reply: oneshot::Sender<Result<CommSyncDl>>,
+    },
     Heartbeat,
-    Close { done: oneshot::Sender<()> },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Who waits for an ack.
+enum Waiter {
+    Send(oneshot::Sender<Result<Sent>>),
+    Request(oneshot::Sender<Result<CommSyncDl>>),
+}
+
+impl Waiter {
+    fn is_closed(&self) -> bool {
+        match self {
+            Waiter::Send(reply) => reply.is_closed(),
+            Waiter::Request(reply) => reply.is_closed(),
+        }
+    }
 }
 
 /// The socket failed (write error): the connection is over.
@@ -67,7 +94,7 @@ struct Driver {
     incoming: mpsc::Sender<Incoming>,
     mode: ReceiveMode,
     /// Sends waiting for their ack, by meta id (a resend of the same id waits behind the first).
-    pending: HashMap<u64, VecDeque<oneshot::Sender<Result<Sent>>>>,
+    pending: HashMap<u64, VecDeque<Waiter>>,
     pulls: Pulls,
     /// Whether the application asked to close (see `Shared::closing`).
     closing: watch::Receiver<bool>,
@@ -154,7 +181,11 @@ impl Driver {
             }
             let frame = match command {
                 Command::Send { meta_id, frame, reply } => {
-                    self.pending.entry(meta_id).or_default().push_back(reply);
+                    self.pending.entry(meta_id).or_default().push_back(Waiter::Send(reply));
+                    frame
+                }
+                Command::Request { meta_id, frame, reply } => {
+                    self.pending.entry(meta_id).or_default().push_back(Waiter::Request(reply));
                     frame
                 }
                 Command::Heartbeat => {
@@ -266,8 +297,14 @@ impl Driver {
         if waiters.is_empty() {
             self.pending.remove(&meta_id);
         }
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(result);
+        match waiter {
+            Some(Waiter::Send(reply)) => {
+                let _ = reply.send(result);
+            }
+            Some(Waiter::Request(reply)) => {
+                let _ = reply.send(result.map(|_| ack.clone()));
+            }
+            None => {}
         }
     }
 

@@ -126,20 +126,22 @@ pub enum Target {
     Group(String),
     /// A user (1:1 chat), by name.
     User(String),
+    /// A chat room, by id (the user must be in it: [`crate::Connection::join_room`]).
+    Room(String),
 }
 
 impl Target {
     /// The `Meta.to` JID: `conference.easemob.com` for groups, `easemob.com` for users.
     pub fn jid(&self, app_key: &str) -> Jid {
         match self {
-            Target::Group(group) => Jid::group(app_key, group),
+            Target::Group(group) | Target::Room(group) => Jid::group(app_key, group),
             Target::User(user) => Jid::user(app_key, user),
         }
     }
 
     fn name(&self) -> &str {
         match self {
-            Target::Group(name) | Target::User(name) => name,
+            Target::Group(name) | Target::User(name) | Target::Room(name) => name,
         }
     }
 
@@ -147,6 +149,7 @@ impl Target {
         match self {
             Target::Group(_) => pb::message_body::Type::Groupchat,
             Target::User(_) => pb::message_body::Type::Chat,
+            Target::Room(_) => pb::message_body::Type::Chatroom,
         }
     }
 }
@@ -184,6 +187,36 @@ pub fn message_meta(app_key: &str, from: &str, meta_id: u64, target: &Target, mu
         id: Some(meta_id),
         to: Some(target.jid(app_key)),
         ns: Some(pb::meta::NameSpace::Chat as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    }
+}
+
+/// The `Meta.ext` entry the SDK sends a chat room message's priority in
+/// (`chatroom_msg_tag`: 0 high, 1 normal, 2 low).
+pub fn room_priority(tag: i64) -> msync::KeyValue {
+    ext::int("chatroom_msg_tag", tag)
+}
+
+/// The uplink `Meta{ns: MUC}` of a chat room join or leave, as the SDK builds it:
+/// `MUCBody{mucId: <room>, operation: JOIN | LEAVE, from{name}, isChatroom: true}` (a join
+/// also says `leaveOtherRooms` and carries `ext`).
+pub fn room_presence_meta(app_key: &str, from: &str, meta_id: u64, room: &str, join: bool, leave_others: bool) -> Meta {
+    let operation = if join { pb::muc_body::Operation::Join } else { pb::muc_body::Operation::Leave };
+    let body = msync::MucBody {
+        muc_id: Some(Jid::group(app_key, room)),
+        operation: Some(operation as i32),
+        from: Some(Jid { name: Some(from.to_owned()), ..Default::default() }),
+        is_chatroom: Some(true),
+        ext: join.then(String::new),
+        leave_other_rooms: join.then_some(leave_others),
+        ..Default::default()
+    };
+    Meta {
+        id: Some(meta_id),
+        from: Some(Jid::user(app_key, from)),
+        to: Some(Jid { domain: Some(msync::USER_DOMAIN.into()), ..Default::default() }),
+        ns: Some(pb::meta::NameSpace::Muc as i32),
         payload: Some(body.encode_to_vec().into()),
         ..Default::default()
     }

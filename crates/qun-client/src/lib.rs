@@ -5,8 +5,9 @@
 //! - [`Connection`]: one msync websocket, behaving like the official web SDK
 //!   (sdk-behaviour.md §2): PROVISION login, UNREAD, NOTICE → pull → ack by `key = nextKey`
 //!   until `isLast`, one queue at a time in FIFO order, sends acknowledged by meta id (15 s),
-//!   a heartbeat after 30 s of silence, LOGOUT at close. What arrives comes out of a channel
-//!   of [`Incoming`] items.
+//!   a heartbeat after 30 s of silence, LOGOUT at close; chat rooms joined and left over the
+//!   websocket (`join_room`, `leave_room`), sent to with a priority (`send_room_text`), their
+//!   messages and events pushed. What arrives comes out of a channel of [`Incoming`] items.
 //!
 //! Built to hold thousands of connections in one process: each connection is one tokio task
 //! (no thread), owns its state without locks, and talks to the application through bounded

@@ -9,6 +9,7 @@ pub mod group;
 pub mod ids;
 pub mod limits;
 pub mod room;
+pub mod room_delivery;
 pub mod room_events;
 pub mod rules;
 
@@ -17,4 +18,5 @@ pub use group::{GroupFlags, GroupSettings, MemberRole, Standing};
 pub use ids::{AppKey, GroupId, RoomId, UserName};
 pub use limits::Plan;
 pub use room::{RoomFlags, RoomSettings};
+pub use room_delivery::{RoomDelivery, RoomDeliveryDefaults, RoomPriority};
 pub use room_events::{RoomAudience, RoomAudienceRule, RoomEvent, RoomOperation};

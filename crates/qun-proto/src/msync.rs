@@ -302,6 +302,29 @@ pub fn pull_batch(queue: Jid, metas: &[EncodedMeta], next_key: Option<u64>, is_l
     })
 }
 
+/// A pushed batch: `CommSyncDL{status OK, queue, metas, isLast: true, timestamp}` without a
+/// `nextKey`, sent without a NOTICE and without being pulled. Chat rooms deliver this way (they
+/// keep no queue to pull from). The official SDK dispatches the metas; `isLast: true` is what
+/// keeps it from pulling the room's queue afterwards (without it the SDK reads the absent
+/// `nextKey` as 0 and pulls `key=0`): see ARCHITECTURE.md, "What the official SDK showed us".
+/// The metas are spliced in as they are.
+pub fn push_batch(queue: Jid, metas: &[EncodedMeta], timestamp_ms: u64) -> Bytes {
+    let head = CommSyncDl { status: Some(Status::ok()), ..Default::default() };
+    let tail =
+        CommSyncDl { queue: Some(queue), is_last: Some(true), timestamp: Some(timestamp_ms), ..Default::default() };
+    let metas_len: usize = metas.iter().map(|m| 1 + varint_len(m.0.len() as u64) + m.0.len()).sum();
+    let body_len = head.encoded_len() + metas_len + tail.encoded_len();
+    frame_with(Command::Sync, body_len, |buf| {
+        put_message(buf, &head);
+        for meta in metas {
+            buf.put_u8(KEY_SYNC_DL_METAS);
+            put_varint(buf, meta.0.len() as u64);
+            buf.put_slice(&meta.0);
+        }
+        put_message(buf, &tail);
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::pb::{message_body, meta, muc_body, provision};
@@ -604,6 +627,27 @@ mod tests {
         let body: CommSyncDl = decode_msync(drained).unwrap().decode_payload().unwrap();
         assert!(body.metas.is_empty());
         assert_eq!((body.is_last, body.next_key, body.meta_id), (Some(true), None, None));
+    }
+
+    #[test]
+    fn push_batch_is_a_last_batch_without_key() {
+        let queue = Jid::group("org1#app1", "r1");
+        let metas: Vec<Meta> = (0..2)
+            .map(|i| Meta { id: Some(50 + i), ns: Some(meta::NameSpace::Chat as i32), ..Default::default() })
+            .collect();
+        let encoded: Vec<EncodedMeta> = metas.iter().map(EncodedMeta::from).collect();
+        let frame = push_batch(queue.clone(), &encoded, 9);
+        let expected = CommSyncDl {
+            status: Some(Status::ok()),
+            metas,
+            queue: Some(queue),
+            is_last: Some(true),
+            timestamp: Some(9),
+            ..Default::default()
+        };
+        assert_eq!(frame, encode_frame(Command::Sync, &expected), "same bytes as prost");
+        let body: CommSyncDl = decode_msync(frame).unwrap().decode_payload().unwrap();
+        assert_eq!((body.meta_id, body.next_key, body.is_last), (None, None, Some(true)));
     }
 
     #[test]

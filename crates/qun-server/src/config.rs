@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use qun_core::{AppKey, Plan};
@@ -32,6 +33,9 @@ pub struct ServeArgs {
     /// The default app's plan: free, starter, pro or enterprise [default: enterprise].
     #[arg(long, env = "QUN_PLAN")]
     pub plan: Option<String>,
+    /// Seconds a chat room member may stay disconnected before leaving the room [default: 120].
+    #[arg(long, env = "QUN_ROOM_GRACE_SECS")]
+    pub room_grace_secs: Option<u64>,
 }
 
 /// The TOML file: the same keys as the flags, with underscores.
@@ -49,10 +53,16 @@ struct FileConfig {
     app_token_ttl_secs: Option<i64>,
     max_failed_logins_per_minute: Option<u32>,
     max_devices_per_user: Option<u32>,
+    room_grace_secs: Option<u64>,
+    room_flush_max_ms: Option<u64>,
 }
 
 /// Connections per user by default (Agora's multi-device default allows several platforms).
 const DEFAULT_MAX_DEVICES: u32 = 4;
+/// How long a chat room member may stay disconnected before leaving (Agora: 2 minutes).
+const DEFAULT_ROOM_GRACE: Duration = Duration::from_secs(120);
+/// The longest a chat room holds messages to send them together (see `room_flush_max`).
+const DEFAULT_ROOM_FLUSH_MAX: Duration = Duration::from_millis(100);
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -73,6 +83,12 @@ pub struct Config {
     pub max_failed_logins_per_minute: u32,
     /// Connections one user may have at once; a further login replaces the oldest.
     pub max_devices_per_user: u32,
+    /// A chat room member whose last connection dropped leaves the room after this long
+    /// (allowlisted members stay).
+    pub room_grace: Duration,
+    /// A busy chat room sends what arrived together, at most this long after the first of it
+    /// (the wait grows with the room: see `services::room_live`).
+    pub room_flush_max: Duration,
 }
 
 impl Config {
@@ -105,6 +121,8 @@ impl Config {
             app_token_ttl_secs: file.app_token_ttl_secs.unwrap_or(60 * 24 * 3600),
             max_failed_logins_per_minute: file.max_failed_logins_per_minute.unwrap_or(10),
             max_devices_per_user: file.max_devices_per_user.unwrap_or(DEFAULT_MAX_DEVICES).max(1),
+            room_grace: args.room_grace_secs.or(file.room_grace_secs).map_or(DEFAULT_ROOM_GRACE, Duration::from_secs),
+            room_flush_max: file.room_flush_max_ms.map_or(DEFAULT_ROOM_FLUSH_MAX, Duration::from_millis),
         })
     }
 
@@ -122,6 +140,8 @@ impl Config {
             app_token_ttl_secs: 3600,
             max_failed_logins_per_minute: 10,
             max_devices_per_user: DEFAULT_MAX_DEVICES,
+            room_grace: DEFAULT_ROOM_GRACE,
+            room_flush_max: DEFAULT_ROOM_FLUSH_MAX,
         }
     }
 }

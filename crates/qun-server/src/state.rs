@@ -13,6 +13,7 @@ use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
+use crate::services::room_delivery::RoomRuntime;
 use crate::services::rooms::RoomEventFeed;
 
 /// Handed to every request. Clone freely.
@@ -30,6 +31,8 @@ pub struct AppState {
     pub recent: Arc<RecentTimelines>,
     /// Committed chat room events, for the realtime layer to deliver (rooms store none).
     pub room_events: RoomEventFeed,
+    /// Chat rooms live: presence, delivery, history, rate limits.
+    pub rooms: Arc<RoomRuntime>,
     /// Apps by `(org, app)`. Apps are few and rarely change; a miss asks the store.
     /// `std::sync::RwLock`: held for a map lookup only, never across an `.await`.
     apps: Arc<RwLock<HashMap<(String, String), AppRecord>>>,
@@ -56,17 +59,21 @@ impl AppState {
             .context("creating the default app")?;
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
         let max_failed_logins = config.max_failed_logins_per_minute;
-        Ok(AppState {
+        let hub = Arc::new(Hub::default());
+        let state = AppState {
             writer: MessageWriter::start(store.clone()),
             room_events: RoomEventFeed::default(),
-            hub: Arc::new(Hub::default()),
+            rooms: Arc::new(RoomRuntime::new(hub.clone(), config.room_grace, config.room_flush_max)),
+            hub,
             recent: Arc::new(RecentTimelines::default()),
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),
             login_throttle: Arc::new(LoginThrottle::new(max_failed_logins)),
             apps: Arc::new(RwLock::new(HashMap::new())),
-        })
+        };
+        state.rooms.start(&state).await;
+        Ok(state)
     }
 
     /// The app named in a REST path.
@@ -91,6 +98,7 @@ impl AppState {
         self.store.update_app_settings(app.id, &settings).await?;
         let updated = AppRecord { settings, ..app.clone() };
         self.apps.write().expect("apps lock").insert((app.org.clone(), app.name.clone()), updated.clone());
+        self.rooms.app_changed(&updated);
         Ok(updated)
     }
 

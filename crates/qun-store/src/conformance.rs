@@ -11,7 +11,8 @@ use std::pin::pin;
 use std::task::Poll;
 
 use qun_core::{
-    Audience, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, RoomId, RoomSettings, Standing, UserName,
+    Audience, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, RoomDelivery, RoomId, RoomSettings,
+    Standing, UserName,
 };
 
 use crate::{
@@ -79,6 +80,7 @@ macro_rules! store_conformance_suite {
             destroying_a_room_removes_everything,
             room_super_admins_are_per_app_users,
             delete_user_leaves_rooms_consistent,
+            room_delivery_settings_and_presences,
         );
     };
     (@tests $make_store:expr; $($behaviour:ident),* $(,)?) => {
@@ -1888,6 +1890,58 @@ pub async fn room_lists_switches_and_settings(store: &dyn Store) {
     assert_eq!(store.room_blocklist(app_id, room_id).await.expect("room_blocklist"), users(&["y"]));
     apply_room(store, app_id, room_id, vec![RoomMutation::SetMuteAll(false)]).await;
     assert!(!room_record(store, app_id, room_id).await.mute_all);
+}
+
+pub async fn room_delivery_settings_and_presences(store: &dyn Store) {
+    let app_id = app(store).await;
+    let room_id = create_room(store, app_id, 65, "owner", &["a", "b"]).await;
+    assert_eq!(room_record(store, app_id, room_id).await.delivery, RoomDelivery::default(), "no overrides at first");
+    let delivery =
+        RoomDelivery { history_enabled: Some(false), history_size: Some(200), rate_limit_per_second: Some(5) };
+    apply_room(store, app_id, room_id, vec![RoomMutation::SetDelivery(delivery)]).await;
+    assert_eq!(room_record(store, app_id, room_id).await.delivery, delivery);
+    let listed = store.rooms(app_id, &[room_id]).await.expect("rooms");
+    assert_eq!(listed[0].delivery, delivery);
+
+    // The app's room defaults are stored with its settings.
+    let mut settings = store.app_by_key("qun", "conformance").await.expect("app_by_key").expect("app").settings;
+    settings.rooms.history_size = 42;
+    store.update_app_settings(app_id, &settings).await.expect("update_app_settings");
+    let stored = store.app_by_key("qun", "conformance").await.expect("app_by_key").expect("app");
+    assert_eq!(stored.settings.rooms.history_size, 42);
+
+    // Presences: every member of every room of every app, the allowlisted marked.
+    let other = store.ensure_app(&new_app("other")).await.expect("ensure_app").id;
+    let elsewhere = create_room(store, other, 66, "zed", &[]).await;
+    apply_room(
+        store,
+        app_id,
+        room_id,
+        vec![
+            RoomMutation::SetAllowlisted { user: user("b"), allowlisted: true },
+            RoomMutation::RemoveMember { user: user("owner") },
+        ],
+    )
+    .await;
+    let mut seen: Vec<(String, String, RoomId, String, bool)> = store
+        .room_presences()
+        .await
+        .expect("room_presences")
+        .into_iter()
+        .map(|p| (p.org, p.app, p.room_id, p.member.user.as_str().to_owned(), p.member.allowlisted))
+        .collect();
+    seen.sort();
+    let entry = |app: &str, room: RoomId, name: &str, allowlisted: bool| {
+        ("qun".to_owned(), app.to_owned(), room, name.to_owned(), allowlisted)
+    };
+    assert_eq!(
+        seen,
+        [
+            entry("conformance", room_id, "a", false),
+            entry("conformance", room_id, "b", true),
+            entry("other", elsewhere, "zed", false),
+        ]
+    );
 }
 
 pub async fn room_attributes_are_written_replaced_and_deleted(store: &dyn Store) {

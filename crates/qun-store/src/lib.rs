@@ -270,6 +270,11 @@ pub trait Store: Send + Sync + 'static {
     async fn room_super_admins(&self, app_id: i64, offset: u32, limit: u32) -> StoreResult<(Vec<UserName>, u64)>;
     async fn is_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool>;
 
+    // ---------------------------------------------------------------- chat room presence
+    /// Everyone in any room of any app (for the realtime layer after a restart: nobody is
+    /// online yet, so every member's absence starts then).
+    async fn room_presences(&self) -> StoreResult<Vec<RoomPresence>>;
+
     // ---------------------------------------------------------------- events
     /// Events stored for `user` personally, with id above `after`, oldest first.
     async fn user_events(&self, app_id: i64, user: &UserName, after: u64, limit: u32) -> StoreResult<Vec<StoredEvent>>;

@@ -1,7 +1,8 @@
 //! The records the store reads and writes, and the mutations a group or room change is made of.
 
 use qun_core::{
-    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, Plan, RoomFlags, RoomId, RoomSettings, Standing, UserName,
+    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, Plan, RoomDelivery, RoomDeliveryDefaults, RoomFlags,
+    RoomId, RoomSettings, Standing, UserName,
 };
 
 // -------------------------------------------------------------------- apps
@@ -29,11 +30,18 @@ pub struct AppSettings {
     /// REST calls per second for the whole app; `None` = unlimited (Agora's quotas are a
     /// property of their cloud, so they are off unless an operator sets one).
     pub rest_rate_limit_per_second: Option<u32>,
+    /// How the app's chat rooms deliver by default (history ring, rate limit).
+    pub rooms: RoomDeliveryDefaults,
 }
 
 impl Default for AppSettings {
     fn default() -> Self {
-        AppSettings { open_registration: true, plan: Plan::Enterprise, rest_rate_limit_per_second: None }
+        AppSettings {
+            open_registration: true,
+            plan: Plan::Enterprise,
+            rest_rate_limit_per_second: None,
+            rooms: RoomDeliveryDefaults::default(),
+        }
     }
 }
 
@@ -369,6 +377,8 @@ pub struct RoomRecord {
     pub version: i64,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// The room's overrides of its app's delivery defaults.
+    pub delivery: RoomDelivery,
 }
 
 impl RoomRecord {
@@ -386,6 +396,15 @@ pub struct RoomMemberRecord {
     pub join_order: i64,
     /// On the room's allowlist (so, for the realtime layer, not dropped when offline).
     pub allowlisted: bool,
+}
+
+/// Someone in a room now, with the app and room they are in ([`crate::Store::room_presences`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPresence {
+    pub org: String,
+    pub app: String,
+    pub room_id: RoomId,
+    pub member: RoomMemberRecord,
 }
 
 /// Where one user stands in a room, for the rules.
@@ -510,6 +529,8 @@ pub enum RoomMutation {
     DeleteAttributes {
         keys: Vec<String>,
     },
+    /// Replaces the room's delivery overrides.
+    SetDelivery(RoomDelivery),
     /// Deletes the room and everything in it; a mutation after this one fails the change
     /// (`NotFound`).
     Destroy,

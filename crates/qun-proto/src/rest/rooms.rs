@@ -187,3 +187,44 @@ pub struct RoomAttributesResult {
     #[serde(rename = "errorKeys")]
     pub error_keys: BTreeMap<String, String>,
 }
+
+// ------------------------------------------------------------------------ delivery settings
+// Qun's own calls (Agora sets these in its console): how a room delivers.
+
+/// `PUT /chatrooms/{id}/delivery`: the room's overrides of its app's defaults; a field left out
+/// takes the app's value. `GET` answers [`RoomDeliveryState`].
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RoomDeliveryBody {
+    /// `false` switches the room's recent-message history off.
+    pub history_enabled: Option<bool>,
+    /// Recent messages kept for joiners, 0 to 200.
+    pub history_size: Option<u32>,
+    /// Messages per second the room delivers before it drops normal and low priority ones.
+    pub rate_limit: Option<u32>,
+}
+
+/// A room's delivery: its overrides and what it runs with.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomDeliveryState {
+    pub id: String,
+    pub overrides: RoomDeliveryBody,
+    /// Recent messages the room keeps for joiners now (0: history off).
+    pub history_size: u32,
+    pub rate_limit: u32,
+}
+
+/// `PUT /chatrooms/delivery` (app token): the app's defaults; a field left out keeps its value.
+/// `GET` answers [`RoomDeliveryDefaultsState`].
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RoomDeliveryDefaultsBody {
+    pub history_enabled: Option<bool>,
+    pub history_size: Option<u32>,
+    pub rate_limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomDeliveryDefaultsState {
+    pub history_enabled: bool,
+    pub history_size: u32,
+    pub rate_limit: u32,
+}

@@ -59,6 +59,21 @@ impl Hub {
         others
     }
 
+    /// Adds groups to the memberships of a user who is online (at login, once the session is
+    /// registered and the user's groups were read).
+    pub fn add_memberships(&self, app_id: AppId, user: &UserName, groups: &[GroupId]) {
+        let mut maps = self.maps.write().expect("hub lock");
+        let key = (app_id, user.clone());
+        if !maps.sessions.contains_key(&key) {
+            return;
+        }
+        let joined: &mut HashSet<GroupId> = maps.user_groups.entry(key).or_default();
+        let fresh: Vec<GroupId> = groups.iter().copied().filter(|g| joined.insert(*g)).collect();
+        for group in fresh {
+            maps.group_members.entry((app_id, group)).or_default().insert(user.clone());
+        }
+    }
+
     /// Removes a session; the last session of a user takes the user out of their groups.
     pub fn unregister(&self, session: &Session) {
         let mut maps = self.maps.write().expect("hub lock");

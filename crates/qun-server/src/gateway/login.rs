@@ -85,6 +85,11 @@ fn token_in_json(json: &str) -> Option<&str> {
 /// Registers the session with the hub (with the user's groups), loads the device's cursors,
 /// and enforces the device limit.
 pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>) {
+    // Online first, then read the memberships: a change committed after the read finds the
+    // session in the hub (and adds or removes the group itself), and one committed before it
+    // is in what we read. The other way round, a group joined meanwhile would never notify
+    // this session.
+    let others = state.hub.register(session.clone(), &[]);
     let heads = match state.store.user_queues(session.app_id, &session.user, &session.device).await {
         Ok(heads) => heads,
         Err(error) => {
@@ -100,7 +105,9 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
             session.remember_group_view(group, GroupView { floor: head.floor_seq, shielded: head.shielded });
         }
     }
-    let others = state.hub.register(session.clone(), &groups);
+    state.hub.add_memberships(session.app_id, &session.user, &groups);
+    // The chat rooms the user is in (presence) deliver to this session too.
+    state.rooms.session_online(state, session).await;
     // The same device logging in again replaces its old connection; beyond the device limit
     // the oldest connections are replaced.
     let (same_device, other_devices): (Vec<_>, Vec<_>) =

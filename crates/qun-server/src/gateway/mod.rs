@@ -8,6 +8,7 @@ mod cursors;
 mod hub;
 mod login;
 mod queues;
+mod rooms;
 mod session;
 mod uplink;
 
@@ -37,13 +38,24 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
 const FLUSH_AT_CLOSE: Duration = Duration::from_secs(5);
 /// Frames the writer sends before one flush (one write syscall for a burst).
 const WRITE_BATCH: usize = 64;
+/// ...and bytes: the websocket's write buffer keeps the capacity it once reached, so a member
+/// of a busy chat room behind by 64 large frames would hold that much for good. 32 KB per
+/// flush still makes one syscall of a burst of small frames.
+const WRITE_BATCH_BYTES: usize = 32 * 1024;
+/// The websocket's read buffer per connection. Uplink frames are small (the largest, a 64 KB
+/// message, is read in several chunks); the library's default of 128 KB per connection was
+/// most of an idle connection's memory.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// The largest websocket message we read: a message may have 5 KB of body and ext, plus
 /// the envelope.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// `GET /websocket`: upgrades to the msync protocol.
 pub async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(MAX_FRAME_BYTES).on_upgrade(move |socket| connection(socket, state))
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_upgrade(move |socket| connection(socket, state))
 }
 
 async fn connection(socket: WebSocket, state: AppState) {
@@ -102,6 +114,8 @@ async fn connection(socket: WebSocket, state: AppState) {
     // one there reads the cursors from the store, so they must be there already.
     login::save_cursors(&state, &session).await;
     state.hub.unregister(&session);
+    // The user's chat rooms stop delivering here; their last connection starts their absence.
+    state.rooms.session_offline(&session);
     if let Some(reason) = session.close_reason() {
         tracing::info!(user = %session.user, session = session.id, ?reason, "session closed by the server");
     }
@@ -134,12 +148,20 @@ async fn write_frames(
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while outbound.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut unflushed = 0;
         for frame in batch.drain(..) {
+            unflushed += frame.len();
             if sink.feed(WsMessage::Binary(frame)).await.is_err() {
                 return;
             }
+            if unflushed >= WRITE_BATCH_BYTES {
+                if sink.flush().await.is_err() {
+                    return;
+                }
+                unflushed = 0;
+            }
         }
-        if sink.flush().await.is_err() {
+        if unflushed > 0 && sink.flush().await.is_err() {
             return;
         }
     }

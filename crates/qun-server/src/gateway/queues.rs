@@ -109,7 +109,7 @@ pub(crate) async fn pull(
     if let Some(key) = ack {
         session.cursors.acknowledge(&queue, key as i64);
     }
-    let cursor = match session.cursors.position(&queue) {
+    let cursor = match session.cursors.read_from(&queue) {
         Some(position) => position,
         None => {
             let stored = state.store.cursor(session.app_id, &session.user, &session.device, &queue).await?;
@@ -137,6 +137,9 @@ pub(crate) async fn pull(
             session.cursors.acknowledge(&queue, seq);
         }
         return Ok(msync::pull_batch(jid, &[], None, true, now_ms()));
+    }
+    if let Some(seq) = consumed {
+        session.cursors.sent_through(&queue, seq);
     }
     Ok(msync::pull_batch(jid, &metas, consumed.map(|seq| seq as u64), false, now_ms()))
 }

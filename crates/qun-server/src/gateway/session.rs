@@ -58,9 +58,9 @@ pub struct Session {
     /// The connection's resource, adopted by the SDK at login.
     pub resource: String,
     outbound: mpsc::Sender<Bytes>,
-    /// Queues this session was told about and has not drained since: a second notice would
-    /// tell it nothing new. `std::sync::Mutex`: set operations only, never across `.await`.
-    notified: Mutex<HashSet<QueueKey>>,
+    /// Which queues were noticed, and the pull being served. `std::sync::Mutex`: set
+    /// operations only, never across `.await`.
+    notices: Mutex<Notices>,
     closing: CancellationToken,
     close_reason: Mutex<Option<CloseReason>>,
     /// The device's delivery cursors (acknowledged in memory, saved in the background).
@@ -71,6 +71,18 @@ pub struct Session {
     /// Ids of messages this connection sent itself: it has them already (the ack carried the
     /// id), so its pulls skip them while its user's other devices receive them.
     sent_ids: Mutex<std::collections::VecDeque<u64>>,
+}
+
+/// The notice state of a session.
+#[derive(Debug, Default)]
+struct Notices {
+    /// Queues this session was told about and has not pulled since: a second notice would
+    /// tell it nothing new.
+    notified: HashSet<QueueKey>,
+    /// The queue whose pull is being served (a session's frames are handled one at a time).
+    pulling: Option<QueueKey>,
+    /// A notice for `pulling` came while the pull was served; it goes out after the answer.
+    deferred: bool,
 }
 
 /// How many of its own recent sends a session remembers. A burst larger than this between
@@ -94,7 +106,7 @@ impl Session {
             device,
             resource,
             outbound,
-            notified: Mutex::new(HashSet::new()),
+            notices: Mutex::new(Notices::default()),
             closing: CancellationToken::new(),
             close_reason: Mutex::new(None),
             sent_ids: Mutex::new(std::collections::VecDeque::new()),
@@ -119,17 +131,42 @@ impl Session {
 
     /// Tells the session `queue` has new data, unless it was told already and has not
     /// pulled since.
+    ///
+    /// While a pull of that queue is being served the notice waits for the answer: the SDK
+    /// ignores a notice for a queue it is pulling, so a notice that overtook a "drained"
+    /// answer (read before the new data was committed) would leave the data undelivered.
     pub fn notify(&self, queue: &QueueKey) {
-        let first = self.notified.lock().expect("notified lock").insert(queue.clone());
-        if first {
+        let mut notices = self.notices.lock().expect("notices lock");
+        if !notices.notified.insert(queue.clone()) {
+            return;
+        }
+        if notices.pulling.as_ref() == Some(queue) {
+            notices.deferred = true;
+        } else {
             self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
         }
     }
 
     /// The client is pulling `queue`: a new message after this point deserves a new notice.
-    /// Called before the pull reads the store, so nothing committed after it goes unnoticed.
+    /// Called before the pull reads the store, so nothing committed after it goes unnoticed;
+    /// the answer goes out through [`Session::answer_pull`].
     pub fn pulling(&self, queue: &QueueKey) {
-        self.notified.lock().expect("notified lock").remove(queue);
+        let mut notices = self.notices.lock().expect("notices lock");
+        notices.notified.remove(queue);
+        notices.pulling = Some(queue.clone());
+        notices.deferred = false;
+    }
+
+    /// Sends the answer to the pull of `queue`, then the notice that came meanwhile, if any.
+    pub fn answer_pull(&self, queue: &QueueKey, answer: Bytes) {
+        let mut notices = self.notices.lock().expect("notices lock");
+        self.send(answer);
+        if notices.pulling.as_ref() == Some(queue) {
+            notices.pulling = None;
+            if std::mem::take(&mut notices.deferred) {
+                self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
+            }
+        }
     }
 
     pub(crate) fn group_view(&self, group: GroupId) -> Option<GroupView> {
@@ -172,5 +209,54 @@ impl Session {
     /// Completes when the session is asked to close.
     pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.closing.cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> (Session, mpsc::Receiver<Bytes>) {
+        let app = qun_store::AppRecord {
+            id: 1,
+            uuid: "u".to_owned(),
+            org: "o".to_owned(),
+            name: "a".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret_hash: Vec::new(),
+            settings: Default::default(),
+            created_ms: 0,
+        };
+        Session::new(app, UserName::parse("ann").unwrap(), "d".to_owned(), "r".to_owned())
+    }
+
+    fn frames(receiver: &mut mpsc::Receiver<Bytes>) -> Vec<Bytes> {
+        std::iter::from_fn(|| receiver.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn a_notice_during_a_pull_of_its_queue_follows_the_answer() {
+        let (session, mut outbound) = session();
+        let (personal, group) = (QueueKey::Personal, QueueKey::Group(GroupId(9)));
+        let notice = |queue: &QueueKey| qun_proto::msync::notice(queue_jid(&session.app_key, queue));
+
+        // Not pulling: at once, and once until the next pull.
+        session.notify(&personal);
+        session.notify(&personal);
+        assert_eq!(frames(&mut outbound), [notice(&personal)]);
+
+        // While its pull is served: after the answer (the SDK ignores a notice for a queue it
+        // is pulling); another queue's notice is not held back.
+        session.pulling(&personal);
+        session.notify(&personal);
+        session.notify(&group);
+        assert_eq!(frames(&mut outbound), [notice(&group)]);
+        session.answer_pull(&personal, Bytes::from_static(b"answer"));
+        assert_eq!(frames(&mut outbound), [Bytes::from_static(b"answer"), notice(&personal)]);
+
+        // A pull with nothing new meanwhile: the answer alone.
+        session.pulling(&group);
+        session.answer_pull(&group, Bytes::from_static(b"drained"));
+        assert_eq!(frames(&mut outbound), [Bytes::from_static(b"drained")]);
     }
 }

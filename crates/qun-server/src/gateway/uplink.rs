@@ -36,15 +36,15 @@ pub(super) async fn handle(state: &AppState, session: &Session, command: Command
                     return;
                 };
                 let jid = queues::queue_jid(&session.app_key, &queue);
-                match queues::pull(state, session, queue, sync.key).await {
+                match queues::pull(state, session, queue.clone(), sync.key).await {
                     Ok(batch) => {
-                        session.send(batch);
+                        session.answer_pull(&queue, batch);
                     }
                     Err(error) => {
                         // Answer anyway, so the client's pull loop does not stall; it pulls
                         // again at the next notice or login.
                         tracing::error!(%error, user = %session.user, "pull failed");
-                        session.send(msync::pull_batch(jid, &[], None, true, now_ms()));
+                        session.answer_pull(&queue, msync::pull_batch(jid, &[], None, true, now_ms()));
                     }
                 }
             }
@@ -67,6 +67,8 @@ async fn uplink_meta(state: &AppState, session: &Session, meta: Meta) {
             };
             session.send(ack);
         }
+        // Chat room join and leave (gateway::rooms answers them).
+        pb::meta::NameSpace::Muc => super::rooms::uplink_muc(state, session, meta).await,
         _ => {
             session.send(msync::sync_ack(
                 meta_id,

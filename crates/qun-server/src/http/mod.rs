@@ -3,6 +3,7 @@
 
 mod context;
 mod error;
+mod metrics;
 
 pub use context::{Caller, Ctx, JsonBody};
 pub use error::HttpError;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         ]);
     Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/websocket", axum::routing::get(crate::gateway::upgrade))
         .nest("/{org}/{app}", crate::rest::routes())
         .fallback(error::not_found)

@@ -5,6 +5,7 @@ mod group_content;
 mod group_requests;
 mod groups;
 mod messages;
+mod room_delivery;
 mod rooms;
 mod user_lists;
 mod users;
@@ -92,6 +93,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/chatrooms", post(rooms::create).get(rooms::list))
         .route("/chatrooms/super_admin", post(rooms::super_admin_add).get(rooms::super_admin_list))
         .route("/chatrooms/super_admin/{user}", delete(rooms::super_admin_remove))
+        // Qun's own: how rooms deliver (history ring, rate limit), per app and per room.
+        .route("/chatrooms/delivery", get(room_delivery::app_defaults).put(room_delivery::set_app_defaults))
+        .route("/chatrooms/{room}/delivery", get(room_delivery::room_settings).put(room_delivery::set_room_settings))
         .route("/users/{user}/joined_chatrooms", get(rooms::joined))
         .route("/chatrooms/{room}", get(rooms::details).put(rooms::modify).delete(rooms::destroy))
         .route("/chatrooms/{room}/announcement", get(rooms::announcement).post(rooms::set_announcement))

@@ -54,8 +54,9 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
         (true, pb::message_body::Type::Groupchat) => {
             Target::Group(GroupId::parse(to.name()).map_err(|_| group_not_found_raw(to.name()))?)
         }
+        // Chat rooms store nothing: their own path (services::room_delivery).
         (true, pb::message_body::Type::Chatroom) => {
-            return Err(ApiError::new(ErrorCode::ForbiddenOp, "chat rooms are not served yet"));
+            return crate::services::room_delivery::send_from_client(state, session, meta, body).await;
         }
         (false, _) => Target::User(
             UserName::parse(to.name()).map_err(|_| ApiError::new(ErrorCode::UserNotFound, "user not found"))?,

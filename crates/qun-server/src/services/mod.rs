@@ -6,6 +6,7 @@
 pub mod groups;
 pub mod messages;
 pub mod recent;
+pub mod room_delivery;
 pub mod rooms;
 pub mod users;
 

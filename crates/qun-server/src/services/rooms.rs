@@ -213,6 +213,8 @@ pub async fn change_room<T>(
         let change = RoomChange { mutations: decision.mutations, now_ms: scene.now_ms };
         match state.store.apply_room_change(app.id, room_id, scene.room().version, &change).await {
             Ok(_) => {
+                // The realtime layer follows the change and delivers its events.
+                state.rooms.committed(state, app, room_id, &change.mutations, &notices);
                 state.room_events.publish(&notices);
                 return Ok((decision.output, notices));
             }
@@ -369,16 +371,17 @@ pub fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 
 // ------------------------------------------------------------------------ entering and leaving
 
-/// Mutations and events for `user` entering the room (the REST add, later the websocket join):
+/// Mutations and events for `user` entering the room (the REST add, the websocket join):
 /// the others hear `memberPresence`.
 pub fn enter(state: &AppState, decision: &mut RoomDecision<impl Sized>, user: &UserName) {
     decision.mutations.push(RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 });
     decision.events.push(PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]));
 }
 
-/// Mutations and events for `user` leaving the room (kicked or blocked when `kicked`, later the
-/// websocket leave): the user hears `removeMember` if kicked, the others `memberAbsence`; the
-/// attributes they set with autoDelete go, and everyone hears that too. `user` must be present.
+/// Mutations and events for `user` leaving the room (kicked or blocked when `kicked`; also the
+/// websocket leave and an expired absence): the user hears `removeMember` if kicked, the others
+/// `memberAbsence`; the attributes they set with autoDelete go, and everyone hears that too.
+/// `user` must be present.
 pub fn leave(scene: &RoomScene, decision: &mut RoomDecision<impl Sized>, user: &UserName, kicked: bool) {
     decision.mutations.push(RoomMutation::RemoveMember { user: user.clone() });
     if kicked {
@@ -466,7 +469,9 @@ pub async fn create(
         .map(|user| RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 })
         .collect();
     let room = NewRoom { id: room_id, owner: request.owner.clone(), settings, created_ms: now };
-    state.store.create_room(app.id, &room, &RoomChange { mutations, now_ms: now }).await.map_err(store_error)?;
+    let change = RoomChange { mutations, now_ms: now };
+    state.store.create_room(app.id, &room, &change).await.map_err(store_error)?;
+    state.rooms.committed(state, app, room_id, &change.mutations, &[]);
     tracing::info!(room_id = %room_id, owner = %request.owner, members = members.len() + 1, "chatroom created");
     Ok(room_id)
 }

@@ -42,6 +42,14 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub(crate) async fn start(backend: &'static str) -> TestServer {
+        TestServer::start_with(backend, |_| {}).await
+    }
+
+    /// [`TestServer::start`] with a configuration `configure` changes (e.g. a short grace).
+    pub(crate) async fn start_with(
+        backend: &'static str,
+        configure: impl FnOnce(&mut qun_server::config::Config),
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             "postgres" => {
@@ -50,7 +58,8 @@ impl TestServer {
             }
             _ => None,
         };
-        let config = qun_server::config::Config::for_tests(data_dir.path(), database_url);
+        let mut config = qun_server::config::Config::for_tests(data_dir.path(), database_url);
+        configure(&mut config);
         let state = qun_server::AppState::open(config).await.expect("server state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let server_state = state.clone();

@@ -8,6 +8,7 @@ mod gateway;
 mod group_content;
 mod group_requests;
 mod groups;
+mod room_live;
 mod rooms;
 mod server;
 mod users;

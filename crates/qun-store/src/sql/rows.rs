@@ -397,7 +397,7 @@ impl TryFrom<EventRow> for StoredEvent {
 macro_rules! room_columns {
     () => {
         "r.id, r.owner, r.name, r.description, r.max_users, r.custom, r.announcement, r.mute_all, \
-         r.member_count, r.admin_count, r.version, r.created_ms, r.modified_ms"
+         r.member_count, r.admin_count, r.version, r.created_ms, r.modified_ms, r.delivery"
     };
 }
 
@@ -416,6 +416,7 @@ pub(super) struct RoomRow {
     version: i64,
     created_ms: i64,
     modified_ms: i64,
+    delivery: String,
 }
 
 impl TryFrom<RoomRow> for RoomRecord {
@@ -438,6 +439,8 @@ impl TryFrom<RoomRow> for RoomRecord {
             version: row.version,
             created_ms: row.created_ms,
             modified_ms: row.modified_ms,
+            delivery: serde_json::from_str(&row.delivery)
+                .map_err(|error| StoreError::Corrupt(format!("room {} delivery: {error}", row.id)))?,
         })
     }
 }

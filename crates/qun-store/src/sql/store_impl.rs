@@ -39,6 +39,7 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use qun_core::{Audience, GroupId, MemberRole, RoomId, UserName};
             use sqlx::FromRow as _;
+            use sqlx::Row as _;
 
             use super::$store;
             use super::rows::*;
@@ -46,8 +47,8 @@ macro_rules! impl_store {
                 AppRecord, AppSettings, AppendOutcome, AppliedChange, Conversation, GroupChange, GroupMutation,
                 GroupRecord, GroupSnapshot, MemberPage, MembershipRecord, NewApp, NewGroup, NewMessage, NewRoom, NewUser,
                 QueueHead, QueueKey, RequestKind, RequestRecord, RoomAttributeRecord, RoomChange, RoomMemberRecord,
-                RoomMutation, RoomRecord, RoomSnapshot, SharedFileRecord, Store, StoreError, StoreResult, StoredEvent,
-                TimelineEntry, TokenRecord, UserInGroup, UserInRoom, UserRecord,
+                RoomMutation, RoomPresence, RoomRecord, RoomSnapshot, SharedFileRecord, Store, StoreError, StoreResult,
+                StoredEvent, TimelineEntry, TokenRecord, UserInGroup, UserInRoom, UserRecord,
             };
 
             type Connection = <$database as sqlx::Database>::Connection;
@@ -1157,6 +1158,27 @@ macro_rules! impl_store {
                     Ok((names.into_iter().map(UserName::from_trusted).collect(), total))
                 }
 
+                async fn room_presences(&self) -> StoreResult<Vec<RoomPresence>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT a.org, a.name AS app_name, m.room_id, ",
+                        room_member_columns!(),
+                        " FROM room_members m JOIN apps a ON a.id = m.app_id \
+                         ORDER BY m.app_id, m.room_id, m.join_order"
+                    ))
+                    .fetch_all(&self.reader)
+                    .await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(RoomPresence {
+                                org: row.try_get("org")?,
+                                app: row.try_get("app_name")?,
+                                room_id: room_id_from_sql(row.try_get("room_id")?),
+                                member: RoomMemberRow::from_row(row)?.into(),
+                            })
+                        })
+                        .collect()
+                }
+
                 async fn is_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool> {
                     let found: bool = sqlx::query_scalar(
                         "SELECT EXISTS (SELECT 1 FROM room_super_admins WHERE app_id = $1 AND user_name = $2)",
@@ -1746,6 +1768,12 @@ macro_rules! impl_store {
                             let sql = "DELETE FROM room_attributes WHERE app_id = $1 AND room_id = $2 AND attr_key = $3";
                             on_group(sql, app_id, room_id).bind(key).execute(&mut *conn).await?;
                         }
+                    }
+                    RoomMutation::SetDelivery(delivery) => {
+                        on_group("UPDATE rooms SET delivery = $3 WHERE app_id = $1 AND id = $2", app_id, room_id)
+                            .bind(to_json(delivery)?)
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     RoomMutation::Destroy => {
                         // Members, roles, lists and attributes go with the row (ON DELETE CASCADE).

@@ -1,0 +1,440 @@
+//! The realtime half of chat rooms: presence, delivery, history and the overload threshold.
+//!
+//! - **Membership is presence.** A member joins and leaves over the websocket (MUC JOIN /
+//!   LEAVE, `gateway::rooms`), or is put in or taken out over REST. A member whose last
+//!   connection drops (or who was put in while offline, or was in the room when the server
+//!   started) leaves after the grace period (`room_grace`, 2 minutes), unless allowlisted.
+//!   `room_members` stays the truth for REST; presence changes are committed in batches by
+//!   each room's actor ([`presence`]).
+//! - **Delivery** is live only: no offline store, no per-member storage, no database write per
+//!   message. A message goes to the members online in the room right now, pushed and batched
+//!   ([`live`]); the newest messages (10 by default, up to 200, switchable per app and per room)
+//!   are kept in memory and sent to each (re)joiner.
+//! - **Overload.** Each room admits its rate (100 messages/s by default, per app and per room)
+//!   and drops above it, low priority first, then normal; high priority never
+//!   (`qun_core::room_delivery`). Every drop is counted per room ([`RoomStats`], `/metrics`).
+//!
+//! Every committed room change (REST or websocket) comes through [`RoomRuntime::committed`]
+//! right after its commit, so the in-memory view (who is online in which room, the rules'
+//! facts) follows the database, and the change's events go out.
+//!
+//! Locking: the runtime's `maps` mutex is held for map work only, never across an `.await`; it
+//! may be held while taking a room's state lock or the hub's lock, never the reverse.
+
+mod facts;
+mod live;
+mod presence;
+mod send;
+
+pub use live::RoomStats;
+pub use send::{room_event_meta, send_from_client};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qun_core::{RoomAudience, RoomId, RoomOperation, UserName};
+use qun_proto::msync::Message;
+use qun_proto::{ApiError, ErrorCode};
+use qun_store::{AppRecord, RoomMutation};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use self::live::LiveRoom;
+use self::presence::{JoinInfo, PresenceOp};
+use crate::gateway::{Hub, Session};
+use crate::services::rooms::{RoomEventNotice, room_not_found};
+use crate::state::AppState;
+
+type RoomKey = (i64, RoomId);
+type UserKey = (i64, UserName);
+
+#[derive(Default)]
+struct Maps {
+    /// Rooms the realtime layer knows (touched since the start, not destroyed).
+    rooms: HashMap<RoomKey, Arc<LiveRoom>>,
+    /// The rooms each online user is in.
+    user_rooms: HashMap<UserKey, HashSet<RoomId>>,
+    /// Bumped by every presence change of an online user, so that a login's read of the user's
+    /// rooms can tell it raced with one (and reads again).
+    epochs: HashMap<UserKey, u64>,
+    /// Members who are away, with the time they leave the room.
+    absent: HashMap<(RoomKey, UserName), Instant>,
+}
+
+/// See the module docs. One per server, shared behind an `Arc`.
+pub struct RoomRuntime {
+    maps: Mutex<Maps>,
+    hub: Arc<Hub>,
+    grace: Duration,
+    flush_max: Duration,
+}
+
+impl std::fmt::Debug for RoomRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomRuntime").field("grace", &self.grace).finish()
+    }
+}
+
+impl RoomRuntime {
+    pub fn new(hub: Arc<Hub>, grace: Duration, flush_max: Duration) -> RoomRuntime {
+        RoomRuntime { maps: Mutex::new(Maps::default()), hub, grace, flush_max }
+    }
+
+    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps.lock().expect("room runtime lock")
+    }
+
+    /// After a (re)start: nobody is online, so every member's absence starts now; and the
+    /// sweeper that ends absences starts.
+    pub async fn start(&self, state: &AppState) {
+        match state.store.room_presences().await {
+            Ok(presences) => {
+                let deadline = Instant::now() + self.grace;
+                for presence in presences {
+                    let app = match state.app(&presence.org, &presence.app).await {
+                        Ok(Some(app)) => app,
+                        _ => continue,
+                    };
+                    let mut maps = self.maps();
+                    self.ensure(&mut maps, state, &app, presence.room_id);
+                    maps.absent.insert(((app.id, presence.room_id), presence.member.user), deadline);
+                }
+            }
+            Err(error) => tracing::error!(%error, "rooms: cannot read who is in which room"),
+        }
+        let tick = (self.grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        tokio::spawn(sweep(state.clone(), tick));
+    }
+
+    /// The room's live state, made if the room had none.
+    pub(crate) fn live(&self, state: &AppState, app: &AppRecord, room_id: RoomId) -> Arc<LiveRoom> {
+        let mut maps = self.maps();
+        self.ensure(&mut maps, state, app, room_id)
+    }
+
+    fn ensure(&self, maps: &mut Maps, state: &AppState, app: &AppRecord, room_id: RoomId) -> Arc<LiveRoom> {
+        if let Some(live) = maps.rooms.get(&(app.id, room_id)) {
+            return live.clone();
+        }
+        let (presence, ops) = mpsc::channel(presence::QUEUE);
+        let live = Arc::new(LiveRoom::new(app, room_id, presence));
+        tokio::spawn(live.clone().run_flusher(self.flush_max));
+        tokio::spawn(presence::run(state.clone(), live.clone(), ops));
+        maps.rooms.insert((app.id, room_id), live.clone());
+        live
+    }
+
+    /// Whether `user` has a connection.
+    pub fn is_online(&self, app_id: i64, user: &UserName) -> bool {
+        !self.hub.sessions_of(app_id, user).is_empty()
+    }
+
+    fn bump(maps: &mut Maps, key: &UserKey) {
+        *maps.epochs.entry(key.clone()).or_default() += 1;
+    }
+
+    // -------------------------------------------------------------------- committed changes
+
+    /// A room change was committed: follow it in memory and send its events.
+    pub(crate) fn committed(
+        &self,
+        state: &AppState,
+        app: &AppRecord,
+        room_id: RoomId,
+        mutations: &[RoomMutation],
+        notices: &[RoomEventNotice],
+    ) {
+        let destroyed = mutations.iter().any(|m| matches!(m, RoomMutation::Destroy));
+        let mut maps = self.maps();
+        let live = if destroyed {
+            match maps.rooms.get(&(app.id, room_id)) {
+                Some(live) => live.clone(),
+                None => return,
+            }
+        } else {
+            self.ensure(&mut maps, state, app, room_id)
+        };
+        let mut invalidate = false;
+        for mutation in mutations {
+            match mutation {
+                RoomMutation::AddMember { user, .. } => {
+                    let key = (app.id, user.clone());
+                    let sessions = self.hub.sessions_of(app.id, user);
+                    if sessions.is_empty() {
+                        maps.absent.insert(((app.id, room_id), user.clone()), Instant::now() + self.grace);
+                    } else {
+                        Self::bump(&mut maps, &key);
+                        maps.user_rooms.entry(key).or_default().insert(room_id);
+                        maps.absent.remove(&((app.id, room_id), user.clone()));
+                        live.attach(user, sessions);
+                    }
+                }
+                RoomMutation::RemoveMember { user } => {
+                    let key = (app.id, user.clone());
+                    if let Some(rooms) = maps.user_rooms.get_mut(&key) {
+                        rooms.remove(&room_id);
+                    }
+                    if self.is_online(app.id, user) {
+                        // Also when the login reading this user's rooms has not filed them yet.
+                        Self::bump(&mut maps, &key);
+                    }
+                    maps.absent.remove(&((app.id, room_id), user.clone()));
+                    live.detach_user(user);
+                }
+                RoomMutation::SetAllowlisted { user, allowlisted: false } => {
+                    invalidate = true;
+                    // Off the allowlist while away: the grace period starts (if they are in
+                    // the room at all; the expiry looks).
+                    if !self.is_online(app.id, user) {
+                        maps.absent.entry(((app.id, room_id), user.clone())).or_insert(Instant::now() + self.grace);
+                    }
+                }
+                RoomMutation::SetDelivery(delivery) => live.set_overrides(*delivery),
+                RoomMutation::SetAttributes { .. }
+                | RoomMutation::DeleteAttributes { .. }
+                | RoomMutation::SetAnnouncement(_)
+                | RoomMutation::Destroy => {}
+                RoomMutation::UpdateSettings(_)
+                | RoomMutation::SetMuteAll(_)
+                | RoomMutation::SetAdmin { .. }
+                | RoomMutation::Blocklist { .. }
+                | RoomMutation::Unblocklist { .. }
+                | RoomMutation::SetMute { .. }
+                | RoomMutation::SetAllowlisted { .. } => invalidate = true,
+            }
+        }
+        if invalidate {
+            live.invalidate_facts();
+        }
+        if destroyed {
+            maps.rooms.remove(&(app.id, room_id));
+            maps.absent.retain(|(key, _), _| key != &(app.id, room_id));
+            for rooms in maps.user_rooms.values_mut() {
+                rooms.remove(&room_id);
+            }
+        }
+        drop(maps);
+        for notice in notices {
+            let meta = bytes::Bytes::from(room_event_meta(&live.app_key, notice.id, &notice.event).encode_to_vec());
+            match &notice.audience {
+                RoomAudience::Members { except } => {
+                    let presence = matches!(notice.event.operation, RoomOperation::Presence | RoomOperation::Absence);
+                    live.offer_event(notice.id, meta, except.clone(), presence);
+                }
+                RoomAudience::Users(users) => {
+                    for user in users {
+                        live.send_direct(&meta, &self.hub.sessions_of(app.id, user));
+                    }
+                }
+            }
+        }
+        if destroyed {
+            live.close();
+        }
+    }
+
+    /// The app's settings changed: its rooms take the new defaults.
+    pub(crate) fn app_changed(&self, app: &AppRecord) {
+        let rooms: Vec<Arc<LiveRoom>> =
+            self.maps().rooms.iter().filter(|((app_id, _), _)| *app_id == app.id).map(|(_, l)| l.clone()).collect();
+        for live in rooms {
+            live.set_app(app);
+            live.invalidate_facts();
+        }
+    }
+
+    // -------------------------------------------------------------------- sessions
+
+    /// A session logged in: it receives the rooms its user is in, and their absence ends.
+    pub async fn session_online(&self, state: &AppState, session: &Arc<Session>) {
+        let key = (session.app_id, session.user.clone());
+        for _ in 0..8 {
+            let epoch = self.maps().epochs.get(&key).copied().unwrap_or(0);
+            let rooms = match state.store.user_rooms(session.app_id, &session.user, 0, 20_000).await {
+                Ok((rooms, _)) => rooms,
+                Err(error) => {
+                    tracing::error!(%error, user = %session.user, "rooms: cannot read the user's rooms");
+                    return;
+                }
+            };
+            let mut maps = self.maps();
+            if maps.epochs.get(&key).copied().unwrap_or(0) != epoch {
+                // A join or leave of this user committed meanwhile: read again.
+                continue;
+            }
+            let sessions = self.hub.sessions_of(session.app_id, &session.user);
+            for (room, _) in rooms {
+                let live = self.ensure(&mut maps, state, &session.app, room.id);
+                live.attach(&session.user, sessions.clone());
+                maps.user_rooms.entry(key.clone()).or_default().insert(room.id);
+                maps.absent.remove(&((session.app_id, room.id), session.user.clone()));
+            }
+            return;
+        }
+        tracing::warn!(user = %session.user, "rooms: the user's rooms kept changing during login");
+    }
+
+    /// A session ended (after it left the hub): when it was the user's last, their absence
+    /// starts in every room they are in.
+    pub fn session_offline(&self, session: &Session) {
+        let key = (session.app_id, session.user.clone());
+        let mut maps = self.maps();
+        let rooms: Vec<RoomId> = maps.user_rooms.get(&key).map(|r| r.iter().copied().collect()).unwrap_or_default();
+        for room in &rooms {
+            if let Some(live) = maps.rooms.get(&(session.app_id, *room)) {
+                live.detach_session(&session.user, session.id);
+            }
+        }
+        if self.hub.sessions_of(session.app_id, &session.user).is_empty() {
+            let deadline = Instant::now() + self.grace;
+            for room in rooms {
+                maps.absent.insert(((session.app_id, room), session.user.clone()), deadline);
+            }
+            maps.user_rooms.remove(&key);
+            maps.epochs.remove(&key);
+        }
+    }
+
+    /// The rooms an online user is in.
+    pub(crate) fn rooms_of(&self, app_id: i64, user: &UserName) -> Vec<RoomId> {
+        self.maps().user_rooms.get(&(app_id, user.clone())).map(|r| r.iter().copied().collect()).unwrap_or_default()
+    }
+
+    // -------------------------------------------------------------------- websocket join and leave
+
+    /// Joins `session`'s user to the room; on success the ack (with `chatroomInfo`) and the
+    /// room's recent messages have been sent to the session.
+    pub(crate) async fn join(
+        &self,
+        state: &AppState,
+        session: &Session,
+        room_id: RoomId,
+        meta_id: u64,
+    ) -> Result<(), ApiError> {
+        let live = self.live(state, &session.app, room_id);
+        let (reply, answer) = oneshot::channel();
+        let op = PresenceOp::Join { user: session.user.clone(), session_id: session.id, meta_id, reply };
+        submit(&live, op, answer, room_id).await
+    }
+
+    /// Takes `session`'s user out of the room.
+    pub(crate) async fn leave(&self, state: &AppState, session: &Session, room_id: RoomId) -> Result<(), ApiError> {
+        let live = self.live(state, &session.app, room_id);
+        let (reply, answer) = oneshot::channel();
+        submit(&live, PresenceOp::Leave { user: session.user.clone(), reply }, answer, room_id).await
+    }
+
+    /// A websocket join committed: attaches the user's sessions and greets the joiner.
+    fn joined(
+        &self,
+        _state: &AppState,
+        live: &Arc<LiveRoom>,
+        user: &UserName,
+        session_id: u64,
+        meta_id: u64,
+        info: JoinInfo,
+    ) {
+        let key = (live.app_id, user.clone());
+        let mut maps = self.maps();
+        let sessions = self.hub.sessions_of(live.app_id, user);
+        if sessions.is_empty() {
+            // The joiner went away meanwhile: they are in the room, and away.
+            live.abandon_join(user);
+            maps.absent.insert(((live.app_id, live.room_id), user.clone()), Instant::now() + self.grace);
+            return;
+        }
+        Self::bump(&mut maps, &key);
+        maps.user_rooms.entry(key).or_default().insert(live.room_id);
+        maps.absent.remove(&((live.app_id, live.room_id), user.clone()));
+        let ack = send::join_ack(&live.app_key, live.room_id, user.as_str(), meta_id, info);
+        let joiner = sessions.iter().find(|s| s.id == session_id).cloned();
+        live.greet(user, sessions, |ring| {
+            if let Some(joiner) = &joiner {
+                joiner.send(ack);
+                if let Some(frame) = live.ring_frame(ring, |id| joiner.has_sent(id)) {
+                    joiner.send(frame);
+                }
+            }
+        });
+    }
+
+    /// A room that turned out not to exist is forgotten (if nobody is in it here).
+    fn forget_if_gone(&self, live: &Arc<LiveRoom>) {
+        if live.members_online() > 0 {
+            return;
+        }
+        let mut maps = self.maps();
+        let key = (live.app_id, live.room_id);
+        if maps.rooms.get(&key).is_some_and(|known| Arc::ptr_eq(known, live)) {
+            maps.rooms.remove(&key);
+            maps.absent.retain(|(room, _), _| room != &key);
+            drop(maps);
+            live.close();
+        }
+    }
+
+    // -------------------------------------------------------------------- absences
+
+    /// Members whose grace period ended by `now`, taken off the absence list.
+    fn expired(&self, now: Instant) -> Vec<(Arc<LiveRoom>, UserName)> {
+        let mut maps = self.maps();
+        let due: Vec<(RoomKey, UserName)> =
+            maps.absent.iter().filter(|(_, deadline)| **deadline <= now).map(|(key, _)| key.clone()).collect();
+        let mut expired = Vec::with_capacity(due.len());
+        for key in due {
+            maps.absent.remove(&key);
+            if let Some(live) = maps.rooms.get(&key.0) {
+                expired.push((live.clone(), key.1));
+            }
+        }
+        expired
+    }
+
+    /// Members away right now (for tests and metrics).
+    pub fn absent_count(&self) -> usize {
+        self.maps().absent.len()
+    }
+
+    // -------------------------------------------------------------------- counters
+
+    /// Every known room's counters, by app and room.
+    pub fn stats(&self) -> Vec<RoomStats> {
+        let rooms: Vec<Arc<LiveRoom>> = self.maps().rooms.values().cloned().collect();
+        let mut stats: Vec<RoomStats> = rooms.iter().map(|live| live.stats()).collect();
+        stats.sort_by(|a, b| (&a.app_key, a.room_id).cmp(&(&b.app_key, b.room_id)));
+        stats
+    }
+
+    /// One room's counters, if the realtime layer knows the room.
+    pub fn room_stats(&self, app_id: i64, room_id: RoomId) -> Option<RoomStats> {
+        let live = self.maps().rooms.get(&(app_id, room_id)).cloned();
+        live.map(|live| live.stats())
+    }
+}
+
+/// Hands `op` to the room's actor and waits for its answer.
+async fn submit(
+    live: &LiveRoom,
+    op: PresenceOp,
+    answer: oneshot::Receiver<Result<(), ApiError>>,
+    room_id: RoomId,
+) -> Result<(), ApiError> {
+    let Some(actor) = live.presence_sender() else { return Err(room_not_found(room_id)) };
+    actor.send(op).await.map_err(|_| room_not_found(room_id))?;
+    answer.await.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "internal error")))
+}
+
+/// Ends absences as their grace periods run out.
+async fn sweep(state: AppState, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        for (live, user) in state.rooms.expired(Instant::now()) {
+            if let Some(actor) = live.presence_sender() {
+                let _ = actor.send(PresenceOp::Expire { user }).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! Chat rooms live, end to end through the Rust client: joining and leaving over msync (with
+//! the ack's chatroomInfo and the events the others hear), leaveOtherRooms, the grace period of
+//! absent members (a short one), the recent-message ring on join, every send permission rule,
+//! blocklist kicks, the room's size limit, and the exact accounting of drops on `/metrics`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use qun_client::{Connection, Error as ClientError, Incoming};
+use qun_proto::msync::StatusCode;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::harness::{TestServer, on_every_backend};
+
+/// How long a test waits for something that should arrive at once.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// msync MUCBody operations the tests look for.
+const PRESENCE: i32 = 17;
+const ABSENCE: i32 = 18;
+const KICK: i32 = 10;
+const MUTE_ALL: i32 = 31;
+
+struct Device {
+    connection: Connection,
+    incoming: mpsc::Receiver<Incoming>,
+}
+
+impl Device {
+    async fn connect(server: &TestServer, user: &str) -> Device {
+        let token = server.login(user).await;
+        let url = format!("ws://{}/websocket", server.address);
+        let (connection, incoming) =
+            Connection::connect(&url, "qun#test", user, &token, &format!("{user}-device")).await.expect("login");
+        Device { connection, incoming }
+    }
+
+    /// Everything that arrives within `quiet` of the last item.
+    async fn drain(&mut self, quiet: Duration) -> Vec<Incoming> {
+        let mut items = Vec::new();
+        while let Ok(Some(item)) = tokio::time::timeout(quiet, self.incoming.recv()).await {
+            items.push(item);
+        }
+        items
+    }
+
+    /// The next room event with this msync operation.
+    async fn event(&mut self, operation: i32) -> Incoming {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.incoming.recv()).await {
+                Ok(Some(item @ Incoming::GroupEvent { operation: op, .. })) if op == operation => return item,
+                Ok(Some(Incoming::Closed)) | Ok(None) | Err(_) => panic!("no event {operation}"),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    /// The next `n` messages' texts, in arrival order.
+    async fn texts(&mut self, n: usize) -> Vec<String> {
+        let mut texts = Vec::new();
+        while texts.len() < n {
+            match tokio::time::timeout(PATIENCE, self.incoming.recv()).await {
+                Ok(Some(Incoming::Message { text, .. })) => texts.push(text),
+                Ok(Some(Incoming::Closed)) | Ok(None) => panic!("closed after {texts:?}"),
+                Ok(Some(_)) => {}
+                Err(_) => panic!("only {} of {n} messages: {texts:?}", texts.len()),
+            }
+        }
+        texts
+    }
+}
+
+fn texts_in(items: &[Incoming]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Incoming::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events_in(items: &[Incoming]) -> Vec<(i32, String)> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Incoming::GroupEvent { operation, from, .. } => Some((*operation, from.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Creates a room owned by `owner` (app token) with `extra` settings; returns its id.
+async fn room(server: &TestServer, owner: &str, extra: Value) -> String {
+    let mut body = json!({"name": "live", "description": "room", "owner": owner});
+    if let (Some(target), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            target.insert(key.clone(), value.clone());
+        }
+    }
+    let (status, reply) = server.admin(Method::POST, "/chatrooms", Some(body)).await;
+    assert_eq!(status, 200, "create room: {reply}");
+    reply["data"]["id"].as_str().expect("id").to_owned()
+}
+
+/// Who is in the room, per REST, sorted.
+async fn members(server: &TestServer, room: &str) -> Vec<String> {
+    let (status, reply) =
+        server.admin(Method::GET, &format!("/chatrooms/{room}/users?pagenum=1&pagesize=1000"), None).await;
+    assert_eq!(status, 200, "members: {reply}");
+    let mut names: Vec<String> = reply["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["member"].as_str().or(a["owner"].as_str()).unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn admin_ok(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (status, reply) = server.admin(method.clone(), path, body).await;
+    assert_eq!(status, 200, "{method} {path}: {reply}");
+    reply
+}
+
+fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (Option<StatusCode>, String) {
+    let error = result.expect_err("refused");
+    (error.msync_status(), error.reason().unwrap_or("").to_owned())
+}
+
+/// The room's samples on `/metrics`, by metric name and its labels after `room="…"`.
+async fn room_metrics(server: &TestServer, room: &str) -> BTreeMap<String, u64> {
+    let response = server.client.get(server.url("//metrics")).send().await.expect("metrics");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = response.text().await.expect("text");
+    let needle = format!("room=\"{room}\"");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && line.contains(&needle))
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let name = series.split('{').next().unwrap();
+            let priority = series.split("priority=\"").nth(1).map(|p| p.trim_end_matches("\"}").to_owned());
+            let key = match priority {
+                Some(priority) => format!("{name}/{priority}"),
+                None => name.to_owned(),
+            };
+            (key, value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn joining_and_leaving_over_msync() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        let mut ann = Device::connect(&server, "ann").await;
+        let mut bob = Device::connect(&server, "bob").await;
+        let carol = Device::connect(&server, "carol").await;
+
+        // The ack says what the SDK's joinChatRoom resolves with.
+        let info = bob.connection.join_room(&room, false).await.expect("join");
+        assert_eq!(info["member_count"], 2, "{info}");
+        assert_eq!((info["is_all_mute"].as_bool(), info["is_in_white_list"].as_bool()), (Some(false), Some(false)));
+        assert_eq!(info["mute_duration"], 0);
+        assert!(info["create_timestamp"].as_i64().unwrap() > 0);
+        let Incoming::GroupEvent { group, from, .. } = ann.event(PRESENCE).await else { unreachable!() };
+        assert_eq!((group.as_str(), from.as_str()), (room.as_str(), "bob"));
+        assert_eq!(members(&server, &room).await, ["ann", "bob"]);
+
+        // Joining again changes nothing and tells nobody.
+        let again = bob.connection.join_room(&room, false).await.expect("join again");
+        assert_eq!(again["member_count"], 2);
+        bob.connection.leave_room(&room).await.expect("leave");
+        let Incoming::GroupEvent { from, .. } = ann.event(ABSENCE).await else { unreachable!() };
+        assert_eq!(from, "bob");
+        let seen = ann.drain(Duration::from_millis(200)).await;
+        assert!(events_in(&seen).is_empty(), "{seen:?}");
+        assert_eq!(members(&server, &room).await, ["ann"]);
+        // A member hears nobody's presence but the others'.
+        assert!(!events_in(&bob.drain(Duration::from_millis(100)).await).iter().any(|(_, f)| f == "bob"));
+
+        // Leaving a room one is not in, joining one that does not exist.
+        let (code, reason) = refused(carol.connection.leave_room(&room).await);
+        assert_eq!((code, reason.as_str()), (Some(StatusCode::Fail), "not in group or chatroom"));
+        let (code, reason) = refused(carol.connection.join_room("123456789", false).await);
+        assert_eq!((code, reason.as_str()), (Some(StatusCode::Fail), "group not found"));
+        let (code, _) = refused(carol.connection.join_room("not-a-room", false).await);
+        assert_eq!(code, Some(StatusCode::Fail));
+        let (code, reason) = refused(carol.connection.send_room_text("123456789", "x", None).await);
+        assert_eq!((code, reason.as_str()), (Some(StatusCode::Fail), "group not found"));
+        // Nothing of a room that does not exist stays in memory.
+        let app = server.state.app("qun", "test").await.expect("store").expect("app");
+        assert!(server.state.rooms.room_stats(app.id, qun_core::RoomId(123456789)).is_none());
+
+        // leaveOtherRooms: joining a second room with it leaves the first.
+        let second = self::room(&server, "ann", json!({})).await;
+        carol.connection.join_room(&room, false).await.expect("join first");
+        carol.connection.join_room(&second, true).await.expect("join second");
+        assert_eq!(members(&server, &room).await, ["ann"]);
+        assert_eq!(members(&server, &second).await, ["ann", "carol"]);
+    });
+}
+
+#[tokio::test]
+async fn a_room_fills_up_to_its_size_and_the_plan() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol"]).await;
+        let room = room(&server, "ann", json!({"maxusers": 2})).await;
+        let bob = Device::connect(&server, "bob").await;
+        let carol = Device::connect(&server, "carol").await;
+        bob.connection.join_room(&room, false).await.expect("the second member fits");
+        let (code, _) = refused(carol.connection.join_room(&room, false).await);
+        assert_eq!(code, Some(StatusCode::PermissionDenied), "full");
+        bob.connection.leave_room(&room).await.expect("leave");
+        carol.connection.join_room(&room, false).await.expect("room again");
+    });
+}
+
+#[tokio::test]
+async fn absent_members_leave_after_the_grace_period_unless_allowlisted() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start_with(backend, |config| config.room_grace = Duration::from_millis(600)).await;
+        server.users(&["ann", "bob", "carol", "dave", "erin"]).await;
+        let mut ann = Device::connect(&server, "ann").await;
+        let bob = Device::connect(&server, "bob").await;
+        let carol = Device::connect(&server, "carol").await;
+        let dave = Device::connect(&server, "dave").await;
+        // The owner is online when the room is made: she is in it and not away.
+        let room = room(&server, "ann", json!({})).await;
+        for device in [&bob, &carol, &dave] {
+            device.connection.join_room(&room, false).await.expect("join");
+        }
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/white/users/carol"), None).await;
+        ann.drain(Duration::from_millis(200)).await;
+
+        // bob and carol go; dave goes and comes back within the grace period.
+        bob.connection.close().await;
+        carol.connection.close().await;
+        dave.connection.close().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let dave = Device::connect(&server, "dave").await;
+        assert_eq!(members(&server, &room).await, ["ann", "bob", "carol", "dave"], "within the grace period");
+        let Incoming::GroupEvent { from, .. } = ann.event(ABSENCE).await else { unreachable!() };
+        assert_eq!(from, "bob");
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(members(&server, &room).await, ["ann", "carol", "dave"], "bob left; carol is allowlisted");
+
+        // The one who came back still receives the room.
+        ann.connection.send_room_text(&room, "still here?", None).await.expect("send");
+        let mut dave = dave;
+        assert_eq!(dave.texts(1).await, ["still here?"]);
+
+        // Put in over REST while offline: away from the start.
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/users/erin"), None).await;
+        assert!(members(&server, &room).await.contains(&"erin".to_owned()));
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        assert!(!members(&server, &room).await.contains(&"erin".to_owned()));
+        // The owner is not allowlisted: ann leaves too once she is away (she stays the owner).
+        ann.connection.close().await;
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        assert_eq!(members(&server, &room).await, ["carol", "dave"]);
+    }
+}
+
+#[tokio::test]
+async fn members_in_the_room_at_start_leave_unless_they_come_back() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start_with(backend, |config| config.room_grace = Duration::from_millis(500)).await;
+        server.users(&["ann", "bob"]).await;
+        let room = room(&server, "ann", json!({"members": ["bob"]})).await;
+        // Nobody connected: both are away from the creation on.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(members(&server, &room).await, Vec::<String>::new());
+        // The runtime rebuilt from the store (as after a restart) starts everyone's absence.
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/users/bob"), None).await;
+        let state = &server.state;
+        let fresh = qun_server::services::room_delivery::RoomRuntime::new(
+            state.hub.clone(),
+            Duration::from_millis(500),
+            Duration::from_millis(100),
+        );
+        assert_eq!(fresh.absent_count(), 0);
+        fresh.start(state).await;
+        assert_eq!(fresh.absent_count(), 1, "bob, in the room, nobody online");
+    }
+}
+
+#[tokio::test]
+async fn joiners_get_the_recent_messages() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol", "dave", "erin"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        let ann = Device::connect(&server, "ann").await;
+        for i in 0..12 {
+            ann.connection.send_room_text(&room, &format!("m{i}"), None).await.expect("send");
+        }
+        // The newest 10 by default, oldest first, after the ack.
+        let mut bob = Device::connect(&server, "bob").await;
+        bob.connection.join_room(&room, false).await.expect("join");
+        let expected: Vec<String> = (2..12).map(|i| format!("m{i}")).collect();
+        assert_eq!(bob.texts(10).await, expected);
+        assert!(texts_in(&bob.drain(Duration::from_millis(200)).await).is_empty());
+        // Rejoining gets them again (the SDK drops ids it has seen).
+        bob.connection.join_room(&room, false).await.expect("rejoin");
+        assert_eq!(bob.texts(10).await, expected);
+
+        // Per room: 3; then off.
+        let reply =
+            admin_ok(&server, Method::PUT, &format!("/chatrooms/{room}/delivery"), Some(json!({"history_size": 3})))
+                .await;
+        assert_eq!(
+            (reply["data"]["history_size"].as_u64(), reply["data"]["rate_limit"].as_u64()),
+            (Some(3), Some(100))
+        );
+        let mut carol = Device::connect(&server, "carol").await;
+        carol.connection.join_room(&room, false).await.expect("join");
+        assert_eq!(carol.texts(3).await, ["m9", "m10", "m11"]);
+        admin_ok(
+            &server,
+            Method::PUT,
+            &format!("/chatrooms/{room}/delivery"),
+            Some(json!({"history_size": 3, "history_enabled": false})),
+        )
+        .await;
+        let mut dave = Device::connect(&server, "dave").await;
+        dave.connection.join_room(&room, false).await.expect("join");
+        assert!(texts_in(&dave.drain(Duration::from_millis(300)).await).is_empty(), "history off");
+
+        // Per app: the room's own setting removed, the app's 200 apply; the app can switch off.
+        admin_ok(&server, Method::PUT, &format!("/chatrooms/{room}/delivery"), Some(json!({}))).await;
+        let defaults = admin_ok(&server, Method::PUT, "/chatrooms/delivery", Some(json!({"history_size": 200}))).await;
+        assert_eq!(defaults["data"]["history_size"], 200);
+        for i in 12..15 {
+            ann.connection.send_room_text(&room, &format!("m{i}"), None).await.expect("send");
+        }
+        let mut erin = Device::connect(&server, "erin").await;
+        erin.connection.join_room(&room, false).await.expect("join");
+        assert_eq!(erin.texts(3).await, ["m12", "m13", "m14"], "the ring restarted when history went off");
+        admin_ok(&server, Method::PUT, "/chatrooms/delivery", Some(json!({"history_enabled": false}))).await;
+        erin.connection.join_room(&room, false).await.expect("rejoin");
+        assert!(texts_in(&erin.drain(Duration::from_millis(300)).await).is_empty(), "history off for the app");
+        let (status, reply) =
+            server.admin(Method::PUT, "/chatrooms/delivery", Some(json!({"history_size": 201}))).await;
+        assert_eq!(status, 400, "{reply}");
+        let (status, _) =
+            server.admin(Method::PUT, &format!("/chatrooms/{room}/delivery"), Some(json!({"rate_limit": 0}))).await;
+        assert_eq!(status, 400);
+        // Members may not change it.
+        let bob_token = server.login("bob").await;
+        let (status, _) =
+            server.call(Method::PUT, &format!("/chatrooms/{room}/delivery"), Some(&bob_token), Some(json!({}))).await;
+        assert_eq!(status, 403);
+    });
+}
+
+#[tokio::test]
+async fn every_send_rule_of_a_room() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "adam", "bob", "carol", "vip", "out"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        let ann = Device::connect(&server, "ann").await;
+        let adam = Device::connect(&server, "adam").await;
+        adam.connection.join_room(&room, false).await.expect("join");
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/admin"), Some(json!({"newadmin": "adam"}))).await;
+        // The owner and the admin leave: they keep their roles.
+        adam.connection.leave_room(&room).await.expect("leave");
+        ann.connection.leave_room(&room).await.expect("leave");
+        let mut bob = Device::connect(&server, "bob").await;
+        let mut carol = Device::connect(&server, "carol").await;
+        let vip = Device::connect(&server, "vip").await;
+        let out = Device::connect(&server, "out").await;
+        for device in [&bob, &carol, &vip] {
+            device.connection.join_room(&room, false).await.expect("join");
+        }
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/white/users/vip"), None).await;
+
+        // A member sends to everyone in the room but their own connection.
+        let sent = bob.connection.send_room_text(&room, "hello", None).await.expect("member sends");
+        let message = loop {
+            if let message @ Incoming::Message { .. } = carol.incoming.recv().await.expect("message") {
+                break message;
+            }
+        };
+        let Incoming::Message { id, from, to, chat_type, .. } = message else { unreachable!() };
+        assert_eq!(
+            (id, from.as_str(), to.as_str(), chat_type),
+            (sent.server_id, "bob", room.as_str(), qun_client::ChatType::ChatRoom)
+        );
+        assert!(texts_in(&bob.drain(Duration::from_millis(200)).await).is_empty(), "no echo");
+
+        // Outsiders may not send; the owner and admins may, in the room or not.
+        let (code, reason) = refused(out.connection.send_room_text(&room, "x", None).await);
+        assert_eq!((code, reason.as_str()), (Some(StatusCode::Fail), "not in group or chatroom"));
+        ann.connection.send_room_text(&room, "from the owner", None).await.expect("owner, absent");
+        adam.connection.send_room_text(&room, "from an admin", None).await.expect("admin, absent");
+
+        // A muted member may not; unmuted, they may.
+        admin_ok(
+            &server,
+            Method::POST,
+            &format!("/chatrooms/{room}/mute"),
+            Some(json!({"usernames": ["bob"], "mute_duration": -1})),
+        )
+        .await;
+        let (code, reason) = refused(bob.connection.send_room_text(&room, "x", None).await);
+        assert_eq!((code, reason.as_str()), (Some(StatusCode::UserMuted), "user is mute"));
+        admin_ok(&server, Method::DELETE, &format!("/chatrooms/{room}/mute/bob"), None).await;
+        bob.connection.send_room_text(&room, "unmuted", None).await.expect("unmuted");
+
+        // Mute-all: members are silenced; the owner, admins and the allowlisted are not.
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/ban"), None).await;
+        carol.event(MUTE_ALL).await;
+        let (code, _) = refused(carol.connection.send_room_text(&room, "x", None).await);
+        assert_eq!(code, Some(StatusCode::UserMuted));
+        ann.connection.send_room_text(&room, "owner during mute-all", None).await.expect("owner");
+        adam.connection.send_room_text(&room, "admin during mute-all", None).await.expect("admin");
+        vip.connection.send_room_text(&room, "vip during mute-all", None).await.expect("allowlisted");
+        admin_ok(&server, Method::DELETE, &format!("/chatrooms/{room}/ban"), None).await;
+        carol.connection.send_room_text(&room, "after mute-all", None).await.expect("member again");
+
+        // Blocklisted: kicked (removeMember to them, memberAbsence to the others), and out.
+        carol.drain(Duration::from_millis(200)).await;
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/blocks/users/bob"), None).await;
+        let Incoming::GroupEvent { group, .. } = bob.event(KICK).await else { unreachable!() };
+        assert_eq!(group, room);
+        let Incoming::GroupEvent { from, .. } = carol.event(ABSENCE).await else { unreachable!() };
+        assert_eq!(from, "bob");
+        let (code, _) = refused(bob.connection.send_room_text(&room, "x", None).await);
+        assert_eq!(code, Some(StatusCode::Fail));
+        let (code, reason) = refused(bob.connection.join_room(&room, false).await);
+        assert_eq!((code, reason.as_str()), (Some(StatusCode::Fail), "blocked"), "cannot rejoin");
+        carol.connection.send_room_text(&room, "bob is gone", None).await.expect("send");
+        assert!(texts_in(&bob.drain(Duration::from_millis(300)).await).is_empty(), "a kicked member hears nothing");
+        assert!(!members(&server, &room).await.contains(&"bob".to_owned()));
+    });
+}
+
+#[tokio::test]
+async fn drops_above_the_rate_are_counted_exactly() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        admin_ok(&server, Method::PUT, &format!("/chatrooms/{room}/delivery"), Some(json!({"rate_limit": 5}))).await;
+        let ann = Device::connect(&server, "ann").await;
+        let bob = Device::connect(&server, "bob").await;
+        let mut carol = Device::connect(&server, "carol").await;
+        bob.connection.join_room(&room, false).await.expect("join");
+        carol.connection.join_room(&room, false).await.expect("join");
+        carol.drain(Duration::from_millis(200)).await;
+
+        // Far above 5/s: every send is acked OK, dropped or not.
+        for i in 0..30 {
+            bob.connection.send_room_text(&room, &format!("low {i}"), Some(2)).await.expect("acked");
+        }
+        for i in 0..30 {
+            bob.connection.send_room_text(&room, &format!("normal {i}"), Some(1)).await.expect("acked");
+        }
+        for i in 0..10 {
+            bob.connection.send_room_text(&room, &format!("high {i}"), Some(0)).await.expect("acked");
+            ann.connection.send_room_text(&room, &format!("owner {i}"), Some(2)).await.expect("acked");
+        }
+        let received = texts_in(&carol.drain(Duration::from_millis(500)).await);
+        let metrics = room_metrics(&server, &room).await;
+        let get = |key: &str| metrics.get(key).copied().unwrap_or_else(|| panic!("{key} in {metrics:?}"));
+        let delivered = get("qun_room_messages_delivered_total/high")
+            + get("qun_room_messages_delivered_total/normal")
+            + get("qun_room_messages_delivered_total/low");
+        let dropped = get("qun_room_messages_dropped_total/high")
+            + get("qun_room_messages_dropped_total/normal")
+            + get("qun_room_messages_dropped_total/low");
+        assert_eq!(get("qun_room_messages_offered_total"), 80);
+        assert_eq!(delivered + dropped, 80, "{metrics:?}");
+        assert_eq!(received.len() as u64, delivered, "what was delivered is what arrived");
+        // High priority (tag 0, and anything from the owner) is never dropped.
+        assert_eq!(get("qun_room_messages_delivered_total/high"), 20);
+        assert_eq!(get("qun_room_messages_dropped_total/high"), 0);
+        assert_eq!(received.iter().filter(|t| t.starts_with("high") || t.starts_with("owner")).count(), 20);
+        // Low goes first: of 30 low offered into a full bucket of 5, at most 3 get through
+        // (while more than half the bucket is left); normal gets what is left.
+        assert!(get("qun_room_messages_dropped_total/low") >= 27, "{metrics:?}");
+        assert!(get("qun_room_messages_dropped_total/normal") >= 20, "{metrics:?}");
+        assert!(get("qun_room_messages_delivered_total/normal") >= 1, "{metrics:?}");
+        assert_eq!(get("qun_room_members_online"), 3);
+    });
+}
