@@ -20,14 +20,39 @@ use super::session::Session;
 
 type AppId = i64;
 
+/// Per-user maps are nested by app so that lookups borrow the user name: the fan-out looks up
+/// every member of a group per message and must not allocate per member.
 #[derive(Default)]
 struct HubMaps {
     /// Online sessions per user.
-    sessions: HashMap<(AppId, UserName), Vec<Arc<Session>>>,
+    sessions: HashMap<AppId, HashMap<UserName, Vec<Arc<Session>>>>,
     /// Online members per group (only users with at least one session appear).
     group_members: HashMap<(AppId, GroupId), HashSet<UserName>>,
     /// The groups each online user is a member of (to clean up at logout).
-    user_groups: HashMap<(AppId, UserName), HashSet<GroupId>>,
+    user_groups: HashMap<AppId, HashMap<UserName, HashSet<GroupId>>>,
+}
+
+impl HubMaps {
+    fn sessions_of(&self, app_id: AppId, user: &UserName) -> Option<&Vec<Arc<Session>>> {
+        self.sessions.get(&app_id)?.get(user)
+    }
+
+    fn is_online(&self, app_id: AppId, user: &UserName) -> bool {
+        self.sessions_of(app_id, user).is_some()
+    }
+
+    fn groups_of_mut(&mut self, app_id: AppId, user: &UserName) -> &mut HashSet<GroupId> {
+        self.user_groups.entry(app_id).or_default().entry(user.clone()).or_default()
+    }
+
+    /// Adds `user` to the online members of `groups` they were not in yet.
+    fn join_groups(&mut self, app_id: AppId, user: &UserName, groups: &[GroupId]) {
+        let joined = self.groups_of_mut(app_id, user);
+        let fresh: Vec<GroupId> = groups.iter().copied().filter(|g| joined.insert(*g)).collect();
+        for group in fresh {
+            self.group_members.entry((app_id, group)).or_default().insert(user.clone());
+        }
+    }
 }
 
 /// See the module docs. Cheap to share behind an `Arc`.
@@ -39,7 +64,7 @@ pub struct Hub {
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let maps = self.maps.read().expect("hub lock");
-        f.debug_struct("Hub").field("users_online", &maps.sessions.len()).finish()
+        f.debug_struct("Hub").field("users_online", &maps.sessions.values().map(HashMap::len).sum::<usize>()).finish()
     }
 }
 
@@ -48,14 +73,10 @@ impl Hub {
     /// sessions that were there before, oldest first (for the device limit).
     pub fn register(&self, session: Arc<Session>, groups: &[GroupId]) -> Vec<Arc<Session>> {
         let mut maps = self.maps.write().expect("hub lock");
-        let key = (session.app_id, session.user.clone());
-        let others = maps.sessions.get(&key).cloned().unwrap_or_default();
-        maps.sessions.entry(key.clone()).or_default().push(session.clone());
-        let joined: &mut HashSet<GroupId> = maps.user_groups.entry(key).or_default();
-        let fresh: Vec<GroupId> = groups.iter().copied().filter(|g| joined.insert(*g)).collect();
-        for group in fresh {
-            maps.group_members.entry((session.app_id, group)).or_default().insert(session.user.clone());
-        }
+        let user_sessions = maps.sessions.entry(session.app_id).or_default().entry(session.user.clone()).or_default();
+        let others = user_sessions.clone();
+        user_sessions.push(session.clone());
+        maps.join_groups(session.app_id, &session.user, groups);
         others
     }
 
@@ -63,28 +84,24 @@ impl Hub {
     /// registered and the user's groups were read).
     pub fn add_memberships(&self, app_id: AppId, user: &UserName, groups: &[GroupId]) {
         let mut maps = self.maps.write().expect("hub lock");
-        let key = (app_id, user.clone());
-        if !maps.sessions.contains_key(&key) {
-            return;
-        }
-        let joined: &mut HashSet<GroupId> = maps.user_groups.entry(key).or_default();
-        let fresh: Vec<GroupId> = groups.iter().copied().filter(|g| joined.insert(*g)).collect();
-        for group in fresh {
-            maps.group_members.entry((app_id, group)).or_default().insert(user.clone());
+        if maps.is_online(app_id, user) {
+            maps.join_groups(app_id, user, groups);
         }
     }
 
     /// Removes a session; the last session of a user takes the user out of their groups.
     pub fn unregister(&self, session: &Session) {
         let mut maps = self.maps.write().expect("hub lock");
-        let key = (session.app_id, session.user.clone());
-        let Some(sessions) = maps.sessions.get_mut(&key) else { return };
+        let app_id = session.app_id;
+        let Some(app_sessions) = maps.sessions.get_mut(&app_id) else { return };
+        let Some(sessions) = app_sessions.get_mut(&session.user) else { return };
         sessions.retain(|s| s.id != session.id);
         if !sessions.is_empty() {
             return;
         }
-        maps.sessions.remove(&key);
-        for group in maps.user_groups.remove(&key).unwrap_or_default() {
+        app_sessions.remove(&session.user);
+        let groups = maps.user_groups.get_mut(&app_id).and_then(|users| users.remove(&session.user));
+        for group in groups.unwrap_or_default() {
             let group_key = (session.app_id, group);
             if let Some(members) = maps.group_members.get_mut(&group_key) {
                 members.remove(&session.user);
@@ -97,26 +114,24 @@ impl Hub {
 
     /// The user's online sessions.
     pub fn sessions_of(&self, app_id: AppId, user: &UserName) -> Vec<Arc<Session>> {
-        self.maps.read().expect("hub lock").sessions.get(&(app_id, user.clone())).cloned().unwrap_or_default()
+        self.maps.read().expect("hub lock").sessions_of(app_id, user).cloned().unwrap_or_default()
     }
 
     /// Users joined or left a group: keeps the online-member sets true.
     pub fn membership_changed(&self, app_id: AppId, group: GroupId, joined: &[UserName], left: &[UserName]) {
         let mut maps = self.maps.write().expect("hub lock");
         for user in joined.iter().chain(left) {
-            for session in maps.sessions.get(&(app_id, user.clone())).into_iter().flatten() {
+            for session in maps.sessions_of(app_id, user).into_iter().flatten() {
                 session.forget_group_view(group);
             }
         }
         for user in joined {
-            let key = (app_id, user.clone());
-            if maps.sessions.contains_key(&key) {
-                maps.user_groups.entry(key).or_default().insert(group);
-                maps.group_members.entry((app_id, group)).or_default().insert(user.clone());
+            if maps.is_online(app_id, user) {
+                maps.join_groups(app_id, user, &[group]);
             }
         }
         for user in left {
-            if let Some(groups) = maps.user_groups.get_mut(&(app_id, user.clone())) {
+            if let Some(groups) = maps.user_groups.get_mut(&app_id).and_then(|users| users.get_mut(user)) {
                 groups.remove(&group);
             }
             if let Some(members) = maps.group_members.get_mut(&(app_id, group)) {
@@ -138,7 +153,7 @@ impl Hub {
         let mut maps = self.maps.write().expect("hub lock");
         if let Some(members) = maps.group_members.remove(&(app_id, group)) {
             for user in members {
-                if let Some(groups) = maps.user_groups.get_mut(&(app_id, user)) {
+                if let Some(groups) = maps.user_groups.get_mut(&app_id).and_then(|users| users.get_mut(&user)) {
                     groups.remove(&group);
                 }
             }
@@ -152,7 +167,7 @@ impl Hub {
         let Some(members) = maps.group_members.get(&(app_id, group)) else { return };
         let queue = QueueKey::Group(group);
         for member in members {
-            if let Some(sessions) = maps.sessions.get(&(app_id, member.clone())) {
+            if let Some(sessions) = maps.sessions_of(app_id, member) {
                 for session in sessions.iter().filter(|s| Some(s.id) != except) {
                     session.notify(&queue);
                 }
@@ -163,7 +178,7 @@ impl Hub {
     /// Tells `user`'s sessions (but `except`) that `queue` has new data.
     pub fn notify_user(&self, app_id: AppId, user: &UserName, queue: &QueueKey, except: Option<u64>) {
         let maps = self.maps.read().expect("hub lock");
-        if let Some(sessions) = maps.sessions.get(&(app_id, user.clone())) {
+        if let Some(sessions) = maps.sessions_of(app_id, user) {
             for session in sessions.iter().filter(|s| Some(s.id) != except) {
                 session.notify(queue);
             }
@@ -173,11 +188,11 @@ impl Hub {
     /// Whether `user` (online) is a member of `group`, as far as the hub knows.
     pub fn is_member(&self, app_id: AppId, user: &UserName, group: GroupId) -> bool {
         let maps = self.maps.read().expect("hub lock");
-        maps.user_groups.get(&(app_id, user.clone())).is_some_and(|groups| groups.contains(&group))
+        maps.user_groups.get(&app_id).and_then(|users| users.get(user)).is_some_and(|groups| groups.contains(&group))
     }
 
     /// Number of online sessions (for metrics and tests).
     pub fn session_count(&self) -> usize {
-        self.maps.read().expect("hub lock").sessions.values().map(Vec::len).sum()
+        self.maps.read().expect("hub lock").sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
     }
 }

@@ -15,7 +15,7 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::{GroupMutation, GroupRecord, MemberPage, MembershipRecord, RequestKind};
 use serde_json::Value;
 
-use super::user_lists::{body_users, path_users};
+use super::user_lists::{BatchResults, body_users, one_or_many, path_users};
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::services::groups::{
     self as service, Decision, PlannedEvent, Scene, change_group, has_room, join, leave, load_scene, parse_group_id,
@@ -26,8 +26,6 @@ use crate::state::AppState;
 
 type GroupPath = Path<(String, String, String)>;
 type GroupUserPath = Path<(String, String, String, String)>;
-/// Per-user outcomes of a batch call: a value (e.g. a mute expiry) or the refusal's text.
-type BatchResults = Vec<(UserName, Result<i64, String>)>;
 type BatchDecision = Decision<BatchResults>;
 
 // ------------------------------------------------------------------------ lifecycle
@@ -652,14 +650,8 @@ pub(crate) async fn remove_members(
     Ok(per_user_reply(&ctx, group_id, "remove_member", results, single))
 }
 
-fn per_user_reply(
-    ctx: &Ctx,
-    group_id: GroupId,
-    action: &str,
-    results: Vec<(UserName, Result<i64, String>)>,
-    single: bool,
-) -> Response {
-    let mut replies: Vec<MemberResult> = results
+fn per_user_reply(ctx: &Ctx, group_id: GroupId, action: &str, results: BatchResults, single: bool) -> Response {
+    let replies: Vec<MemberResult> = results
         .into_iter()
         .map(|(user, outcome)| MemberResult {
             result: outcome.is_ok(),
@@ -670,7 +662,7 @@ fn per_user_reply(
             expire: None,
         })
         .collect();
-    if single && replies.len() == 1 { ctx.data(replies.remove(0)) } else { ctx.data(replies) }
+    one_or_many(ctx, replies, single)
 }
 
 // ------------------------------------------------------------------------ admins

@@ -28,7 +28,7 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::{MemberPage, RoomAttributeRecord, RoomMemberRecord, RoomMutation, RoomRecord, StoreError};
 use serde_json::Value;
 
-use super::user_lists::{body_users, path_users};
+use super::user_lists::{BatchResults, body_users, one_or_many, path_users};
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::services::groups::user_not_found;
 use crate::services::rooms::{
@@ -40,8 +40,6 @@ use crate::state::AppState;
 
 type RoomPath = Path<(String, String, String)>;
 type RoomUserPath = Path<(String, String, String, String)>;
-/// Per-user outcomes of a batch call: a value (e.g. a mute expiry) or the refusal's text.
-type BatchResults = Vec<(UserName, Result<i64, String>)>;
 type BatchDecision = RoomDecision<BatchResults>;
 
 /// Members listed in a room's details at most (newest first; `affiliations_count` has them all).
@@ -708,7 +706,7 @@ pub(crate) async fn remove_members(
         Ok(0)
     })
     .await?;
-    let mut replies: Vec<RoomMemberResult> = results
+    let replies: Vec<RoomMemberResult> = results
         .into_iter()
         .map(|(user, outcome)| RoomMemberResult {
             result: outcome.is_ok(),
@@ -718,7 +716,7 @@ pub(crate) async fn remove_members(
             reason: outcome.err(),
         })
         .collect();
-    if single && replies.len() == 1 { Ok(ctx.data(replies.remove(0))) } else { Ok(ctx.data(replies)) }
+    Ok(one_or_many(&ctx, replies, single))
 }
 
 // ------------------------------------------------------------------------ admins
@@ -790,7 +788,7 @@ pub(crate) async fn remove_admin(
 /// Per-user replies of a blocklist or allowlist call (`chatroomid`); one object for a single
 /// user named in the path.
 fn list_reply(ctx: &Ctx, room_id: RoomId, action: &str, results: BatchResults, single: bool) -> Response {
-    let mut replies: Vec<RoomListResult> = results
+    let replies: Vec<RoomListResult> = results
         .into_iter()
         .map(|(user, outcome)| RoomListResult {
             result: outcome.is_ok(),
@@ -800,7 +798,7 @@ fn list_reply(ctx: &Ctx, room_id: RoomId, action: &str, results: BatchResults, s
             reason: outcome.err(),
         })
         .collect();
-    if single && replies.len() == 1 { ctx.data(replies.remove(0)) } else { ctx.data(replies) }
+    one_or_many(ctx, replies, single)
 }
 
 /// `GET /chatrooms/{id}/blocks/users`: the owner and admins.

@@ -29,3 +29,16 @@ fn dedup(names: Vec<UserName>) -> Vec<UserName> {
     let mut seen = std::collections::HashSet::new();
     names.into_iter().filter(|n| seen.insert(n.clone())).collect()
 }
+
+/// Per-user outcomes of a batch call: a value (a mute expiry, or 0) or the refusal's text.
+pub(crate) type BatchResults = Vec<(UserName, Result<i64, String>)>;
+
+/// The reply to a call that named users: one object for a single user named in the path (as
+/// Agora's single-user calls answer), a list otherwise.
+pub(crate) fn one_or_many<T: serde::Serialize>(
+    ctx: &crate::http::Ctx,
+    mut replies: Vec<T>,
+    single: bool,
+) -> axum::response::Response {
+    if single && replies.len() == 1 { ctx.data(replies.remove(0)) } else { ctx.data(replies) }
+}
