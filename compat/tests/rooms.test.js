@@ -62,9 +62,11 @@ test('joinChatRoom resolves with the room info; the others hear memberPresence a
   assert.equal(joined.data.info.muteExpireTimestamp, -1);
   assert.ok(joined.data.info.createTimestamp > 0);
 
-  await carol.conn.joinChatRoom({ roomId });
+  await carol.conn.joinChatRoom({ roomId, ext: '{"seat":"A7"}' });
   const presence = await roomEvent(bob, 'memberPresence', roomId, carol.user);
   assert.equal(presence.memberCount, 3);
+  // The joiner's ext comes with memberPresence (both SDK versions hand it out).
+  assert.equal(presence.ext, '{"seat":"A7"}');
   await roomEvent(owner, 'memberPresence', roomId, carol.user);
 
   await carol.conn.leaveChatRoom({ roomId });
@@ -102,6 +104,31 @@ test('room messages reach the members with their priority; the sender does not g
   // Not in the room: refused with the SDK's "not joined" error.
   const error = await refusal(sendRoomText(outsider, roomId, 'let me in'));
   assert.equal(error.type, statusCode.GROUP_NOT_JOINED);
+});
+
+test("a backend's REST message (POST /messages/chatrooms) reaches the members with its level and ext", async () => {
+  const names = await env.users('owner', 'bob');
+  const [owner, bob] = await Promise.all(names.map((n) => env.connect(n)));
+  const roomId = await roomOf(owner);
+  await bob.conn.joinChatRoom({ roomId });
+
+  const reply = await env.server.restOk('POST', '/messages/chatrooms', {
+    from: owner.user,
+    to: [roomId],
+    type: 'txt',
+    body: { msg: 'from the backend' },
+    ext: { topic: 'news' },
+    chatroom_msg_level: 'low',
+  });
+  const id = reply.data[roomId];
+  assert.match(id, /^\d+$/);
+  const message = await receive(bob, id);
+  assert.equal(message.chatType, 'chatRoom');
+  assert.equal(message.from, owner.user);
+  assert.equal(message.to, roomId);
+  assert.equal(message.msg, 'from the backend');
+  assert.equal(message.priority, 'low');
+  assert.equal(message.ext.topic, 'news');
 });
 
 test('mute-all silences members but not the owner or the allowlisted', async () => {

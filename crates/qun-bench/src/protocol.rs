@@ -32,6 +32,13 @@ pub struct ConnectionSpec {
     pub inbox: String,
     /// Whether this receiver records latencies (the 2-5 % sample).
     pub sample: bool,
+    /// Whether this receiver only counts the messages pushed to it, without decoding them
+    /// (qun-client's `ReceiveMode::CountOnly`): its total is checked, not each sender's
+    /// sequence, so duplicates and reorders show only at the full receivers. For rooms too
+    /// large for one generator core to decode every delivery (S4); sampled receivers always
+    /// decode.
+    #[serde(default)]
+    pub count_only: bool,
 }
 
 /// Where a sender sends.
@@ -74,6 +81,16 @@ pub struct Expectation {
     pub accepted: u64,
 }
 
+/// How many messages the server delivered into an inbox in a step, all senders together. For
+/// rooms, which drop above their threshold and still ack a dropped message OK: the acks cannot
+/// say what a receiver should get, the room's counters can. A receiver of such an inbox expects
+/// that many (less its own sends), counted over all senders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxTotal {
+    pub inbox: String,
+    pub delivered: u64,
+}
+
 /// Coordinator → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -93,7 +110,13 @@ pub enum Command {
     Send { plans: Vec<SendPlan>, start_unix_us: u64, duration_s: f64 },
     /// Wait (up to `deadline_s`) until every receiver has what it expects, then report and
     /// forget what was received. Answered by [`Event::Verified`].
-    Verify { expected: Vec<Expectation>, since_unix_us: u64, deadline_s: f64 },
+    Verify {
+        expected: Vec<Expectation>,
+        since_unix_us: u64,
+        deadline_s: f64,
+        #[serde(default)]
+        inbox_totals: Vec<InboxTotal>,
+    },
     /// Closed-loop HTTP load with `concurrency` requests in flight for `duration_s`.
     /// Answered by [`Event::HttpLoaded`].
     HttpLoad(HttpLoad),
@@ -182,6 +205,9 @@ pub struct Verification {
     pub unstamped: u64,
     /// Connections that ended before the verification.
     pub closed_early: u64,
+    /// Receivers checked by their count only (see [`ConnectionSpec::count_only`]).
+    #[serde(default)]
+    pub counted_only: u64,
     /// Intended send time → receipt, sampled receivers only.
     pub latency_us: HistogramData,
     /// Per receiver: `since_unix_us` → its last new message.

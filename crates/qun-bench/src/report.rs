@@ -101,6 +101,7 @@ pub fn merge_verifications(parts: &[Verification]) -> (Verification, Latency, La
         total.reorders += part.reorders;
         total.unstamped += part.unstamped;
         total.closed_early += part.closed_early;
+        total.counted_only += part.counted_only;
     }
     let latency = Latency::merged(parts.iter().map(|p| &p.latency_us));
     let caught_up = Latency::merged(parts.iter().map(|p| &p.caught_up_us));

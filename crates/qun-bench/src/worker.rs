@@ -25,8 +25,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::protocol::{
-    Command, ConnectionSpec, Destination, Event, Expectation, HistogramData, HttpLoad, SendPlan, SenderReport,
-    Transport, Verification, micros_histogram, record_micros,
+    Command, ConnectionSpec, Destination, Event, Expectation, HistogramData, HttpLoad, InboxTotal, SendPlan,
+    SenderReport, Transport, Verification, micros_histogram, record_micros,
 };
 use crate::stamp::{SequenceCheck, Stamp, now_unix_us};
 
@@ -70,6 +70,20 @@ struct Live {
     spec: ConnectionSpec,
     sender: Sender,
     state: Arc<Mutex<ReceiverState>>,
+    /// A count-only receiver's message counter when the current step began.
+    counted_before: u64,
+}
+
+impl Live {
+    /// Messages a count-only receiver counted since the step began.
+    fn counted(&self) -> u64 {
+        match &self.sender {
+            Sender::Qun(connection) => {
+                qun_client::Counters::get(&connection.counters().messages).saturating_sub(self.counted_before)
+            }
+            Sender::Raw(_) => 0,
+        }
+    }
 }
 
 /// How a connection sends.
@@ -97,8 +111,8 @@ impl Worker {
                 self.connect(transport, connections, source_addresses, connects_per_s, concurrency).await
             }
             Command::Send { plans, start_unix_us, duration_s } => self.send(plans, start_unix_us, duration_s).await,
-            Command::Verify { expected, since_unix_us, deadline_s } => {
-                Event::Verified(self.verify(&expected, since_unix_us, deadline_s).await)
+            Command::Verify { expected, since_unix_us, deadline_s, inbox_totals } => {
+                Event::Verified(self.verify(&expected, &inbox_totals, since_unix_us, deadline_s).await)
             }
             Command::HttpLoad(load) => http_load(load).await,
             Command::Disconnect => {
@@ -176,6 +190,15 @@ impl Worker {
         let ack = Arc::new(Mutex::new(micros_histogram()));
         let mut senders = JoinSet::new();
         self.sending_as.clear();
+        // Receivers count this step from here: what arrived since the last verification (the
+        // room's recent messages that came with a join, say) is not this step's.
+        for live in self.connections.values_mut() {
+            live.counted_before += live.counted();
+            live.state.lock().expect("receiver lock").check = SequenceCheck::default();
+        }
+        if let Some(histogram) = self.latency.lock().expect("latency lock").as_mut() {
+            histogram.reset();
+        }
         for plan in plans {
             self.sending_as.entry(plan.connection).or_default().push(plan.index);
             let Some(live) = self.connections.get(&plan.connection) else {
@@ -205,11 +228,35 @@ impl Worker {
         Event::Sent { senders: reports, send_lag_us, ack_us }
     }
 
-    async fn verify(&mut self, expected: &[Expectation], since_unix_us: u64, deadline_s: f64) -> Verification {
+    async fn verify(
+        &mut self,
+        expected: &[Expectation],
+        inbox_totals: &[InboxTotal],
+        since_unix_us: u64,
+        deadline_s: f64,
+    ) -> Verification {
         let mut by_inbox: HashMap<&str, Vec<(u32, u64)>> = HashMap::new();
         for expectation in expected {
             by_inbox.entry(expectation.inbox.as_str()).or_default().push((expectation.sender, expectation.accepted));
         }
+        // An inbox with a server total: each receiver expects that many over all senders, less
+        // what it sent itself (a lower bound when some of its own were dropped).
+        let own_accepted = |number: usize, live: &Live| -> u64 {
+            let own = self.sending_as.get(&number);
+            by_inbox
+                .get(live.spec.inbox.as_str())
+                .map(|senders| {
+                    senders.iter().filter(|(sender, _)| own.is_some_and(|own| own.contains(sender))).map(|s| s.1).sum()
+                })
+                .unwrap_or(0)
+        };
+        // (at least, at most): a sender's own dropped messages are not known here.
+        let total_of = |number: usize, live: &Live| -> Option<(u64, u64)> {
+            inbox_totals
+                .iter()
+                .find(|total| total.inbox == live.spec.inbox)
+                .map(|total| (total.delivered.saturating_sub(own_accepted(number, live)), total.delivered))
+        };
         let deadline = Instant::now() + Duration::from_secs_f64(deadline_s);
         // A connection never receives its own sends, so it does not expect them.
         let sending_as = &self.sending_as;
@@ -222,11 +269,18 @@ impl Worker {
                 })
                 .unwrap_or_default()
         };
+        let total = |wanted: &[(u32, u64)]| wanted.iter().map(|&(_, n)| n).sum::<u64>();
         loop {
             let all_caught_up = self.connections.iter().all(|(&number, live)| {
                 let state = live.state.lock().expect("receiver lock");
+                let wanted = expected_of(number, live);
                 state.closed
-                    || expected_of(number, live).iter().all(|&(sender, n)| state.check.distinct_from(sender) >= n)
+                    || match (total_of(number, live), live.spec.count_only) {
+                        (Some((total, _)), true) => live.counted() >= total,
+                        (Some((total, _)), false) => state.check.distinct() >= total,
+                        (None, true) => live.counted() >= total(&wanted),
+                        (None, false) => wanted.iter().all(|&(sender, n)| state.check.distinct_from(sender) >= n),
+                    }
             });
             if all_caught_up || Instant::now() >= deadline {
                 break;
@@ -235,29 +289,53 @@ impl Worker {
         }
         let mut report = Verification::default();
         let mut caught_up = micros_histogram();
-        for (&number, live) in &self.connections {
+        for (&number, live) in self.connections.iter_mut() {
             let mut state = live.state.lock().expect("receiver lock");
             let wanted = expected_of(number, live);
-            let mut complete = true;
-            for &(sender, n) in &wanted {
-                let got = state.check.distinct_from(sender);
-                report.expected += n;
-                report.missing += n.saturating_sub(got);
-                report.extra += got.saturating_sub(n);
-                complete &= got >= n;
-            }
-            let named: Vec<u32> = wanted.iter().map(|(sender, _)| *sender).collect();
-            let strangers: Vec<u32> = state.check.senders().filter(|s| !named.contains(s)).collect();
-            for sender in strangers {
-                report.extra += state.check.distinct_from(sender);
-            }
             report.receivers += 1;
+            report.closed_early += u64::from(state.closed);
+            let server_total = total_of(number, live);
+            if live.spec.count_only {
+                let (expected, at_most) = server_total.unwrap_or_else(|| (total(&wanted), total(&wanted)));
+                let got = live.counted();
+                report.expected += expected;
+                report.delivered += got;
+                report.missing += expected.saturating_sub(got);
+                report.extra += got.saturating_sub(at_most);
+                report.complete += u64::from(got >= expected);
+                report.counted_only += 1;
+                drop(state);
+                live.counted_before += got;
+                continue;
+            }
+            let complete = if let Some((expected, at_most)) = server_total {
+                // Which messages were dropped is not known here, only how many: the total counts.
+                let got = state.check.distinct();
+                report.expected += expected;
+                report.missing += expected.saturating_sub(got);
+                report.extra += got.saturating_sub(at_most);
+                got >= expected
+            } else {
+                let mut complete = true;
+                for &(sender, n) in &wanted {
+                    let got = state.check.distinct_from(sender);
+                    report.expected += n;
+                    report.missing += n.saturating_sub(got);
+                    report.extra += got.saturating_sub(n);
+                    complete &= got >= n;
+                }
+                let named: Vec<u32> = wanted.iter().map(|(sender, _)| *sender).collect();
+                let strangers: Vec<u32> = state.check.senders().filter(|s| !named.contains(s)).collect();
+                for sender in strangers {
+                    report.extra += state.check.distinct_from(sender);
+                }
+                complete
+            };
             report.complete += u64::from(complete);
             report.delivered += state.check.distinct();
             report.duplicates += state.check.duplicates;
             report.reorders += state.check.reorders;
             report.unstamped += state.check.unstamped;
-            report.closed_early += u64::from(state.closed);
             if state.check.last_new_unix_us > 0 {
                 record_micros(&mut caught_up, state.check.last_new_unix_us.saturating_sub(since_unix_us));
             }
@@ -295,8 +373,10 @@ async fn open(
     let sample = spec.sample;
     let sender = match transport {
         Transport::Qun { ws_url, app_key } => {
+            let receive_mode =
+                if spec.count_only { qun_client::ReceiveMode::CountOnly } else { qun_client::ReceiveMode::Full };
             let options = ConnectOptions {
-                receive_mode: qun_client::ReceiveMode::Full,
+                receive_mode,
                 local_address: source,
                 device_name: "qun-bench".to_owned(),
                 ..ConnectOptions::default()
@@ -352,7 +432,7 @@ async fn open(
             Sender::Raw(queue)
         }
     };
-    Ok(Live { spec, sender, state })
+    Ok(Live { spec, sender, state, counted_before: 0 })
 }
 
 /// One received message text.

@@ -198,17 +198,29 @@ pub fn room_priority(tag: i64) -> msync::KeyValue {
     ext::int("chatroom_msg_tag", tag)
 }
 
+/// A chat room join (leaving the other rooms first with `leave_others`; `ext` goes to the other
+/// members in memberPresence) or leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomPresence<'a> {
+    Join { leave_others: bool, ext: &'a str },
+    Leave,
+}
+
 /// The uplink `Meta{ns: MUC}` of a chat room join or leave, as the SDK builds it:
 /// `MUCBody{mucId: <room>, operation: JOIN | LEAVE, from{name}, isChatroom: true}` (a join
 /// also says `leaveOtherRooms` and carries `ext`).
-pub fn room_presence_meta(app_key: &str, from: &str, meta_id: u64, room: &str, join: bool, leave_others: bool) -> Meta {
+pub fn room_presence_meta(app_key: &str, from: &str, meta_id: u64, room: &str, presence: RoomPresence<'_>) -> Meta {
+    let (join, leave_others, ext) = match presence {
+        RoomPresence::Join { leave_others, ext } => (true, leave_others, ext),
+        RoomPresence::Leave => (false, false, ""),
+    };
     let operation = if join { pb::muc_body::Operation::Join } else { pb::muc_body::Operation::Leave };
     let body = msync::MucBody {
         muc_id: Some(Jid::group(app_key, room)),
         operation: Some(operation as i32),
         from: Some(Jid { name: Some(from.to_owned()), ..Default::default() }),
         is_chatroom: Some(true),
-        ext: join.then(String::new),
+        ext: join.then(|| ext.to_owned()),
         leave_other_rooms: join.then_some(leave_others),
         ..Default::default()
     };

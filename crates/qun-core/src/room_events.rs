@@ -152,6 +152,10 @@ pub struct RoomEvent {
     pub reason: String,
     /// Custom attributes set (key → value) or removed (key → ""), for the metadata events.
     pub attributes: BTreeMap<String, String>,
+    /// What a joiner wrote in its join (`MUCBody.ext`), passed on in memberPresence; empty
+    /// otherwise.
+    #[serde(default)]
+    pub ext: String,
     /// Members in the room after the change.
     pub member_count: u32,
     /// Server time of the event, ms since the Unix epoch.

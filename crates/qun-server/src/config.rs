@@ -55,6 +55,7 @@ struct FileConfig {
     max_devices_per_user: Option<u32>,
     room_grace_secs: Option<u64>,
     room_flush_max_ms: Option<u64>,
+    room_idle_secs: Option<u64>,
 }
 
 /// Connections per user by default (Agora's multi-device default allows several platforms).
@@ -62,7 +63,9 @@ const DEFAULT_MAX_DEVICES: u32 = 4;
 /// How long a chat room member may stay disconnected before leaving (Agora: 2 minutes).
 const DEFAULT_ROOM_GRACE: Duration = Duration::from_secs(120);
 /// The longest a chat room holds messages to send them together (see `room_flush_max`).
-const DEFAULT_ROOM_FLUSH_MAX: Duration = Duration::from_millis(100);
+const DEFAULT_ROOM_FLUSH_MAX: Duration = Duration::from_millis(400);
+/// How long a chat room nobody is in stays in memory (see `room_idle`).
+const DEFAULT_ROOM_IDLE: Duration = Duration::from_secs(600);
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -89,6 +92,9 @@ pub struct Config {
     /// A busy chat room sends what arrived together, at most this long after the first of it
     /// (the wait grows with the room: see `services::room_live`).
     pub room_flush_max: Duration,
+    /// A chat room nobody is in (online or away) for this long is put to sleep: its tasks and
+    /// state go; its recent messages are kept for the next joiner.
+    pub room_idle: Duration,
 }
 
 impl Config {
@@ -123,6 +129,7 @@ impl Config {
             max_devices_per_user: file.max_devices_per_user.unwrap_or(DEFAULT_MAX_DEVICES).max(1),
             room_grace: args.room_grace_secs.or(file.room_grace_secs).map_or(DEFAULT_ROOM_GRACE, Duration::from_secs),
             room_flush_max: file.room_flush_max_ms.map_or(DEFAULT_ROOM_FLUSH_MAX, Duration::from_millis),
+            room_idle: file.room_idle_secs.map_or(DEFAULT_ROOM_IDLE, Duration::from_secs),
         })
     }
 
@@ -142,6 +149,7 @@ impl Config {
             max_devices_per_user: DEFAULT_MAX_DEVICES,
             room_grace: DEFAULT_ROOM_GRACE,
             room_flush_max: DEFAULT_ROOM_FLUSH_MAX,
+            room_idle: DEFAULT_ROOM_IDLE,
         }
     }
 }

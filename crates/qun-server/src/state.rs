@@ -63,7 +63,7 @@ impl AppState {
         let state = AppState {
             writer: MessageWriter::start(store.clone()),
             room_events: RoomEventFeed::default(),
-            rooms: Arc::new(RoomRuntime::new(hub.clone(), config.room_grace, config.room_flush_max)),
+            rooms: Arc::new(RoomRuntime::new(hub.clone(), config.room_grace, config.room_flush_max, config.room_idle)),
             hub,
             recent: Arc::new(RecentTimelines::default()),
             store,

@@ -24,6 +24,9 @@ pub struct SendMessage {
     pub routetype: Option<String>,
     #[serde(default)]
     pub need_group_ack: Option<bool>,
+    /// Rooms: the messages' priority, `high`, `normal` (the default) or `low`.
+    #[serde(default)]
+    pub chatroom_msg_level: Option<String>,
 }
 
 /// The reply's `data`: target id → message id.

@@ -15,6 +15,10 @@ use super::session::Session;
 use crate::ids::now_ms;
 use crate::state::AppState;
 
+/// The longest `ext` a join may carry: it goes to every member in memberPresence (Agora
+/// documents no limit; 1 KiB keeps a join storm's fan-out bounded).
+pub(crate) const JOIN_EXT_MAX_BYTES: usize = 1024;
+
 /// An uplink MUC meta: a chat room join or leave; anything else is not supported over msync.
 pub(super) async fn uplink_muc(state: &AppState, session: &Session, meta: Meta) {
     let meta_id = meta.id.unwrap_or(0);
@@ -42,6 +46,14 @@ pub(super) async fn uplink_muc(state: &AppState, session: &Session, meta: Meta) 
         return;
     };
     if operation == Some(pb::muc_body::Operation::Join) {
+        let ext = body.ext.clone().unwrap_or_default();
+        if ext.len() > JOIN_EXT_MAX_BYTES {
+            refuse(ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("the join's ext is {} bytes; at most {JOIN_EXT_MAX_BYTES} are allowed", ext.len()),
+            ));
+            return;
+        }
         if body.leave_other_rooms() {
             for other in state.rooms.rooms_of(session.app_id, &session.user) {
                 if other != room_id
@@ -52,7 +64,7 @@ pub(super) async fn uplink_muc(state: &AppState, session: &Session, meta: Meta) 
             }
         }
         // Acknowledged by the room on success.
-        if let Err(error) = state.rooms.join(state, session, room_id, meta_id).await {
+        if let Err(error) = state.rooms.join(state, session, room_id, meta_id, ext).await {
             refuse(error);
         }
     } else {

@@ -1,4 +1,5 @@
-//! `POST /messages/chatgroups`, `POST /messages/users` (agora-chat-api.md §4) and the SDK's
+//! `POST /messages/chatgroups`, `POST /messages/chatrooms`, `POST /messages/users`
+//! (agora-chat-api.md §4) and the SDK's
 //! history call `POST /users/{me}/messageroaming`. Sends go through the same path as the
 //! websocket's ([`crate::services::messages::send`]).
 
@@ -6,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use qun_core::rules::GroupAction;
-use qun_core::{GroupId, UserName};
+use qun_core::rules::{GroupAction, RoomAction};
+use qun_core::{GroupId, RoomId, RoomPriority, UserName};
 use qun_proto::ErrorCode;
 use qun_proto::msync::{self, KeyValue, Message, MessageBody, pb};
 use qun_proto::rest::messages::{RoamingMessage, RoamingPage, RoamingRequest, SendMessage, SentMessages};
@@ -18,10 +19,14 @@ use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::services::groups::{load_scene, parse_group_id};
 use crate::services::messages::{self, MESSAGE_MAX_BYTES, Target};
 use crate::services::parse_user;
+use crate::services::room_delivery;
+use crate::services::rooms::{load_room_scene, parse_room_id};
 use crate::state::AppState;
 
 /// Group targets per call (Agora: 3).
 const GROUP_TARGETS_MAX: usize = 3;
+/// Room targets per call (Agora: 10).
+const ROOM_TARGETS_MAX: usize = 10;
 /// User targets per call (Agora: 600).
 const USER_TARGETS_MAX: usize = 600;
 /// History entries per page at most.
@@ -33,12 +38,41 @@ pub(crate) async fn send_to_groups(
     ctx: Ctx,
     JsonBody(request): JsonBody<SendMessage>,
 ) -> Result<Response, HttpError> {
-    let targets = request.to.as_deref().unwrap_or_default();
-    if targets.is_empty() || targets.len() > GROUP_TARGETS_MAX {
-        return Err(HttpError::new(ErrorCode::InvalidParameter, "params to's size can't exceed limit 3"));
-    }
+    let targets = targets(&request, GROUP_TARGETS_MAX, "params to's size can't exceed limit 3")?;
     let groups: Vec<GroupId> = targets.iter().map(|t| parse_group_id(t)).collect::<Result<_, _>>()?;
     send_all(&state, &ctx, &request, groups.into_iter().map(Target::Group).collect()).await
+}
+
+/// `POST /messages/chatrooms`: one message to each room, to the members in it now (rooms keep
+/// no offline messages), at `chatroom_msg_level`, subject to each room's rate threshold like a
+/// client's message. Every room and the sender's right to send are checked before anything is
+/// sent.
+pub(crate) async fn send_to_rooms(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(request): JsonBody<SendMessage>,
+) -> Result<Response, HttpError> {
+    let targets = targets(&request, ROOM_TARGETS_MAX, "params to's size can't exceed limit 10")?;
+    let level = match request.chatroom_msg_level.as_deref() {
+        None => RoomPriority::Normal,
+        Some(level) => RoomPriority::from_level(level).ok_or_else(|| {
+            HttpError::new(ErrorCode::InvalidParameter, "chatroom_msg_level must be high, normal or low")
+        })?,
+    };
+    let rooms: Vec<RoomId> = targets.iter().map(|t| parse_room_id(t)).collect::<Result<_, _>>()?;
+    let caller = ctx.caller()?.clone();
+    let from = sender(&caller, &request)?;
+    let body = message_body(&request, &from)?;
+    for room in &rooms {
+        let scene = load_room_scene(&state, &ctx.app, &caller, *room, &[]).await?;
+        scene.authorize(RoomAction::SendMessage, None)?;
+    }
+    let mut sent = SentMessages::new();
+    for room in rooms {
+        let message = room_delivery::send_from_rest(&state, &ctx.app, room, &from, body.clone(), level).await?;
+        sent.insert(room.to_string(), message.id.to_string());
+    }
+    Ok(ctx.data(sent))
 }
 
 /// `POST /messages/users`.
@@ -47,10 +81,7 @@ pub(crate) async fn send_to_users(
     ctx: Ctx,
     JsonBody(request): JsonBody<SendMessage>,
 ) -> Result<Response, HttpError> {
-    let targets = request.to.as_deref().unwrap_or_default();
-    if targets.is_empty() || targets.len() > USER_TARGETS_MAX {
-        return Err(HttpError::new(ErrorCode::InvalidParameter, "to must name 1 to 600 users"));
-    }
+    let targets = targets(&request, USER_TARGETS_MAX, "to must name 1 to 600 users")?;
     let users: Vec<UserName> = targets.iter().map(|t| parse_user(t)).collect::<Result<_, _>>()?;
     send_all(&state, &ctx, &request, users.into_iter().map(Target::User).collect()).await
 }
@@ -64,13 +95,7 @@ async fn send_all(
     targets: Vec<Target>,
 ) -> Result<Response, HttpError> {
     let caller = ctx.caller()?.clone();
-    let from = match (&caller, request.from.as_deref()) {
-        (Caller::User(me), _) => me.clone(),
-        (Caller::AppAdmin, Some("")) => {
-            return Err(HttpError::new(ErrorCode::InvalidParameter, "from must not be empty"));
-        }
-        (Caller::AppAdmin, from) => parse_user(from.unwrap_or("admin"))?,
-    };
+    let from = sender(&caller, request)?;
     let body = message_body(request, &from)?;
     for target in &targets {
         match target {
@@ -100,6 +125,25 @@ async fn send_all(
         sent.insert(key, message.id.to_string());
     }
     Ok(ctx.data(sent))
+}
+
+/// The request's `to`: 1 to `max` targets, else 400 with `error`.
+fn targets<'a>(request: &'a SendMessage, max: usize, error: &str) -> Result<&'a [String], HttpError> {
+    let targets = request.to.as_deref().unwrap_or_default();
+    if targets.is_empty() || targets.len() > max {
+        return Err(HttpError::new(ErrorCode::InvalidParameter, error));
+    }
+    Ok(targets)
+}
+
+/// Who a REST message is from: a user token's user, else `from` (default `admin`; Agora does
+/// not check that it exists).
+fn sender(caller: &Caller, request: &SendMessage) -> Result<UserName, HttpError> {
+    match (caller, request.from.as_deref()) {
+        (Caller::User(me), _) => Ok(me.clone()),
+        (Caller::AppAdmin, Some("")) => Err(HttpError::new(ErrorCode::InvalidParameter, "from must not be empty")),
+        (Caller::AppAdmin, from) => Ok(parse_user(from.unwrap_or("admin"))?),
+    }
 }
 
 /// Builds the msync body of a REST message: its one content, typed per `type`, and `ext`.

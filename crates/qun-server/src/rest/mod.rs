@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/{user}/joined_chatgroups", get(groups::joined_legacy))
         .route("/users/{user}/messageroaming", post(messages::roaming))
         .route("/messages/chatgroups", post(messages::send_to_groups))
+        .route("/messages/chatrooms", post(messages::send_to_rooms))
         .route("/messages/users", post(messages::send_to_users))
         // groups: lifecycle and lists
         .route("/chatgroups", post(groups::create).get(groups::list_all))

@@ -650,7 +650,7 @@ fn add_one(
     if !has_room_for(scene, adds) {
         return Err(ApiError::new(ErrorCode::ExceedLimit, "the chatroom is full (maxusers)"));
     }
-    enter(state, decision, user);
+    enter(state, decision, user, "");
     Ok(0)
 }
 

@@ -159,11 +159,20 @@ pub struct PlannedRoomEvent {
     pub to: Vec<UserName>,
     pub reason: String,
     pub attributes: BTreeMap<String, String>,
+    /// A joiner's own words for memberPresence (see [`RoomEvent::ext`]).
+    pub ext: String,
 }
 
 impl PlannedRoomEvent {
     pub fn new(operation: RoomOperation, from: impl Into<String>, to: Vec<UserName>) -> Self {
-        PlannedRoomEvent { operation, from: from.into(), to, reason: String::new(), attributes: BTreeMap::new() }
+        PlannedRoomEvent {
+            operation,
+            from: from.into(),
+            to,
+            reason: String::new(),
+            attributes: BTreeMap::new(),
+            ext: String::new(),
+        }
     }
 
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
@@ -326,6 +335,7 @@ fn resolve_events<T>(
                     to: planned.to.clone(),
                     reason: planned.reason.clone(),
                     attributes: planned.attributes.clone(),
+                    ext: planned.ext.clone(),
                     member_count,
                     timestamp_ms: scene.now_ms,
                 },
@@ -373,9 +383,11 @@ pub fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 
 /// Mutations and events for `user` entering the room (the REST add, the websocket join):
 /// the others hear `memberPresence`.
-pub fn enter(state: &AppState, decision: &mut RoomDecision<impl Sized>, user: &UserName) {
+pub fn enter(state: &AppState, decision: &mut RoomDecision<impl Sized>, user: &UserName, ext: &str) {
     decision.mutations.push(RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 });
-    decision.events.push(PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]));
+    let mut presence = PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]);
+    presence.ext = ext.to_owned();
+    decision.events.push(presence);
 }
 
 /// Mutations and events for `user` leaving the room (kicked or blocked when `kicked`; also the

@@ -168,8 +168,8 @@ async fn joining_and_leaving_over_msync() {
         assert_eq!((info["is_all_mute"].as_bool(), info["is_in_white_list"].as_bool()), (Some(false), Some(false)));
         assert_eq!(info["mute_duration"], 0);
         assert!(info["create_timestamp"].as_i64().unwrap() > 0);
-        let Incoming::GroupEvent { group, from, .. } = ann.event(PRESENCE).await else { unreachable!() };
-        assert_eq!((group.as_str(), from.as_str()), (room.as_str(), "bob"));
+        let Incoming::GroupEvent { group, from, ext, .. } = ann.event(PRESENCE).await else { unreachable!() };
+        assert_eq!((group.as_str(), from.as_str(), ext), (room.as_str(), "bob", None));
         assert_eq!(members(&server, &room).await, ["ann", "bob"]);
 
         // Joining again changes nothing and tells nobody.
@@ -196,6 +196,16 @@ async fn joining_and_leaving_over_msync() {
         // Nothing of a room that does not exist stays in memory.
         let app = server.state.app("qun", "test").await.expect("store").expect("app");
         assert!(server.state.rooms.room_stats(app.id, qun_core::RoomId(123456789)).is_none());
+
+        // A joiner's ext reaches the others with its memberPresence (the SDK shows it);
+        // one too long is refused and changes nothing.
+        let (code, reason) = refused(carol.connection.join_room_with_ext(&room, false, &"x".repeat(1025)).await);
+        assert_eq!(code, Some(StatusCode::WrongParameter), "{reason}");
+        assert_eq!(members(&server, &room).await, ["ann"]);
+        carol.connection.join_room_with_ext(&room, false, r#"{"seat":"A7"}"#).await.expect("join with ext");
+        let Incoming::GroupEvent { from, ext, .. } = ann.event(PRESENCE).await else { unreachable!() };
+        assert_eq!((from.as_str(), ext.as_deref()), ("carol", Some(r#"{"seat":"A7"}"#)));
+        carol.connection.leave_room(&room).await.expect("leave");
 
         // leaveOtherRooms: joining a second room with it leaves the first.
         let second = self::room(&server, "ann", json!({})).await;
@@ -283,6 +293,7 @@ async fn members_in_the_room_at_start_leave_unless_they_come_back() {
             state.hub.clone(),
             Duration::from_millis(500),
             Duration::from_millis(100),
+            Duration::from_secs(600),
         );
         assert_eq!(fresh.absent_count(), 0);
         fresh.start(state).await;
@@ -487,4 +498,110 @@ async fn drops_above_the_rate_are_counted_exactly() {
         assert!(get("qun_room_messages_delivered_total/normal") >= 1, "{metrics:?}");
         assert_eq!(get("qun_room_members_online"), 3);
     });
+}
+
+#[tokio::test]
+async fn rest_messages_reach_the_members_in_the_room() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        let other = self::room(&server, "ann", json!({})).await;
+        let mut bob = Device::connect(&server, "bob").await;
+        bob.connection.join_room(&room, false).await.expect("join");
+        bob.connection.join_room(&other, false).await.expect("join");
+        bob.drain(Duration::from_millis(200)).await;
+
+        let message = |to: Value, extra: Value| {
+            let mut body = json!({"to": to, "type": "txt", "body": {"msg": "from the backend"}, "ext": {"k": "v"}});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body
+        };
+        let reply = admin_ok(
+            &server,
+            Method::POST,
+            "/messages/chatrooms",
+            Some(message(json!([room, other]), json!({"from": "carol", "chatroom_msg_level": "low"}))),
+        )
+        .await;
+        let ids = reply["data"].as_object().expect("data: room -> message id");
+        assert_eq!(ids.len(), 2, "{reply}");
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            match tokio::time::timeout(PATIENCE, bob.incoming.recv()).await {
+                Ok(Some(Incoming::Message { id, from, to, chat_type, text, ext, .. })) => {
+                    assert_eq!(
+                        (from.as_str(), chat_type, text.as_str()),
+                        ("carol", qun_client::ChatType::ChatRoom, "from the backend")
+                    );
+                    assert_eq!(ext.len(), 1, "the ext of the request");
+                    got.push((to, id.to_string()));
+                }
+                other => panic!("no message: {other:?}"),
+            }
+        }
+        got.sort();
+        let mut want: Vec<(String, String)> =
+            ids.iter().map(|(room, id)| (room.clone(), id.as_str().unwrap().to_owned())).collect();
+        want.sort();
+        assert_eq!(got, want);
+        let metrics = room_metrics(&server, &room).await;
+        assert_eq!(metrics.get("qun_room_messages_delivered_total/low"), Some(&1), "{metrics:?}");
+
+        // Bad requests send nothing: an unknown room among good ones, too many rooms, a bad
+        // level, a user token of a non-member.
+        let (status, reply) = server
+            .admin(Method::POST, "/messages/chatrooms", Some(message(json!([room, "123456789"]), json!({}))))
+            .await;
+        assert_eq!((status, reply["error"].as_str()), (404, Some("service_resource_not_found")), "{reply}");
+        let eleven: Vec<String> = (0..11).map(|_| room.clone()).collect();
+        let (status, _) =
+            server.admin(Method::POST, "/messages/chatrooms", Some(message(json!(eleven), json!({})))).await;
+        assert_eq!(status, 400);
+        let (status, _) = server
+            .admin(
+                Method::POST,
+                "/messages/chatrooms",
+                Some(message(json!([room]), json!({"chatroom_msg_level": "urgent"}))),
+            )
+            .await;
+        assert_eq!(status, 400);
+        let carol_token = server.login("carol").await;
+        let (status, reply) = server
+            .call(Method::POST, "/messages/chatrooms", Some(&carol_token), Some(message(json!([room]), json!({}))))
+            .await;
+        assert_eq!(status, 403, "{reply}");
+        assert!(texts_in(&bob.drain(Duration::from_millis(300)).await).is_empty(), "nothing more arrived");
+    });
+}
+
+#[tokio::test]
+async fn rooms_nobody_is_in_sleep_and_wake_with_their_recent_messages() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start_with(backend, |config| {
+            config.room_idle = Duration::from_millis(300);
+            config.room_grace = Duration::from_millis(2000);
+        })
+        .await;
+        server.users(&["ann", "bob"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        let ann = Device::connect(&server, "ann").await;
+        for i in 0..3 {
+            ann.connection.send_room_text(&room, &format!("m{i}"), None).await.expect("send");
+        }
+        // The owner is away (her grace period runs): the room stays awake.
+        ann.connection.close().await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(server.state.rooms.rooms_awake(), 1, "someone is away");
+        // Her grace period ends and she leaves: nobody is in it at all, and it goes to sleep.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while server.state.rooms.rooms_awake() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the idle room never went to sleep");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A joiner wakes it and gets what it had.
+        let mut bob = Device::connect(&server, "bob").await;
+        bob.connection.join_room(&room, false).await.expect("join");
+        assert_eq!(bob.texts(3).await, ["m0", "m1", "m2"]);
+        assert_eq!(server.state.rooms.rooms_awake(), 1);
+    }
 }

@@ -27,6 +27,7 @@ mod presence;
 mod send;
 
 pub use live::RoomStats;
+pub(crate) use send::send_from_rest;
 pub use send::{room_event_meta, send_from_client};
 
 use std::collections::{HashMap, HashSet};
@@ -60,6 +61,8 @@ struct Maps {
     epochs: HashMap<UserKey, u64>,
     /// Members who are away, with the time they leave the room.
     absent: HashMap<(RoomKey, UserName), Instant>,
+    /// The recent messages of rooms put to sleep (see [`RoomRuntime::sleep_idle_rooms`]).
+    sleeping_rings: HashMap<RoomKey, Vec<live::RingEntry>>,
 }
 
 /// See the module docs. One per server, shared behind an `Arc`.
@@ -68,6 +71,7 @@ pub struct RoomRuntime {
     hub: Arc<Hub>,
     grace: Duration,
     flush_max: Duration,
+    idle: Duration,
 }
 
 impl std::fmt::Debug for RoomRuntime {
@@ -77,8 +81,8 @@ impl std::fmt::Debug for RoomRuntime {
 }
 
 impl RoomRuntime {
-    pub fn new(hub: Arc<Hub>, grace: Duration, flush_max: Duration) -> RoomRuntime {
-        RoomRuntime { maps: Mutex::new(Maps::default()), hub, grace, flush_max }
+    pub fn new(hub: Arc<Hub>, grace: Duration, flush_max: Duration, idle: Duration) -> RoomRuntime {
+        RoomRuntime { maps: Mutex::new(Maps::default()), hub, grace, flush_max, idle }
     }
 
     fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -119,6 +123,9 @@ impl RoomRuntime {
         }
         let (presence, ops) = mpsc::channel(presence::QUEUE);
         let live = Arc::new(LiveRoom::new(app, room_id, presence));
+        if let Some(ring) = maps.sleeping_rings.remove(&(app.id, room_id)) {
+            live.wake_with_ring(ring);
+        }
         tokio::spawn(live.clone().run_flusher(self.flush_max));
         tokio::spawn(presence::run(state.clone(), live.clone(), ops));
         maps.rooms.insert((app.id, room_id), live.clone());
@@ -150,7 +157,11 @@ impl RoomRuntime {
         let live = if destroyed {
             match maps.rooms.get(&(app.id, room_id)) {
                 Some(live) => live.clone(),
-                None => return,
+                None => {
+                    // Asleep (or never awake here): only its kept ring is left to forget.
+                    maps.sleeping_rings.remove(&(app.id, room_id));
+                    return;
+                }
             }
         } else {
             self.ensure(&mut maps, state, app, room_id)
@@ -209,6 +220,7 @@ impl RoomRuntime {
         }
         if destroyed {
             maps.rooms.remove(&(app.id, room_id));
+            maps.sleeping_rings.remove(&(app.id, room_id));
             maps.absent.retain(|(key, _), _| key != &(app.id, room_id));
             for rooms in maps.user_rooms.values_mut() {
                 rooms.remove(&room_id);
@@ -311,10 +323,11 @@ impl RoomRuntime {
         session: &Session,
         room_id: RoomId,
         meta_id: u64,
+        ext: String,
     ) -> Result<(), ApiError> {
         let live = self.live(state, &session.app, room_id);
         let (reply, answer) = oneshot::channel();
-        let op = PresenceOp::Join { user: session.user.clone(), session_id: session.id, meta_id, reply };
+        let op = PresenceOp::Join { user: session.user.clone(), session_id: session.id, meta_id, ext, reply };
         submit(&live, op, answer, room_id).await
     }
 
@@ -366,6 +379,7 @@ impl RoomRuntime {
         }
         let mut maps = self.maps();
         let key = (live.app_id, live.room_id);
+        maps.sleeping_rings.remove(&key);
         if maps.rooms.get(&key).is_some_and(|known| Arc::ptr_eq(known, live)) {
             maps.rooms.remove(&key);
             maps.absent.retain(|(room, _), _| room != &key);
@@ -389,6 +403,35 @@ impl RoomRuntime {
             }
         }
         expired
+    }
+
+    /// Puts to sleep the rooms that nobody has been in (online or away) for `idle`: their
+    /// flusher and presence actor end and their state goes; their recent messages are kept
+    /// (in `sleeping_rings`) for the room's next wake-up, which any use of the room brings.
+    /// Only a room nobody else holds right now is put to sleep (its map entry and its two
+    /// tasks are the only holders), so no send or join in flight meets a closed room.
+    fn sleep_idle_rooms(&self) {
+        /// The map's entry, the flusher and the presence actor.
+        const IDLE_HOLDERS: usize = 3;
+        let mut maps = self.maps();
+        let Maps { rooms, absent, sleeping_rings, .. } = &mut *maps;
+        let away: HashSet<RoomKey> = absent.keys().map(|(room, _)| *room).collect();
+        rooms.retain(|key, live| {
+            let idle_for = live.idle_for(!away.contains(key));
+            if idle_for < self.idle || Arc::strong_count(live) > IDLE_HOLDERS {
+                return true;
+            }
+            let ring = live.sleep();
+            if !ring.is_empty() {
+                sleeping_rings.insert(*key, ring);
+            }
+            false
+        });
+    }
+
+    /// Rooms held in memory (awake), for tests and metrics.
+    pub fn rooms_awake(&self) -> usize {
+        self.maps().rooms.len()
     }
 
     /// Members away right now (for tests and metrics).
@@ -425,12 +468,18 @@ async fn submit(
     answer.await.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "internal error")))
 }
 
-/// Ends absences as their grace periods run out.
+/// Ends absences as their grace periods run out, and puts idle rooms to sleep.
 async fn sweep(state: AppState, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sleep_check_every = (state.rooms.idle / 10).clamp(tick, Duration::from_secs(10));
+    let mut last_sleep_check = Instant::now();
     loop {
         interval.tick().await;
+        if last_sleep_check.elapsed() >= sleep_check_every {
+            last_sleep_check = Instant::now();
+            state.rooms.sleep_idle_rooms();
+        }
         for (live, user) in state.rooms.expired(Instant::now()) {
             if let Some(actor) = live.presence_sender() {
                 let _ = actor.send(PresenceOp::Expire { user }).await;

@@ -32,7 +32,8 @@ pub(crate) const QUEUE: usize = 4096;
 pub(crate) enum PresenceOp {
     /// A websocket join. On success the actor has sent the ack (with `chatroomInfo`) and the
     /// ring to the session; on failure the caller answers.
-    Join { user: UserName, session_id: u64, meta_id: u64, reply: oneshot::Sender<Result<(), ApiError>> },
+    /// `ext` is what the joiner wrote (`MUCBody.ext`), passed on to the others in memberPresence.
+    Join { user: UserName, session_id: u64, meta_id: u64, ext: String, reply: oneshot::Sender<Result<(), ApiError>> },
     /// A websocket leave.
     Leave { user: UserName, reply: oneshot::Sender<Result<(), ApiError>> },
     /// The member's grace period ran out: they leave unless allowlisted or back online.
@@ -96,7 +97,7 @@ async fn commit(state: &AppState, live: &Arc<LiveRoom>, ops: Vec<PresenceOp>) {
         Ok((outcomes, _)) => {
             for (op, outcome) in ops.into_iter().zip(outcomes) {
                 match (op, outcome) {
-                    (PresenceOp::Join { user, session_id, meta_id, reply }, Outcome::Joined(info)) => {
+                    (PresenceOp::Join { user, session_id, meta_id, reply, .. }, Outcome::Joined(info)) => {
                         state.rooms.joined(state, live, &user, session_id, meta_id, info);
                         let _ = reply.send(Ok(()));
                     }
@@ -170,7 +171,7 @@ fn decide(
                 .map_err(|denial| denial_error_in(Venue::Room, denial, &room_label, user.as_str(), None))
         };
         let outcome = match op {
-            PresenceOp::Join { .. } => {
+            PresenceOp::Join { ext, .. } => {
                 if !standing.exists {
                     Outcome::Refused(user_not_found(user))
                 } else if let Err(error) = authorize(RoomAction::Join) {
@@ -180,7 +181,7 @@ fn decide(
                 } else if count >= limit {
                     Outcome::Refused(ApiError::new(ErrorCode::ExceedLimit, "the chatroom is full (maxusers)"))
                 } else {
-                    enter(state, &mut decision, user);
+                    enter(state, &mut decision, user, ext);
                     count += 1;
                     present.insert(user, true);
                     Outcome::Joined(join_info(scene, user, count))

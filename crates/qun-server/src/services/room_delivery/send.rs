@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use qun_core::room_delivery::PRIORITY_EXT_KEY;
 use qun_core::rules::{self, RoomAction, Subject};
-use qun_core::{RoomEvent, RoomFlags, RoomId, RoomOperation, RoomPriority, Standing};
+use qun_core::{RoomEvent, RoomFlags, RoomId, RoomOperation, RoomPriority, Standing, UserName};
 use qun_proto::msync::{self, Jid, KeyValue, Message, MessageBody, Meta, MucBody, pb};
 use qun_proto::{ApiError, ErrorCode};
+use qun_store::AppRecord;
 
 use super::presence::JoinInfo;
 use crate::gateway::Session;
@@ -37,7 +38,7 @@ pub async fn send_from_client(
     state: &AppState,
     session: &Session,
     meta: Meta,
-    mut body: MessageBody,
+    body: MessageBody,
 ) -> Result<Sent, ApiError> {
     let to = meta.to.clone().unwrap_or_default();
     let room_id = RoomId::parse(to.name())
@@ -79,26 +80,67 @@ pub async fn send_from_client(
 
     let priority = RoomPriority::effective(RoomPriority::from_tag(priority_tag(&meta.ext)), facts.privileged(user));
     let id = state.ids.next();
-    let room_name = room_id.to_string();
-    body.set_type(pb::message_body::Type::Chatroom);
-    // The sender is who the token says, whatever the client wrote.
-    body.from = Some(Jid { name: Some(user.to_string()), ..Default::default() });
-    body.to = Some(Jid { name: Some(room_name.clone()), ..Default::default() });
-    let downlink = Meta {
-        id: Some(id),
-        from: Some(Jid::user_resource(session.app_key.clone(), user.as_str(), session.resource.clone())),
-        to: Some(Jid::group(session.app_key.clone(), room_name)),
-        timestamp: Some(now),
-        ns: Some(pb::meta::NameSpace::Chat as i32),
-        payload: Some(body.encode_to_vec().into()),
-        routetype: meta.routetype,
-        // Relayed as sent: the SDK reads the message's priority back from chatroom_msg_tag.
-        ext: meta.ext,
-        ..Default::default()
-    };
+    let sender = Jid::user_resource(session.app_key.clone(), user.as_str(), session.resource.clone());
+    // Meta.ext is relayed as sent: the SDK reads the message's priority back from chatroom_msg_tag.
+    let downlink = room_message_meta(id, now, sender, room_id, body, meta.ext, meta.routetype);
     session.sent(id);
     live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, Some(session.id)).await;
     Ok(Sent { id, timestamp_ms: now })
+}
+
+/// A message to a chat room over REST (`POST /messages/chatrooms`) from `from`, whom the caller
+/// checked may send there. `level` is the request's `chatroom_msg_level` (normal by default);
+/// as from a client, messages of the owner, admins and allowlisted members are high priority.
+pub(crate) async fn send_from_rest(
+    state: &AppState,
+    app: &AppRecord,
+    room_id: RoomId,
+    from: &UserName,
+    body: MessageBody,
+    level: RoomPriority,
+) -> Result<Sent, ApiError> {
+    let live = state.rooms.live(state, app, room_id);
+    let facts = live.facts(state).await?;
+    let priority = RoomPriority::effective(level, facts.privileged(from));
+    let id = state.ids.next();
+    let now = now_ms();
+    let tag = KeyValue {
+        key: Some(PRIORITY_EXT_KEY.to_owned()),
+        r#type: Some(pb::key_value::ValueType::Int as i32),
+        value: Some(pb::key_value::Value::VarintValue(level.tag())),
+    };
+    let downlink =
+        room_message_meta(id, now, Jid::user(live.app_key.clone(), from.as_str()), room_id, body, vec![tag], None);
+    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, None).await;
+    Ok(Sent { id, timestamp_ms: now })
+}
+
+/// The downlink `Meta` of a room message from `sender`, its body typed CHATROOM and addressed
+/// from the sender (whatever the client wrote) to the room.
+fn room_message_meta(
+    id: u64,
+    now: u64,
+    sender: Jid,
+    room_id: RoomId,
+    mut body: MessageBody,
+    ext: Vec<KeyValue>,
+    routetype: Option<i32>,
+) -> Meta {
+    let room_name = room_id.to_string();
+    body.set_type(pb::message_body::Type::Chatroom);
+    body.from = Some(Jid { name: sender.name.clone(), ..Default::default() });
+    body.to = Some(Jid { name: Some(room_name.clone()), ..Default::default() });
+    Meta {
+        id: Some(id),
+        to: Some(Jid::group(sender.app_key.clone().unwrap_or_default(), room_name)),
+        from: Some(sender),
+        timestamp: Some(now),
+        ns: Some(pb::meta::NameSpace::Chat as i32),
+        payload: Some(body.encode_to_vec().into()),
+        routetype,
+        ext,
+        ..Default::default()
+    }
 }
 
 /// A room event as the SDK expects it: `Meta{ns: MUC, payload: MUCBody{isChatroom: true}}`.
@@ -123,6 +165,8 @@ pub fn room_event_meta(app_key: &str, id: u64, event: &RoomEvent) -> Meta {
         muc_name: Some(event.room_name.clone()),
         muc_member_count: Some(event.member_count as i32),
         event_info,
+        // Both SDK versions hand it out as the memberPresence event's `ext`.
+        ext: (!event.ext.is_empty()).then(|| event.ext.clone()),
         ..Default::default()
     };
     Meta {
@@ -220,6 +264,7 @@ mod tests {
             to: vec![UserName::parse("bob").unwrap()],
             reason: String::new(),
             attributes: [("k".to_owned(), "v".to_owned())].into_iter().collect(),
+            ext: String::new(),
             member_count: 4,
             timestamp_ms: 1,
         };
