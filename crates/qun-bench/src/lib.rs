@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod fleet;
 pub mod protocol;
 pub mod report;
+pub mod room_counter;
 pub mod scenarios;
 pub mod server;
 pub mod setup;

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use crate::protocol::{
     Command, ConnectionSpec, Destination, Event, Expectation, HistogramData, HttpLoad, InboxTotal, SendPlan,
     SenderReport, Transport, Verification, micros_histogram, record_micros,
 };
+use crate::room_counter;
 use crate::stamp::{SequenceCheck, Stamp, now_unix_us};
 
 /// Messages a raw (calibration) connection may have queued for writing.
@@ -81,16 +83,23 @@ impl Live {
             Sender::Qun(connection) => {
                 qun_client::Counters::get(&connection.counters().messages).saturating_sub(self.counted_before)
             }
+            Sender::Counter(counts, _) => counts.messages.load(Ordering::Relaxed).saturating_sub(self.counted_before),
             Sender::Raw(_) => 0,
         }
     }
+
+    /// Whether the connection ended before the verification.
+    fn closed_early(&self, state: &ReceiverState) -> bool {
+        state.closed || matches!(&self.sender, Sender::Counter(counts, _) if counts.closed.load(Ordering::Relaxed))
+    }
 }
 
-/// How a connection sends.
+/// How a connection sends (or, for a counting room member, that it does not).
 #[derive(Clone)]
 enum Sender {
     Qun(Connection),
     Raw(mpsc::Sender<Bytes>),
+    Counter(Arc<room_counter::Counts>, tokio::task::AbortHandle),
 }
 
 #[derive(Default)]
@@ -274,7 +283,7 @@ impl Worker {
             let all_caught_up = self.connections.iter().all(|(&number, live)| {
                 let state = live.state.lock().expect("receiver lock");
                 let wanted = expected_of(number, live);
-                state.closed
+                live.closed_early(&state)
                     || match (total_of(number, live), live.spec.count_only) {
                         (Some((total, _)), true) => live.counted() >= total,
                         (Some((total, _)), false) => state.check.distinct() >= total,
@@ -293,7 +302,7 @@ impl Worker {
             let mut state = live.state.lock().expect("receiver lock");
             let wanted = expected_of(number, live);
             report.receivers += 1;
-            report.closed_early += u64::from(state.closed);
+            report.closed_early += u64::from(live.closed_early(&state));
             let server_total = total_of(number, live);
             if live.spec.count_only {
                 let (expected, at_most) = server_total.unwrap_or_else(|| (total(&wanted), total(&wanted)));
@@ -354,8 +363,12 @@ impl Worker {
     async fn disconnect(&mut self) {
         let mut closing = JoinSet::new();
         for (_, live) in std::mem::take(&mut self.connections) {
-            if let Sender::Qun(connection) = live.sender {
-                closing.spawn(async move { connection.close().await });
+            match live.sender {
+                Sender::Qun(connection) => {
+                    closing.spawn(async move { connection.close().await });
+                }
+                Sender::Counter(_, task) => task.abort(),
+                Sender::Raw(_) => {}
             }
         }
         while closing.join_next().await.is_some() {}
@@ -372,6 +385,22 @@ async fn open(
     let state = Arc::new(Mutex::new(ReceiverState::default()));
     let sample = spec.sample;
     let sender = match transport {
+        // A room member that only counts: its own lean websocket (see `room_counter`).
+        Transport::Qun { ws_url, app_key } if spec.count_only && spec.inbox.starts_with("r:") => {
+            let started_ms = qun_client::frames::now_ms();
+            let login = qun_client::frames::LoginFrame {
+                app_key: app_key.clone(),
+                user: spec.user.clone(),
+                token: spec.token.clone(),
+                device_uuid: spec.device.clone(),
+                device_name: "qun-bench".to_owned(),
+                resource: format!("qun_{}_{started_ms}", spec.device),
+                version: ConnectOptions::default().version,
+                session_id: format!("{started_ms}:"),
+            };
+            let (counts, task) = room_counter::join(ws_url, source, login, &spec.inbox[2..]).await?;
+            Sender::Counter(counts, task)
+        }
         Transport::Qun { ws_url, app_key } => {
             let receive_mode =
                 if spec.count_only { qun_client::ReceiveMode::CountOnly } else { qun_client::ReceiveMode::Full };
@@ -507,6 +536,10 @@ async fn open_loop_sender(
         record_micros(&mut lag.lock().expect("lag lock"), now_unix_us().saturating_sub(intended));
         let text = Stamp { sender: plan.index, seq, intended_unix_us: intended }.text();
         match &sender {
+            Sender::Counter(..) => {
+                // A counting member cannot send (the coordinator never plans it to).
+                report.lock().expect("report lock").failed += 1;
+            }
             Sender::Raw(queue) => {
                 let accepted = queue.try_send(Bytes::from(text)).is_ok();
                 let mut report = report.lock().expect("report lock");

@@ -19,6 +19,8 @@ pub struct PushedBatch<'a> {
 }
 
 // Field numbers (proto/msync.proto).
+const MSYNC_COMMAND: u64 = 8;
+const MSYNC_PAYLOAD: u64 = 9;
 const SYNC_DL_META_ID: u64 = 2;
 const SYNC_DL_METAS: u64 = 4;
 const SYNC_DL_NEXT_KEY: u64 = 5;
@@ -27,6 +29,21 @@ const META_NS: u64 = 5;
 // `Meta.NameSpace` values.
 const NS_CHAT: u64 = 1;
 const NS_MUC: u64 = 2;
+
+/// The `command` (absent: SYNC, the proto2 default) and the `payload` of a serialized `MSync`,
+/// without copying the payload; `None` if malformed.
+pub fn scan_msync(frame: &[u8]) -> Option<(i32, &[u8])> {
+    let (mut command, mut payload) = (0, &[][..]);
+    let mut fields = Fields(frame);
+    while let Some(field) = fields.next_field()? {
+        match (field.number, field.value) {
+            (MSYNC_COMMAND, Value::Varint(value)) => command = i32::try_from(value).ok()?,
+            (MSYNC_PAYLOAD, Value::Bytes(bytes)) => payload = bytes,
+            _ => {}
+        }
+    }
+    Some((command, payload))
+}
 
 /// Counts the metas of a `CommSyncDL` payload that asks nothing back: not an ack (no
 /// `metaId` above 0) and nothing to acknowledge (no `nextKey`) — a pushed batch, or the last
@@ -166,6 +183,18 @@ mod tests {
         assert_eq!(scan_pushed_batch(&ack), None, "an ack is decoded in full");
         let zero = CommSyncDl { meta_id: Some(0), ..Default::default() }.encode_to_vec();
         assert_eq!(scan_pushed_batch(&zero).map(|b| b.chat), Some(0), "metaId 0 is no ack (as the SDK reads it)");
+    }
+
+    #[test]
+    fn the_envelope_gives_its_command_and_payload_as_they_are() {
+        let frame = push_batch(Jid::group("o#a", "r1"), &[meta(1, pb::meta::NameSpace::Chat)], 5);
+        let decoded = decode_msync(frame.clone()).unwrap();
+        let (command, payload) = scan_msync(&frame).unwrap();
+        assert_eq!(command, decoded.command.unwrap_or_default());
+        assert_eq!(payload, &decoded.payload.unwrap()[..]);
+        let notice = crate::msync::notice(Jid::group("o#a", "r1"));
+        assert_eq!(scan_msync(&notice).unwrap().0, crate::msync::Command::Notice as i32);
+        assert_eq!(scan_msync(&[0x4a, 0x09]), None, "payload beyond the end");
     }
 
     #[test]
