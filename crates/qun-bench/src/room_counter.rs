@@ -45,51 +45,45 @@ pub async fn join(
 ) -> anyhow::Result<(Arc<Counts>, tokio::task::AbortHandle)> {
     let mut socket = Socket::connect(ws_url, source).await?;
     socket.send(&frames::provision(&login)).await?;
-    tokio::time::timeout(ANSWER_WAIT, async {
-        loop {
-            let frame = socket.next_frame().await?;
-            let Some((command, payload)) = msync::scan_msync(&frame) else { continue };
-            if command == Command::Provision as i32 {
-                let reply = Provision::decode(payload)?;
-                let status = reply.status.unwrap_or_else(msync::Status::ok);
-                if status.error_code.unwrap_or(0) != StatusCode::Ok as i32 {
-                    bail!("login refused: {:?}", status.reason);
-                }
-                return anyhow::Ok(());
-            }
-        }
-    })
-    .await
-    .context("no login reply")??;
+    socket
+        .await_answer("login reply", |command, payload| {
+            (command == Command::Provision as i32).then(|| {
+                Provision::decode(payload).map_err(Into::into).and_then(|reply| accepted("login", reply.status))
+            })
+        })
+        .await?;
 
     let meta_id = frames::next_meta_id();
     let presence = RoomPresence::Join { leave_others: false, ext: "" };
     socket
         .send(&frames::send_meta(frames::room_presence_meta(&login.app_key, &login.user, meta_id, room, presence)))
         .await?;
-    tokio::time::timeout(ANSWER_WAIT, async {
-        loop {
-            let frame = socket.next_frame().await?;
-            let Some((command, payload)) = msync::scan_msync(&frame) else { continue };
+    socket
+        .await_answer("join ack", |command, payload| {
             if command != Command::Sync as i32 || msync::scan_pushed_batch(payload).is_some() {
-                continue;
+                return None;
             }
-            let ack = CommSyncDl::decode(payload)?;
-            if ack.meta_id == Some(meta_id) {
-                let status = ack.status.unwrap_or_else(msync::Status::ok);
-                if status.error_code.unwrap_or(0) != StatusCode::Ok as i32 {
-                    bail!("join refused: {:?}", status.reason);
-                }
-                return anyhow::Ok(());
+            match CommSyncDl::decode(payload) {
+                Err(error) => Some(Err(error.into())),
+                Ok(ack) if ack.meta_id == Some(meta_id) => Some(accepted("join", ack.status)),
+                Ok(_) => None,
             }
-        }
-    })
-    .await
-    .context("no join ack")??;
+        })
+        .await?;
 
     let counts = Arc::new(Counts::default());
     let task = tokio::spawn(count(socket, counts.clone()));
     Ok((counts, task.abort_handle()))
+}
+
+/// `Ok` for an absent or OK status.
+fn accepted(what: &str, status: Option<msync::Status>) -> anyhow::Result<()> {
+    match status {
+        Some(status) if status.error_code.unwrap_or(0) != StatusCode::Ok as i32 => {
+            bail!("{what} refused: {:?}", status.reason)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Counts until the connection ends, sending a heartbeat now and then.
@@ -202,6 +196,27 @@ impl Socket {
         }
         self.end += read;
         Ok(())
+    }
+
+    /// Reads frames until `answer` recognises one (its msync command and payload), for at most
+    /// [`ANSWER_WAIT`].
+    async fn await_answer(
+        &mut self,
+        what: &str,
+        mut answer: impl FnMut(i32, &[u8]) -> Option<anyhow::Result<()>>,
+    ) -> anyhow::Result<()> {
+        tokio::time::timeout(ANSWER_WAIT, async {
+            loop {
+                let frame = self.next_frame().await?;
+                if let Some((command, payload)) = msync::scan_msync(&frame)
+                    && let Some(result) = answer(command, payload)
+                {
+                    return result;
+                }
+            }
+        })
+        .await
+        .with_context(|| format!("no {what}"))?
     }
 
     /// The next complete frame's payload (binary or not), reading as needed. For the login.
