@@ -77,14 +77,11 @@ struct Live {
 }
 
 impl Live {
-    /// Messages a count-only receiver counted since the step began.
+    /// Messages a counting room member counted since the step began (0 for the others).
     fn counted(&self) -> u64 {
         match &self.sender {
-            Sender::Qun(connection) => {
-                qun_client::Counters::get(&connection.counters().messages).saturating_sub(self.counted_before)
-            }
             Sender::Counter(counts, _) => counts.messages.load(Ordering::Relaxed).saturating_sub(self.counted_before),
-            Sender::Raw(_) => 0,
+            Sender::Qun(_) | Sender::Raw(_) => 0,
         }
     }
 
@@ -402,10 +399,11 @@ async fn open(
             Sender::Counter(counts, task)
         }
         Transport::Qun { ws_url, app_key } => {
-            let receive_mode =
-                if spec.count_only { qun_client::ReceiveMode::CountOnly } else { qun_client::ReceiveMode::Full };
+            if spec.count_only {
+                anyhow::bail!("only chat room members can count without decoding ({})", spec.inbox);
+            }
             let options = ConnectOptions {
-                receive_mode,
+                receive_mode: qun_client::ReceiveMode::Full,
                 local_address: source,
                 device_name: "qun-bench".to_owned(),
                 ..ConnectOptions::default()

@@ -12,13 +12,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use qun_proto::msync::{
-    self, CommNotice, CommSyncDl, CommUnreadDl, Command as MsyncCommand, Jid, Message, Meta, StatusCode, pb,
+    self, CommNotice, CommSyncDl, CommUnreadDl, Command as MsyncCommand, Jid, Meta, StatusCode, pb,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -207,17 +206,13 @@ impl Driver {
 
     /// One downlink frame. Only a failed write ends the connection from here.
     async fn on_frame(&mut self, frame: Bytes) -> Result<(), SocketGone> {
-        let shared = self.shared.clone();
-        let counters = &shared.counters;
+        let counters = &self.shared.counters;
         Counters::bump(&counters.frames_in);
         let Ok(frame) = msync::decode_msync(frame) else {
             Counters::bump(&counters.bad_frames);
             return Ok(());
         };
         match frame.known_command() {
-            Some(MsyncCommand::Sync) if self.mode == ReceiveMode::CountOnly && self.count_pushed(&frame).await? => {
-                Ok(())
-            }
             Some(MsyncCommand::Sync) => match frame.decode_payload::<CommSyncDl>() {
                 Ok(sync) => self.on_sync(sync).await,
                 Err(_) => {
@@ -249,26 +244,6 @@ impl Driver {
             },
             // A late login reply, an uplink-only command or an unknown one: nothing to do.
             _ => Ok(()),
-        }
-    }
-
-    /// [`ReceiveMode::CountOnly`]: counts the metas of a batch that asks nothing back, without
-    /// decoding them, and ends the pull of its queue if one was under way (as
-    /// [`Driver::on_sync`] would). `false`: the frame is something else; decode it.
-    async fn count_pushed(&mut self, frame: &msync::MSync) -> Result<bool, SocketGone> {
-        let Some(batch) = frame.payload.as_deref().and_then(msync::scan_pushed_batch) else { return Ok(false) };
-        let counters = &self.shared.counters;
-        counters.messages.fetch_add(u64::from(batch.chat), Ordering::Relaxed);
-        counters.group_events.fetch_add(u64::from(batch.muc), Ordering::Relaxed);
-        let Some(queue) = batch.queue else { return Ok(true) };
-        let Ok(queue) = Jid::decode(queue) else {
-            Counters::bump(&counters.bad_frames);
-            return Ok(true);
-        };
-        Counters::bump(&counters.batches);
-        match self.pulls.answered(&queue, None, true) {
-            Some(frame) => self.write(frame).await.map(|()| true),
-            None => Ok(true),
         }
     }
 

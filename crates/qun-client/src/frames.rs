@@ -195,7 +195,7 @@ pub fn message_meta(app_key: &str, from: &str, meta_id: u64, target: &Target, mu
 /// The `Meta.ext` entry the SDK sends a chat room message's priority in
 /// (`chatroom_msg_tag`: 0 high, 1 normal, 2 low).
 pub fn room_priority(tag: i64) -> msync::KeyValue {
-    ext::int("chatroom_msg_tag", tag)
+    msync::KeyValue::int(qun_core::room_delivery::PRIORITY_EXT_KEY, tag)
 }
 
 /// A chat room join (leaving the other rooms first with `leave_others`; `ext` goes to the other
@@ -267,7 +267,7 @@ pub mod ext {
 
     /// An integer attribute (the SDK writes JS integers as INT).
     pub fn int(key: &str, value: i64) -> KeyValue {
-        entry(key, ValueType::Int, Value::VarintValue(value))
+        KeyValue::int(key, value)
     }
 
     /// A boolean attribute.

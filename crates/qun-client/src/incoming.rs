@@ -65,18 +65,11 @@ pub enum ChatType {
 /// out [`Incoming::MessageId`]: no strings and no per-content allocations, for a benchmark
 /// that holds thousands of connections and only counts and times deliveries. Group events and
 /// kicks are decoded in both modes (they are rare).
-/// `CountOnly` goes further for batches that ask nothing back (room pushes, the last batch of
-/// a pull): their metas are counted on the wire by namespace ([`crate::Counters`]' `messages`
-/// and `group_events`) and never decoded nor handed out — what a load generator needs for a
-/// room of 19,000 members. Own echoes are not told apart there (the server never pushes a
-/// room message back to the connection that sent it). Everything else is decoded as in
-/// `IdsOnly`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReceiveMode {
     #[default]
     Full,
     IdsOnly,
-    CountOnly,
 }
 
 /// The SDK's name of a group operation (`onGroupEvent`'s `operation`, e.g. `"setAdmin"`), or
@@ -98,7 +91,7 @@ pub(crate) fn from_meta(meta: &Meta, mode: ReceiveMode) -> Option<Incoming> {
     let id = meta.id.unwrap_or(0);
     let timestamp = meta.timestamp.unwrap_or(0);
     match pb::meta::NameSpace::try_from(meta.ns.unwrap_or_default()).ok()? {
-        pb::meta::NameSpace::Chat if mode != ReceiveMode::Full => Some(Incoming::MessageId { id, timestamp }),
+        pb::meta::NameSpace::Chat if mode == ReceiveMode::IdsOnly => Some(Incoming::MessageId { id, timestamp }),
         pb::meta::NameSpace::Chat => {
             let body: MessageBody = meta.decode_payload().ok()?;
             let conference = meta.to.as_ref().is_some_and(|to| to.is_conference());

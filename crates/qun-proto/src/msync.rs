@@ -84,6 +84,17 @@ impl Jid {
     }
 }
 
+impl KeyValue {
+    /// An INT entry, as the SDK writes JS integers (`chatroom_msg_tag`, say).
+    pub fn int(key: impl Into<String>, value: i64) -> KeyValue {
+        KeyValue {
+            key: Some(key.into()),
+            r#type: Some(pb::key_value::ValueType::Int as i32),
+            value: Some(pb::key_value::Value::VarintValue(value)),
+        }
+    }
+}
+
 impl Status {
     /// `{errorCode: OK}`, with the code written explicitly.
     pub fn ok() -> Status {

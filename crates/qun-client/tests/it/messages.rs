@@ -184,30 +184,3 @@ async fn a_dropped_receiver_still_counts_and_acknowledges() {
     let (_bob, mut again) = server.connect("bob", "bobs-bench").await;
     assert_quiet(&mut again, |item| !matches!(item, Incoming::Message { .. })).await;
 }
-
-#[tokio::test]
-async fn count_only_mode_counts_room_pushes_without_handing_them_out() {
-    let server = TestServer::start().await;
-    server.users(&["alice", "bob"]).await;
-    let body = serde_json::json!({"name": "r", "description": "d", "maxusers": 10, "owner": "alice"});
-    let created = server.admin.call_ok(reqwest::Method::POST, "/chatrooms", Some(body)).await.expect("room");
-    let room = created["data"]["id"].as_str().expect("room id").to_owned();
-    let (alice, _alice_incoming) = server.connect("alice", "dev-a").await;
-    alice.join_room(&room, false).await.expect("alice joins");
-    let options = ConnectOptions { receive_mode: ReceiveMode::CountOnly, ..ConnectOptions::default() };
-    let (bob, mut bob_incoming) = server.connect_with("bob", "dev-b", options).await;
-    bob.join_room(&room, false).await.expect("bob joins");
-
-    for i in 0..30 {
-        alice.send_room_text(&room, &format!("m{i}"), None).await.expect("send");
-    }
-    let deadline = tokio::time::Instant::now() + crate::harness::WAIT;
-    while qun_client::Counters::get(&bob.counters().messages) < 30 {
-        assert!(tokio::time::Instant::now() < deadline, "bob counted {:?}", bob.counters());
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_quiet(&mut bob_incoming, |item| !matches!(item, Incoming::Message { .. } | Incoming::MessageId { .. }))
-        .await;
-    assert_eq!(qun_client::Counters::get(&bob.counters().messages), 30, "each message counted once");
-    assert_eq!(qun_client::Counters::get(&bob.counters().bad_frames), 0);
-}

@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// The longest `ext` a join may carry: it goes to every member in memberPresence (Agora
 /// documents no limit; 1 KiB keeps a join storm's fan-out bounded).
-pub(crate) const JOIN_EXT_MAX_BYTES: usize = 1024;
+const JOIN_EXT_MAX_BYTES: usize = 1024;
 
 /// An uplink MUC meta: a chat room join or leave; anything else is not supported over msync.
 pub(super) async fn uplink_muc(state: &AppState, session: &Session, meta: Meta) {

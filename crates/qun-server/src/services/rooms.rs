@@ -184,6 +184,11 @@ impl PlannedRoomEvent {
         self.attributes = attributes;
         self
     }
+
+    pub fn ext(mut self, ext: impl Into<String>) -> Self {
+        self.ext = ext.into();
+        self
+    }
 }
 
 /// What a decision produced: the mutations, the events and the operation's own answer.
@@ -385,9 +390,7 @@ pub fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 /// the others hear `memberPresence`.
 pub fn enter(state: &AppState, decision: &mut RoomDecision<impl Sized>, user: &UserName, ext: &str) {
     decision.mutations.push(RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 });
-    let mut presence = PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]);
-    presence.ext = ext.to_owned();
-    decision.events.push(presence);
+    decision.events.push(PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]).ext(ext));
 }
 
 /// Mutations and events for `user` leaving the room (kicked or blocked when `kicked`; also the

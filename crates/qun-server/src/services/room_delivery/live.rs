@@ -242,15 +242,15 @@ impl LiveRoom {
 
     /// Closes the room (its flusher and presence actor end) and hands back its recent messages,
     /// to be kept while it sleeps (see `RoomRuntime::sleep_idle_rooms`).
-    pub(crate) fn sleep(&self) -> Vec<RingEntry> {
+    pub(crate) fn sleep(&self) -> VecDeque<RingEntry> {
         let ring = std::mem::take(&mut self.state().ring);
         self.close();
-        ring.into()
+        ring
     }
 
     /// A room woken up takes back the recent messages it had when it went to sleep.
-    pub(crate) fn wake_with_ring(&self, ring: Vec<RingEntry>) {
-        self.state().ring = ring.into();
+    pub(crate) fn wake_with_ring(&self, ring: VecDeque<RingEntry>) {
+        self.state().ring = ring;
     }
 
     /// The room's presence actor, unless the room is closed.

@@ -30,7 +30,7 @@ pub use live::RoomStats;
 pub(crate) use send::send_from_rest;
 pub use send::{room_event_meta, send_from_client};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,7 +62,7 @@ struct Maps {
     /// Members who are away, with the time they leave the room.
     absent: HashMap<(RoomKey, UserName), Instant>,
     /// The recent messages of rooms put to sleep (see [`RoomRuntime::sleep_idle_rooms`]).
-    sleeping_rings: HashMap<RoomKey, Vec<live::RingEntry>>,
+    sleeping_rings: HashMap<RoomKey, VecDeque<live::RingEntry>>,
 }
 
 /// See the module docs. One per server, shared behind an `Arc`.

@@ -82,7 +82,7 @@ pub async fn send_from_client(
     let id = state.ids.next();
     let sender = Jid::user_resource(session.app_key.clone(), user.as_str(), session.resource.clone());
     // Meta.ext is relayed as sent: the SDK reads the message's priority back from chatroom_msg_tag.
-    let downlink = room_message_meta(id, now, sender, room_id, body, meta.ext, meta.routetype);
+    let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, meta.ext, meta.routetype);
     session.sent(id);
     live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, Some(session.id)).await;
     Ok(Sent { id, timestamp_ms: now })
@@ -104,20 +104,18 @@ pub(crate) async fn send_from_rest(
     let priority = RoomPriority::effective(level, facts.privileged(from));
     let id = state.ids.next();
     let now = now_ms();
-    let tag = KeyValue {
-        key: Some(PRIORITY_EXT_KEY.to_owned()),
-        r#type: Some(pb::key_value::ValueType::Int as i32),
-        value: Some(pb::key_value::Value::VarintValue(level.tag())),
-    };
-    let downlink =
-        room_message_meta(id, now, Jid::user(live.app_key.clone(), from.as_str()), room_id, body, vec![tag], None);
+    let tag = KeyValue::int(PRIORITY_EXT_KEY, level.tag());
+    let sender = Jid::user(live.app_key.clone(), from.as_str());
+    let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, vec![tag], None);
     live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, None).await;
     Ok(Sent { id, timestamp_ms: now })
 }
 
 /// The downlink `Meta` of a room message from `sender`, its body typed CHATROOM and addressed
 /// from the sender (whatever the client wrote) to the room.
+#[allow(clippy::too_many_arguments)]
 fn room_message_meta(
+    app_key: &str,
     id: u64,
     now: u64,
     sender: Jid,
@@ -132,8 +130,8 @@ fn room_message_meta(
     body.to = Some(Jid { name: Some(room_name.clone()), ..Default::default() });
     Meta {
         id: Some(id),
-        to: Some(Jid::group(sender.app_key.clone().unwrap_or_default(), room_name)),
         from: Some(sender),
+        to: Some(Jid::group(app_key, room_name)),
         timestamp: Some(now),
         ns: Some(pb::meta::NameSpace::Chat as i32),
         payload: Some(body.encode_to_vec().into()),
