@@ -90,21 +90,21 @@ fn accepted(what: &str, status: Option<msync::Status>) -> anyhow::Result<()> {
 async fn count(mut socket: Socket, counts: Arc<Counts>) {
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     loop {
+        // What is buffered first: frames that came in the same read as the join ack (the room's
+        // recent messages) belong to the time of the join, not to the next read.
+        let mut messages = 0;
+        socket.for_each_frame(|frame| {
+            if let Some((command, payload)) = msync::scan_msync(frame)
+                && command == Command::Sync as i32
+                && let Some(batch) = msync::scan_pushed_batch(payload)
+            {
+                messages += u64::from(batch.chat);
+            }
+        });
+        counts.messages.fetch_add(messages, Ordering::Relaxed);
         tokio::select! {
-            read = socket.read_more() => match read {
-                Ok(()) => {
-                    let mut messages = 0;
-                    socket.for_each_frame(|frame| {
-                        if let Some((command, payload)) = msync::scan_msync(frame)
-                            && command == Command::Sync as i32
-                            && let Some(batch) = msync::scan_pushed_batch(payload)
-                        {
-                            messages += u64::from(batch.chat);
-                        }
-                    });
-                    counts.messages.fetch_add(messages, Ordering::Relaxed);
-                }
-                Err(_) => break,
+            read = socket.read_more() => if read.is_err() {
+                break;
             },
             _ = heartbeat.tick() => {
                 if socket.send(&frames::unread()).await.is_err() {
