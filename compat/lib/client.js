@@ -114,8 +114,11 @@ class Client {
       // "webim_web_<deviceId>"; not persisted, as one process shares one localStorage.
       deviceId: options.deviceId ?? user,
       isFixedDeviceId: false,
-      // Tests stop clients themselves; no reconnect storms after the server stops.
-      autoReconnectNumMax: 0,
+      // Reconnecting as an app would: the SDK's default of 5 attempts (it reads 0 as "the
+      // default" too, so reconnects cannot be turned off).
+      autoReconnectNumMax: options.autoReconnectNumMax,
+      // `delivery: true` makes the SDK acknowledge every received 1:1 message by itself.
+      delivery: options.delivery ?? false,
     });
     // The SDK calls `handler[name](data)` for every registered handler object; a proxy
     // records every callback the SDK has, whatever its name.
@@ -218,7 +221,11 @@ class Client {
   /** Closes the connection and waits for the SDK to say so. */
   async close() {
     liveClients.delete(this);
-    if (!this.conn.isOpened()) return;
+    if (!this.conn.isOpened()) {
+      // Closed already (e.g. kicked by the server): close() still clears the SDK's timers.
+      this.conn.close();
+      return;
+    }
     const closed = this.waitFor((e) => e.name === 'onDisconnected', 3000, 'onDisconnected').catch(() => {});
     this.conn.close();
     await closed;
@@ -329,7 +336,7 @@ function setup() {
       })();
       return starting;
     },
-    /** A logged-in client; `options`: `{pwd | accessToken, deviceId}`. */
+    /** A logged-in client; `options`: `{pwd | accessToken, deviceId, delivery, autoReconnectNumMax}`. */
     async connect(user, options = {}) {
       await env.ready();
       const client = new Client(env.server, user, options);

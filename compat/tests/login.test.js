@@ -5,6 +5,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { setup, statusCode } = require('../lib/client');
 const { sdkRequests } = require('../lib/sdk');
+const { PASSWORD } = require('../lib/server');
 
 const env = setup();
 
@@ -66,4 +67,27 @@ test('the SDK talks to nobody but the configured server', () => {
   assert.ok(http.length > 0 && websockets.length > 0);
   for (const { url } of http) assert.ok(url.startsWith(env.server.apiUrl + '/'), url);
   for (const url of websockets) assert.equal(url, env.server.wsUrl);
+});
+
+// renewToken asks GET /sdk/users/{me}/token/expires (with the new token) and re-arms its expiry
+// timers from the reply's top-level `expire_timestamp` (absolute ms).
+test('renewToken keeps the connection alive past the old token’s expiry', async () => {
+  const [frank] = await env.users('frank');
+  const short = await env.server.restOk('POST', '/token', { grant_type: 'password', username: frank, password: PASSWORD, ttl: 3 });
+  const client = env.client(frank);
+  await client.open({ accessToken: short.access_token });
+  const renewed = await env.server.userToken(frank);
+  const before = Date.now();
+  const result = await client.conn.renewToken(renewed);
+  assert.equal(result.status, true);
+  assert.ok(result.expire > before + 60_000, `the new expiry ${result.expire} is the new token's`);
+  // Past the first token's expiry (3 s) the connection is still up and works.
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  assert.deepEqual(client.received('onTokenExpired'), []);
+  assert.deepEqual(client.received('onDisconnected'), []);
+  assert.ok(client.conn.isOpened());
+  const created = await client.conn.createGroup({
+    data: { groupname: 'after renewal', desc: '', members: [], public: false, approval: false, allowinvites: false, inviteNeedConfirm: false, maxusers: 10 },
+  });
+  assert.match(created.data.groupid, /^\d+$/);
 });

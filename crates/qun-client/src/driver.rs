@@ -81,7 +81,8 @@ struct SocketGone;
 
 /// How the connection ends.
 enum End {
-    /// The server closed it, or the socket failed: nothing to say any more.
+    /// The server closed it, kicked it (which ends it as the SDK does: the connection is
+    /// over once the server said why), or the socket failed: nothing to say any more.
     Lost,
     /// The application closed it (`close()`, whose waiter is released at the end, or by
     /// dropping every handle): log out first.
@@ -101,6 +102,8 @@ struct Driver {
     heartbeat_interval: Duration,
     last_inbound: Instant,
     last_heartbeat: Instant,
+    /// The server said why it closes this connection (a kick): nothing more will come.
+    kicked: bool,
 }
 
 /// Runs the connection until the server closes it, the socket fails, or the application
@@ -124,6 +127,7 @@ pub(crate) async fn run(
         heartbeat_interval: options.heartbeat_interval,
         last_inbound: now,
         last_heartbeat: now,
+        kicked: false,
     };
     let period = HOUSEKEEPING_EVERY.min(driver.heartbeat_interval).max(Duration::from_millis(10));
     let mut housekeeping = tokio::time::interval_at(now + period, period);
@@ -134,7 +138,7 @@ pub(crate) async fn run(
             message = driver.socket.next() => match message {
                 Some(Ok(WsMessage::Binary(frame))) => {
                     driver.last_inbound = Instant::now();
-                    if driver.on_frame(frame).await.is_err() {
+                    if driver.on_frame(frame).await.is_err() || driver.kicked {
                         break End::Lost;
                     }
                 }
@@ -325,6 +329,7 @@ impl Driver {
             return;
         }
         if let Some(item) = incoming::from_meta(meta, self.mode) {
+            self.kicked |= matches!(item, Incoming::Kicked { .. });
             // A closing connection does not wait for an application that stopped reading.
             tokio::select! {
                 biased;

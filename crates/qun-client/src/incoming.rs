@@ -42,6 +42,11 @@ pub enum Incoming {
         /// A chat room memberPresence: what the joiner wrote in its join (`MUCBody.ext`).
         ext: Option<String>,
     },
+    /// A receipt (`Meta.ns` CHAT whose `MessageBody.type` is READ_ACK 4, DELIVER_ACK 5 or
+    /// CHANNEL_ACK 7, see [`pb::message_body::Type`]): `from` read or received message
+    /// `message_id` (none: read the whole conversation). Not a message: the SDK reports it as
+    /// `onReadMessage` / `onDeliveredMessage` / `onChannelMessage`.
+    Receipt { id: u64, kind: i32, from: String, to: String, message_id: Option<u64> },
     /// The server is closing this connection and says why (msync `StatisticsBody.Operation`:
     /// 1 user removed, 2 logged in on another device, 3 password changed, ...).
     Kicked { operation: i32 },
@@ -93,17 +98,29 @@ pub(crate) fn from_meta(meta: &Meta, mode: ReceiveMode) -> Option<Incoming> {
     match pb::meta::NameSpace::try_from(meta.ns.unwrap_or_default()).ok()? {
         pb::meta::NameSpace::Chat if mode == ReceiveMode::IdsOnly => Some(Incoming::MessageId { id, timestamp }),
         pb::meta::NameSpace::Chat => {
+            use pb::message_body::Type;
             let body: MessageBody = meta.decode_payload().ok()?;
             let conference = meta.to.as_ref().is_some_and(|to| to.is_conference());
-            let chat_type = match body.r#type.and_then(|t| pb::message_body::Type::try_from(t).ok()) {
-                Some(pb::message_body::Type::Chatroom) => ChatType::ChatRoom,
-                Some(pb::message_body::Type::Groupchat) => ChatType::GroupChat,
-                Some(pb::message_body::Type::Chat) => ChatType::Chat,
+            let from = name_of(meta.from.as_ref()).or_else(|| name_of(body.from.as_ref()));
+            let to = name_of(meta.to.as_ref()).or_else(|| name_of(body.to.as_ref()));
+            let chat_type = match body.r#type.and_then(|t| Type::try_from(t).ok()) {
+                Some(kind @ (Type::ReadAck | Type::DeliverAck | Type::ChannelAck)) => {
+                    return Some(Incoming::Receipt {
+                        id,
+                        kind: kind as i32,
+                        from: from.unwrap_or_default(),
+                        to: to.unwrap_or_default(),
+                        message_id: body.ack_message_id,
+                    });
+                }
+                // Recalls and edits are not messages either; nothing to hand out yet.
+                Some(Type::Recall | Type::Edit) => return None,
+                Some(Type::Chatroom) => ChatType::ChatRoom,
+                Some(Type::Groupchat) => ChatType::GroupChat,
+                Some(Type::Chat) => ChatType::Chat,
                 _ if conference => ChatType::GroupChat,
                 _ => ChatType::Chat,
             };
-            let from = name_of(meta.from.as_ref()).or_else(|| name_of(body.from.as_ref()));
-            let to = name_of(meta.to.as_ref()).or_else(|| name_of(body.to.as_ref()));
             let text = body
                 .contents
                 .iter()
@@ -182,6 +199,32 @@ mod tests {
             from_meta(&meta, ReceiveMode::IdsOnly),
             Some(Incoming::MessageId { id: 1_000, timestamp: 1_700_000_000_000 })
         );
+    }
+
+    #[test]
+    fn receipts_are_not_messages() {
+        let receipt = |kind: pb::message_body::Type, acked: Option<u64>| MessageBody {
+            r#type: Some(kind as i32),
+            from: Some(Jid { name: Some("bob".into()), ..Default::default() }),
+            to: Some(Jid { name: Some("alice".into()), ..Default::default() }),
+            ack_message_id: acked,
+            ..Default::default()
+        };
+        for (kind, acked) in [
+            (pb::message_body::Type::ReadAck, Some(7)),
+            (pb::message_body::Type::DeliverAck, Some(8)),
+            (pb::message_body::Type::ChannelAck, None),
+        ] {
+            let decoded =
+                from_meta(&meta(pb::meta::NameSpace::Chat, receipt(kind, acked).encode_to_vec()), ReceiveMode::Full);
+            let from = "bob".to_owned();
+            assert_eq!(
+                decoded,
+                Some(Incoming::Receipt { id: 1_000, kind: kind as i32, from, to: "42".into(), message_id: acked })
+            );
+        }
+        let recall = receipt(pb::message_body::Type::Recall, Some(7));
+        assert_eq!(from_meta(&meta(pb::meta::NameSpace::Chat, recall.encode_to_vec()), ReceiveMode::Full), None);
     }
 
     #[test]

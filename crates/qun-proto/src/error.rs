@@ -81,6 +81,12 @@ error_table! {
     DuplicateUniqueProperty => 400, "duplicate_unique_property_exists", "DuplicateUniquePropertyExistsException", 4, "wrong parameter";
     /// The method is not allowed on this path.
     MethodNotAllowed => 405, "method_not_allowed", "MethodNotAllowedException", 4, "wrong parameter";
+    /// Recalling messages is not served (the SDK reports SERVICE_NOT_ENABLED).
+    RecallDisabled => 403, "forbidden_op", "ForbiddenOperationException", 1, "message recall disabled";
+    /// Editing messages is not served (the SDK reports SERVICE_NOT_ENABLED).
+    EditDisabled => 403, "forbidden_op", "ForbiddenOperationException", 1, "Sorry, edit is not available";
+    /// An operation the server does not serve (an unknown uplink meta, a group read receipt).
+    NotSupported => 403, "forbidden_op", "ForbiddenOperationException", 1, "not supported";
     /// A message's body and ext are over 5 KB.
     MessageTooLarge => 400, "message_send_error", "MessageSendException", 7, "Sorry, data is too large";
     /// The body is larger than the server accepts.
@@ -168,5 +174,11 @@ mod tests {
         assert_eq!(ErrorCode::NotInGroup.msync_reason(), "not in group or chatroom");
         assert_eq!(ErrorCode::GroupNotFound.msync_reason(), "group not found");
         assert_eq!(ErrorCode::Unauthorized.msync_reason(), "Sorry, token expired");
+        // FAIL with these two reasons is the SDK's SERVICE_NOT_ENABLED for recall and edit.
+        assert_eq!(
+            (ErrorCode::RecallDisabled.msync_status(), ErrorCode::RecallDisabled.msync_reason()),
+            (1, "message recall disabled")
+        );
+        assert_eq!(ErrorCode::EditDisabled.msync_reason(), "Sorry, edit is not available");
     }
 }

@@ -339,6 +339,53 @@ pub fn push_batch(queue: Jid, metas: &[EncodedMeta], timestamp_ms: u64) -> Bytes
     })
 }
 
+/// Why the server closes a connection, as the SDK tells its app (`StatisticsBody.Operation`;
+/// the SDK's error types in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickReason {
+    /// The user was deleted (207 `WEBIM_CONNCTION_USER_REMOVED`).
+    UserRemoved,
+    /// Another login took this connection's place: the same device again, or a device beyond
+    /// the user's limit (206 `WEBIM_CONNCTION_USER_LOGIN_ANOTHER_DEVICE`).
+    LoggedInElsewhere,
+    /// The password changed (216 `WEBIM_CONNCTION_USER_KICKED_BY_CHANGE_PASSWORD`).
+    PasswordChanged,
+}
+
+/// The frame telling a client that the server is closing its connection, and why, in the
+/// shape the official SDK parses: a pushed batch on the user's own queue holding one
+/// `Meta{ns: STATISTIC, from, to: the user}` whose `StatisticsBody.operation` is the reason.
+///
+/// The SDK reads `meta.from.name` and `queue.name` of every batch (a kick without them threw
+/// inside the SDK, which then reconnected and kicked the newer connection in turn); on these
+/// operations it sets `logOut`, fires `onError` and, once the socket closes, `onDisconnected`
+/// with the reason, and does not reconnect. `login_info` is the new login's
+/// `Provision.reason` (the app's `loginInfoCustomExt`), handed to the kicked app with a
+/// [`KickReason::LoggedInElsewhere`].
+pub fn kick_frame(app_key: &str, user: &str, reason: KickReason, login_info: Option<&str>, now_ms: u64) -> Bytes {
+    use pb::statistics_body::Operation;
+    let operation = match reason {
+        KickReason::UserRemoved => Operation::UserRemoved,
+        KickReason::LoggedInElsewhere => Operation::UserLoginAnotherDevice,
+        KickReason::PasswordChanged => Operation::UserKickedByChangePassword,
+    };
+    let body = StatisticsBody {
+        operation: Some(operation as i32),
+        reason: login_info.filter(|_| reason == KickReason::LoggedInElsewhere).map(str::to_owned),
+        ..Default::default()
+    };
+    let meta = Meta {
+        id: Some(now_ms),
+        from: Some(Jid::user(app_key, user)),
+        to: Some(Jid::user(app_key, user)),
+        timestamp: Some(now_ms),
+        ns: Some(pb::meta::NameSpace::Statistic as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    };
+    push_batch(Jid::user(app_key, user), &[EncodedMeta::new(&meta)], now_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::pb::{message_body, meta, muc_body, provision};
@@ -604,6 +651,38 @@ mod tests {
         assert_eq!(frame.known_command(), Some(Command::Notice));
         let body: CommNotice = frame.decode_payload().unwrap();
         assert!(body.queue.unwrap().is_conference());
+    }
+
+    #[test]
+    fn kick_frames_carry_what_the_sdk_reads() {
+        let frame = kick_frame("o#a", "ann", KickReason::LoggedInElsewhere, Some("tablet"), 1_000);
+        let msync = decode_msync(&frame[..]).unwrap();
+        assert_eq!(msync.known_command(), Some(Command::Sync));
+        let body: CommSyncDl = msync.decode_payload().unwrap();
+        assert_eq!(
+            (body.queue, body.is_last, body.meta_id, body.next_key),
+            (Some(Jid::user("o#a", "ann")), Some(true), None, None)
+        );
+        let [meta] = body.metas.as_slice() else { panic!("one meta") };
+        assert_eq!(
+            (meta.from.clone(), meta.to.clone()),
+            (Some(Jid::user("o#a", "ann")), Some(Jid::user("o#a", "ann")))
+        );
+        assert_eq!(meta.ns(), pb::meta::NameSpace::Statistic);
+        let statistics: StatisticsBody = meta.decode_payload().unwrap();
+        assert_eq!(statistics.operation(), pb::statistics_body::Operation::UserLoginAnotherDevice);
+        assert_eq!(statistics.reason.as_deref(), Some("tablet"));
+
+        for (reason, operation) in [
+            (KickReason::UserRemoved, pb::statistics_body::Operation::UserRemoved),
+            (KickReason::PasswordChanged, pb::statistics_body::Operation::UserKickedByChangePassword),
+        ] {
+            let body: CommSyncDl =
+                decode_msync(&kick_frame("o#a", "ann", reason, Some("x"), 1)[..]).unwrap().decode_payload().unwrap();
+            let statistics: StatisticsBody = body.metas[0].decode_payload().unwrap();
+            // The login info goes only with a login elsewhere.
+            assert_eq!((statistics.operation(), statistics.reason), (operation, None));
+        }
     }
 
     #[test]

@@ -176,7 +176,8 @@ fn format_incoming(item: &Incoming, conversation: &Conversation) -> Option<Strin
         }
         Incoming::Kicked { operation } => Some(format!("* disconnected by the server: {}", kick_reason(*operation))),
         Incoming::Closed => Some("* connection closed".to_owned()),
-        Incoming::MessageId { .. } => None,
+        // `qun chat` sends no receipts, so none come back to it; a peer's are not shown.
+        Incoming::MessageId { .. } | Incoming::Receipt { .. } => None,
     }
 }
 

@@ -11,8 +11,8 @@ use std::pin::pin;
 use std::task::Poll;
 
 use qun_core::{
-    Audience, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, RoomDelivery, RoomId, RoomSettings,
-    Standing, UserName,
+    Audience, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, PersonalItem, Receipt, ReceiptKind,
+    RoomDelivery, RoomId, RoomSettings, Standing, UserName,
 };
 
 use crate::{
@@ -54,6 +54,7 @@ macro_rules! store_conformance_suite {
             blocklist_allowlist_and_group_switches,
             group_events_take_consecutive_sequence_numbers,
             user_events_go_to_named_users_only,
+            receipts_join_the_personal_queue_in_id_order,
             dissolving_removes_everything,
             delete_user_keeps_groups_consistent,
             messages_share_the_group_sequence_with_events,
@@ -841,7 +842,7 @@ pub async fn user_events_go_to_named_users_only(store: &dyn Store) {
 
     let events = |name: &'static str, after, limit| async move {
         let events = store.user_events(app_id, &user(name), after, limit).await.expect("user_events");
-        events.into_iter().map(|e| (e.id, e.event)).collect::<Vec<_>>()
+        events.into_iter().map(|e| (e.id, e.item.group_event().cloned().expect("a group event"))).collect::<Vec<_>>()
     };
     assert_eq!(events("alice", 0, 10).await, [(21, invite.clone()), (22, mute.clone())]);
     assert_eq!(events("bob", 0, 10).await, [(21, invite.clone())]);
@@ -850,6 +851,38 @@ pub async fn user_events_go_to_named_users_only(store: &dyn Store) {
     assert_eq!(events("alice", 0, 1).await, [(21, invite)]);
     assert!(store.group_timeline(app_id, group_id, 0, 10).await.expect("group_timeline").is_empty());
     assert_eq!(group_record(store, app_id, group_id).await.last_seq, 0);
+}
+
+pub async fn receipts_join_the_personal_queue_in_id_order(store: &dyn Store) {
+    let app_id = app(store).await;
+    let group_id = create_group(store, app_id, 1250, "owner", &["alice"]).await;
+    let mute = event(GroupOperation::AddMute, group_id, &["alice"]);
+    apply_with_events(store, app_id, group_id, vec![], vec![to_users(40, mute.clone(), &["alice"])]).await;
+    let receipt = |kind, message_id, timestamp_ms| Receipt {
+        kind,
+        from: user("bob"),
+        to: user("alice"),
+        message_id,
+        timestamp_ms,
+    };
+    let read = PersonalItem::Receipt(receipt(ReceiptKind::Read, Some(u64::MAX >> 2), NOW));
+    let conversation = PersonalItem::Receipt(receipt(ReceiptKind::ConversationRead, None, NOW + 1));
+    // Out of id order on purpose: the queue is ordered by id, not by arrival.
+    store.add_personal_item(app_id, &user("alice"), 50, &conversation, NOW).await.expect("add_personal_item");
+    store.add_personal_item(app_id, &user("alice"), 30, &read, NOW).await.expect("add_personal_item");
+    // The same id again is ignored (a retried write), whatever it carries.
+    store.add_personal_item(app_id, &user("alice"), 30, &conversation, NOW).await.expect("add_personal_item again");
+
+    let items = store.user_events(app_id, &user("alice"), 0, 10).await.expect("user_events");
+    assert_eq!(
+        items.into_iter().map(|stored| (stored.id, stored.item)).collect::<Vec<_>>(),
+        [(30, read), (40, PersonalItem::GroupEvent(mute)), (50, conversation)]
+    );
+    assert!(store.user_events(app_id, &user("bob"), 0, 10).await.expect("user_events").is_empty());
+    // The personal queue's head is the newest item, receipts included.
+    let heads = store.user_queues(app_id, &user("alice"), "phone").await.expect("user_queues");
+    let personal = heads.iter().find(|head| head.queue == QueueKey::Personal).expect("the personal queue");
+    assert_eq!(personal.last_seq, 50);
 }
 
 pub async fn dissolving_removes_everything(store: &dyn Store) {
@@ -902,7 +935,10 @@ pub async fn dissolving_removes_everything(store: &dyn Store) {
     let (alice_groups, total) = store.user_groups(app_id, &user("alice"), 0, 10).await.expect("user_groups");
     assert!(alice_groups.is_empty() && total == 0);
     let alice_events = store.user_events(app_id, &user("alice"), 0, 10).await.expect("user_events");
-    assert_eq!(alice_events.into_iter().map(|e| (e.id, e.event)).collect::<Vec<_>>(), [(31, destroy)]);
+    assert_eq!(
+        alice_events.into_iter().map(|e| (e.id, e.item)).collect::<Vec<_>>(),
+        [(31, PersonalItem::GroupEvent(destroy))]
+    );
 
     // The id can be used again, with a fresh timeline.
     let again = create_group(store, app_id, 1300, "owner", &[]).await;

@@ -31,7 +31,7 @@ pub use records::*;
 pub use sql::{PostgresStore, SqliteStore};
 
 use async_trait::async_trait;
-use qun_core::{GroupId, RoomId, UserName};
+use qun_core::{GroupId, PersonalItem, RoomId, UserName};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -276,8 +276,19 @@ pub trait Store: Send + Sync + 'static {
     async fn room_presences(&self) -> StoreResult<Vec<RoomPresence>>;
 
     // ---------------------------------------------------------------- events
-    /// Events stored for `user` personally, with id above `after`, oldest first.
+    /// Items stored for `user` personally (group events addressed to them, receipts), with id
+    /// above `after`, oldest first.
     async fn user_events(&self, app_id: i64, user: &UserName, after: u64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Stores one personal item for `user` under `id` (a server id: ids order the queue). A
+    /// second item under the same id is ignored.
+    async fn add_personal_item(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        id: u64,
+        item: &PersonalItem,
+        now_ms: i64,
+    ) -> StoreResult<()>;
     /// Group timeline entries with sequence above `after_seq`, oldest first.
     async fn group_timeline(
         &self,

@@ -1,8 +1,8 @@
 //! The records the store reads and writes, and the mutations a group or room change is made of.
 
 use qun_core::{
-    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, Plan, RoomDelivery, RoomDeliveryDefaults, RoomFlags,
-    RoomId, RoomSettings, Standing, UserName,
+    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, PersonalItem, Plan, RoomDelivery, RoomDeliveryDefaults,
+    RoomFlags, RoomId, RoomSettings, Standing, UserName,
 };
 
 // -------------------------------------------------------------------- apps
@@ -326,11 +326,11 @@ pub struct AppliedChange {
     pub timeline_seqs: Vec<i64>,
 }
 
-/// An event stored for one user.
+/// An item of one user's personal queue: a group event addressed to them, or a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub id: u64,
-    pub event: GroupEvent,
+    pub item: PersonalItem,
 }
 
 /// What a timeline entry holds.

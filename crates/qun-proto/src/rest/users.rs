@@ -93,9 +93,19 @@ pub struct ResultData {
     pub result: bool,
 }
 
-/// `GET /sdk/users/{u}/token/expires`-style answers and similar flags.
+/// `data` of `GET /sdk/users/{u}/token/expires`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TokenExpiry {
-    /// Absolute expiry, ms since epoch (0 = never).
+    /// Absolute expiry, ms since epoch.
     pub expires_in: i64,
+}
+
+/// `GET /sdk/users/{u}/token/expires`: the envelope (with [`TokenExpiry`] as `data`) plus
+/// `expire_timestamp` at the top level, which is what the SDK's `renewToken` reads (as an
+/// absolute time in ms) to re-arm its expiry timers; without it they got NaN and fired at once.
+#[derive(Debug, Serialize)]
+pub struct TokenExpiryReply<E: Serialize> {
+    #[serde(flatten)]
+    pub envelope: E,
+    pub expire_timestamp: i64,
 }

@@ -6,10 +6,14 @@ use qun_proto::msync::{self, Command, MSync, Provision, StatusCode};
 use qun_store::QueueKey;
 use tokio::sync::mpsc;
 
-use super::session::{CloseReason, GroupView, Session};
+use super::session::{GroupView, Session};
 use crate::auth;
 use crate::ids::now_ms;
 use crate::state::AppState;
+
+/// The SDK caps `loginInfoCustomExt` at 1,024 characters (up to 4 bytes each); longer is
+/// not kept.
+const LOGIN_INFO_MAX_BYTES: usize = 4 * 1024;
 
 /// A successful login: the session (with its outbound queue) and the reply to send first.
 pub(super) struct LoggedIn {
@@ -72,7 +76,9 @@ pub(super) async fn login(state: &AppState, frame: &[u8]) -> Result<LoggedIn, Op
     let auth_token = record.expires_ms.map(|expires| msync::auth_token_json(expires as u64));
     let reply = msync::provision_reply(msync::Status::ok(), Some(&resource), auth_token.as_deref());
     tracing::info!(user = %user, app = %app_key, device = %device, "login");
-    Ok(LoggedIn { session: Session::new(app, user, device, resource), reply })
+    let login_info = provision.reason.clone().filter(|info| info.len() <= LOGIN_INFO_MAX_BYTES);
+    let (session, outbound) = Session::new(app, user, device, resource);
+    Ok(LoggedIn { session: (session.with_login_info(login_info), outbound), reply })
 }
 
 /// The token in the Provision's `authToken` JSON (`{"token":"$t$…"}`).
@@ -117,7 +123,7 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
     }
     let excess = (other_devices.len() + 1).saturating_sub(state.config.max_devices_per_user as usize);
     for replaced in same_device.into_iter().chain(other_devices.into_iter().take(excess)) {
-        super::uplink::kick(replaced, CloseReason::ReplacedByNewDevice);
+        super::uplink::kick(replaced, msync::KickReason::LoggedInElsewhere, session.login_info.as_deref());
     }
 }
 

@@ -34,6 +34,8 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The SDK sends a heartbeat (UNREAD) after 30 s without inbound frames; a connection silent
 /// for much longer than that is dead.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
+/// How long a kicked connection stays open after its kick frame (see `connection`).
+const KICK_CLOSE_DELAY: Duration = Duration::from_secs(1);
 /// How long a closing connection may take to flush its last frames.
 const FLUSH_AT_CLOSE: Duration = Duration::from_secs(5);
 /// Frames the writer sends before one flush (one write syscall for a burst).
@@ -64,13 +66,8 @@ async fn connection(socket: WebSocket, state: AppState) {
         Ok(Some(frame)) => frame,
         _ => return,
     };
-    let session = match login::login(&state, &first).await {
-        Ok(login) => {
-            if sink.send(WsMessage::Binary(login.reply)).await.is_err() {
-                return;
-            }
-            login.session
-        }
+    let (session, outbound, reply) = match login::login(&state, &first).await {
+        Ok(login::LoggedIn { session: (session, outbound), reply }) => (Arc::new(session), outbound, reply),
         Err(reply) => {
             if let Some(reply) = reply {
                 let _ = sink.send(WsMessage::Binary(reply)).await;
@@ -79,8 +76,11 @@ async fn connection(socket: WebSocket, state: AppState) {
             return;
         }
     };
-    let (session, outbound) = session;
-    let session = Arc::new(session);
+    // The login reply is the session's first frame, and the session is registered (with the
+    // hub, its groups and chat rooms) before anything is written: whatever happens once the
+    // client knows it is logged in (a kick, an event, a notice) finds the session and queues
+    // behind the reply.
+    session.send(reply);
     login::register(&state, &session).await;
     let writer = tokio::spawn(write_frames(sink, outbound));
     let mut save_cursors = tokio::time::interval(cursors::FLUSH_INTERVAL);
@@ -118,6 +118,12 @@ async fn connection(socket: WebSocket, state: AppState) {
     state.rooms.session_offline(&session);
     if let Some(reason) = session.close_reason() {
         tracing::info!(user = %session.user, session = session.id, ?reason, "session closed by the server");
+        if reason.is_kick() {
+            // The SDK handles a pushed batch asynchronously but the socket's close at once:
+            // a close that overtakes the kick makes it reconnect (and the kick then comes too
+            // late to stop that). So the socket stays open a moment after the kick frame.
+            tokio::time::sleep(KICK_CLOSE_DELAY).await;
+        }
     }
     // Dropping the last sender ends the writer after it has flushed what is queued; a client
     // that does not read is not waited for long.
@@ -169,8 +175,8 @@ async fn write_frames(
 }
 
 /// Closes every connection of `user`, telling the SDK why (password changed, user removed).
-pub fn kick_user(state: &AppState, app_id: i64, user: &qun_core::UserName, reason: CloseReason) {
+pub fn kick_user(state: &AppState, app_id: i64, user: &qun_core::UserName, reason: msync::KickReason) {
     for session in state.hub.sessions_of(app_id, user) {
-        uplink::kick(&session, reason);
+        uplink::kick(&session, reason, None);
     }
 }

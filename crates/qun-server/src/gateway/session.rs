@@ -43,6 +43,13 @@ pub enum CloseReason {
     Shutdown,
 }
 
+impl CloseReason {
+    /// Whether the client was sent a kick frame saying why (see `uplink::kick`).
+    pub fn is_kick(self) -> bool {
+        matches!(self, CloseReason::ReplacedByNewDevice | CloseReason::PasswordChanged | CloseReason::UserRemoved)
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct Session {
@@ -57,6 +64,9 @@ pub struct Session {
     pub device: String,
     /// The connection's resource, adopted by the SDK at login.
     pub resource: String,
+    /// What the app said about this login (`Provision.reason`, the SDK's `loginInfoCustomExt`):
+    /// handed to the connection this login replaces.
+    pub(crate) login_info: Option<String>,
     outbound: mpsc::Sender<Bytes>,
     /// Which queues were noticed, and the pull being served. `std::sync::Mutex`: set
     /// operations only, never across `.await`.
@@ -105,6 +115,7 @@ impl Session {
             user,
             device,
             resource,
+            login_info: None,
             outbound,
             notices: Mutex::new(Notices::default()),
             closing: CancellationToken::new(),
@@ -114,6 +125,12 @@ impl Session {
             group_views: Mutex::new(std::collections::HashMap::new()),
         };
         (session, receiver)
+    }
+
+    /// Keeps what the app said about this login (see [`Session::login_info`]).
+    pub(crate) fn with_login_info(mut self, login_info: Option<String>) -> Session {
+        self.login_info = login_info;
+        self
     }
 
     /// Queues a frame for writing. A full queue closes the session (slow consumer).

@@ -1,7 +1,7 @@
 //! What a logged-in client sends: UNREAD (also the heartbeat), SYNC with a `meta` (a message
 //! or another operation) or with a `queue` (a pull, acknowledging up to `key`).
 
-use qun_proto::msync::{self, CommSyncUl, Command, MSync, Meta, StatisticsBody, pb};
+use qun_proto::msync::{self, CommSyncUl, Command, KickReason, MSync, Meta, pb};
 
 use super::queues;
 use super::session::{CloseReason, Session};
@@ -80,20 +80,13 @@ async fn uplink_meta(state: &AppState, session: &Session, meta: Meta) {
     }
 }
 
-/// Tells a session it is being replaced or removed, then closes it.
-pub(crate) fn kick(session: &Session, reason: CloseReason) {
-    let operation = match reason {
-        CloseReason::PasswordChanged => pb::statistics_body::Operation::UserKickedByChangePassword,
-        CloseReason::UserRemoved => pb::statistics_body::Operation::UserRemoved,
-        _ => pb::statistics_body::Operation::UserLoginAnotherDevice,
-    };
-    let body = StatisticsBody { operation: Some(operation as i32), ..Default::default() };
-    let meta = Meta {
-        id: Some(now_ms()),
-        ns: Some(pb::meta::NameSpace::Statistic as i32),
-        payload: Some(msync::Message::encode_to_vec(&body).into()),
-        ..Default::default()
-    };
-    session.send(msync::encode_frame(Command::Sync, &msync::CommSyncDl { metas: vec![meta], ..Default::default() }));
-    session.close(reason);
+/// Tells a session why the server closes it (in the frame the SDK parses, see
+/// [`msync::kick_frame`]), then closes it. `login_info` is what the replacing login said.
+pub(crate) fn kick(session: &Session, reason: KickReason, login_info: Option<&str>) {
+    session.send(msync::kick_frame(&session.app_key, session.user.as_str(), reason, login_info, now_ms()));
+    session.close(match reason {
+        KickReason::PasswordChanged => CloseReason::PasswordChanged,
+        KickReason::UserRemoved => CloseReason::UserRemoved,
+        KickReason::LoggedInElsewhere => CloseReason::ReplacedByNewDevice,
+    });
 }

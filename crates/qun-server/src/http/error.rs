@@ -38,6 +38,9 @@ impl IntoResponse for HttpError {
     }
 }
 
-pub(super) async fn not_found(uri: axum::http::Uri) -> HttpError {
+/// Any path Qun does not serve answers 404 at once. Logged at debug with the path, so an
+/// operator can see which calls their app makes that Qun does not serve yet.
+pub(super) async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> HttpError {
+    tracing::debug!(%method, path = uri.path(), "no route");
     HttpError::new(ErrorCode::ResourceNotFound, format!("no resource at {}", uri.path()))
 }

@@ -226,7 +226,7 @@ pub(crate) async fn set_member_attributes(
             }
             attributes_after(current.get(&member), &changes).map_err(metadata_error)?;
             let mut decision = Decision::new(changes.clone());
-            plan_attribute_change(&mut decision, &member, &changes)?;
+            plan_attribute_change(&mut decision, scene.actor_label(), &member, &changes)?;
             Ok(decision)
         },
     )
@@ -326,7 +326,7 @@ pub(crate) async fn set_member_attributes_batch(
                 };
                 match attributes_after(working.get(name), &entry.metadata) {
                     Ok(after) => {
-                        plan_attribute_change(&mut decision, name, &entry.metadata)?;
+                        plan_attribute_change(&mut decision, scene.actor_label(), name, &entry.metadata)?;
                         working.insert(name.clone(), after);
                         decision.output.succeeded.push(reported);
                     }
@@ -653,8 +653,11 @@ fn attributes_after(
 /// The mutation and the `memberAttributesUpdate` event of one member's change. The event is
 /// about the member (`from` and `to`), whoever made the change; its reason is the changed
 /// attributes as JSON.
+/// The change and its event: from the operator (the member, or the owner or app administrator
+/// who set someone's attributes), about the member, with the attributes set as JSON.
 fn plan_attribute_change<T>(
     decision: &mut Decision<T>,
+    operator: String,
     member: &UserName,
     changes: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
@@ -663,7 +666,7 @@ fn plan_attribute_change<T>(
         attributes: changes.iter().map(|(key, value)| (key.clone(), value.clone())).collect(),
     });
     decision.events.push(
-        PlannedEvent::new(GroupOperation::MemberMetadataUpdate, member.to_string(), vec![member.clone()])
+        PlannedEvent::new(GroupOperation::MemberMetadataUpdate, operator, vec![member.clone()])
             .reason(to_json(changes)?),
     );
     Ok(())

@@ -6,18 +6,18 @@ use axum::response::{IntoResponse, Response};
 use qun_core::{UserName, limits};
 use qun_proto::ErrorCode;
 use qun_proto::rest::users::{
-    AppTokenResponse, ChangePassword, RegisterFailure, RegisterUser, ResultData, TokenExpiry, TokenRequest, UpdateUser,
-    UserTokenResponse,
+    AppTokenResponse, ChangePassword, RegisterFailure, RegisterUser, ResultData, TokenExpiry, TokenExpiryReply,
+    TokenRequest, UpdateUser, UserTokenResponse,
 };
 use serde_json::Value;
 
 use crate::auth;
-use crate::gateway::CloseReason;
 use crate::http::{Caller, Ctx, HttpError, JsonBody};
 use crate::ids::now_ms;
 use crate::services::users::{check_password, issue_token, prepare_user, user_entity};
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
+use qun_proto::msync::KickReason;
 
 /// `POST /token`: `client_credentials`, `password`, or `inherit` (with an app token).
 pub(crate) async fn token(
@@ -191,7 +191,7 @@ pub(crate) async fn delete(
     ctx.require_app_admin()?;
     let name = parse_user(&name)?;
     let user = state.store.delete_user(ctx.app.id, &name).await?.ok_or_else(|| user_not_found(&name))?;
-    crate::gateway::kick_user(&state, ctx.app.id, &name, CloseReason::UserRemoved);
+    crate::gateway::kick_user(&state, ctx.app.id, &name, KickReason::UserRemoved);
     tracing::info!(user = %name, "user deleted");
     Ok(Json(ctx.envelope::<(), _>(None, vec![user_entity(&user)])).into_response())
 }
@@ -238,7 +238,7 @@ pub(crate) async fn change_password(
     if !state.store.set_password(ctx.app.id, &name, &hash, now_ms() as i64).await? {
         return Err(user_not_found(&name));
     }
-    crate::gateway::kick_user(&state, ctx.app.id, &name, CloseReason::PasswordChanged);
+    crate::gateway::kick_user(&state, ctx.app.id, &name, KickReason::PasswordChanged);
     Ok(ctx.data(ResultData { result: true }))
 }
 
@@ -257,7 +257,7 @@ pub(crate) async fn set_activated(
         .await?
         .ok_or_else(|| user_not_found(&name))?;
     if !activated {
-        crate::gateway::kick_user(&state, ctx.app.id, &name, CloseReason::UserRemoved);
+        crate::gateway::kick_user(&state, ctx.app.id, &name, KickReason::UserRemoved);
     }
     let mut envelope = ctx.envelope::<(), _>(None, vec![user_entity(&user)]);
     envelope.action = if activated { "activate user" } else { "Deactivate user" }.to_owned();
@@ -280,15 +280,24 @@ pub(crate) async fn deactivate(
     set_activated(state, ctx, name, false).await
 }
 
-/// `GET /sdk/users/{u}/token/expires`: the expiry of the caller's token (ms since epoch, 0 = never).
+/// `GET /sdk/users/{u}/token/expires`: the expiry of the caller's token (ms since epoch).
+/// The SDK calls it with the new token in `renewToken`. A token that never expires answers
+/// [`NEVER_EXPIRES_MS`]: the SDK arms a timer for whatever it is told (0 would close the
+/// connection at once), capped at 2^31 - 1 ms (24.8 days), after which it reports the token
+/// expired and closes; an app with such tokens simply logs in again then.
 pub(crate) async fn token_expires(
     ctx: Ctx,
     Path((_, _, name)): Path<(String, String, String)>,
 ) -> Result<Response, HttpError> {
     let name = parse_user(&name)?;
     ctx.require_self_or_admin(&name)?;
-    Ok(ctx.data(TokenExpiry { expires_in: ctx.token_expires_ms.unwrap_or(0) }))
+    let expires = ctx.token_expires_ms.unwrap_or(NEVER_EXPIRES_MS);
+    let envelope = ctx.envelope::<_, ()>(Some(TokenExpiry { expires_in: expires }), Vec::new());
+    Ok(Json(TokenExpiryReply { envelope, expire_timestamp: expires }).into_response())
 }
+
+/// What "never" is told as: 9999-12-31, far beyond any timer.
+const NEVER_EXPIRES_MS: i64 = 253_402_214_400_000;
 
 async fn existing_user(state: &AppState, ctx: &Ctx, name: &UserName) -> Result<qun_store::UserRecord, HttpError> {
     state.store.user(ctx.app.id, name).await.map_err(store_error)?.ok_or_else(|| user_not_found(name))

@@ -16,6 +16,7 @@ use crate::gateway::Session;
 use crate::http::Caller;
 use crate::ids::now_ms;
 use crate::services::groups::{group_not_found, load_scene, user_not_found};
+use crate::services::receipts;
 use crate::services::recent::RecentEntry;
 use crate::services::store_error;
 use crate::state::AppState;
@@ -49,8 +50,21 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
     if size > MESSAGE_MAX_BYTES {
         return Err(ApiError::new(ErrorCode::MessageTooLarge, "message is too large"));
     }
+    let body_type = body.r#type();
+    if let Some(kind) = receipts::receipt_kind(body_type) {
+        return receipts::send_from_client(state, session, &meta, &body, kind).await;
+    }
+    match body_type {
+        pb::message_body::Type::Recall => {
+            return Err(ApiError::new(ErrorCode::RecallDisabled, "recalling messages is not enabled on this server"));
+        }
+        pb::message_body::Type::Edit => {
+            return Err(ApiError::new(ErrorCode::EditDisabled, "editing messages is not enabled on this server"));
+        }
+        _ => {}
+    }
     let to = meta.to.clone().unwrap_or_default();
-    let target = match (to.is_conference(), body.r#type()) {
+    let target = match (to.is_conference(), body_type) {
         (true, pb::message_body::Type::Groupchat) => {
             Target::Group(GroupId::parse(to.name()).map_err(|_| group_not_found_raw(to.name()))?)
         }
@@ -58,10 +72,14 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
         (true, pb::message_body::Type::Chatroom) => {
             return crate::services::room_delivery::send_from_client(state, session, meta, body).await;
         }
-        (false, _) => Target::User(
+        (false, pb::message_body::Type::Chat) => Target::User(
             UserName::parse(to.name()).map_err(|_| ApiError::new(ErrorCode::UserNotFound, "user not found"))?,
         ),
-        (true, _) => return Err(ApiError::new(ErrorCode::IllegalArgument, "message type does not match its target")),
+        (_, pb::message_body::Type::Chat | pb::message_body::Type::Groupchat | pb::message_body::Type::Chatroom) => {
+            return Err(ApiError::new(ErrorCode::IllegalArgument, "message type does not match its target"));
+        }
+        // NORMAL, or a type this server does not know (prost reads unknown values as NORMAL).
+        _ => return Err(ApiError::new(ErrorCode::NotSupported, "this message type is not supported")),
     };
     let sender = Caller::User(session.user.clone());
     send(state, &session.app, &sender, Some(session), target, body, meta.ext, meta.id, meta.routetype).await

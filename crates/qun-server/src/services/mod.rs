@@ -5,6 +5,7 @@
 
 pub mod groups;
 pub mod messages;
+pub mod receipts;
 pub mod recent;
 pub mod room_delivery;
 pub mod rooms;

@@ -348,6 +348,87 @@ async fn shielded_members_receive_no_messages() {
 }
 
 #[tokio::test]
+async fn receipts_reach_the_peer_live_and_at_login_and_are_not_messages() {
+    use qun_client::pb::message_body::Type;
+    use qun_client::{MessageBody, Target};
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "ben"]).await;
+        let mut ann = Device::connect(&server, "ann", "phone").await;
+        let mut ben = Device::connect(&server, "ben", "phone").await;
+        let sent = ann.connection.send_user_text("ben", "read me", Vec::new()).await.expect("send");
+        assert_eq!(ben.texts(1).await, ["read me"]);
+        let receipt = |kind: Type, acked: Option<u64>| MessageBody {
+            r#type: Some(kind as i32),
+            ack_message_id: acked,
+            ..Default::default()
+        };
+        let to_ann = Target::User("ann".into());
+
+        // Live: the peer gets the receipt, not a message; the reader gets nothing back.
+        let read = ben.connection.send(&to_ann, receipt(Type::ReadAck, Some(sent.server_id))).await.expect("read");
+        let items = ann.drain(Duration::from_millis(500)).await;
+        assert_eq!(
+            items,
+            [Incoming::Receipt {
+                id: read.server_id,
+                kind: Type::ReadAck as i32,
+                from: "ben".into(),
+                to: "ann".into(),
+                message_id: Some(sent.server_id),
+            }]
+        );
+        assert!(ben.drain(Duration::from_millis(200)).await.is_empty());
+
+        // Offline: kept for the peer and delivered at their next login, in order.
+        ann.connection.close().await;
+        ben.connection.send(&to_ann, receipt(Type::DeliverAck, Some(sent.server_id))).await.expect("delivery");
+        ben.connection.send(&to_ann, receipt(Type::ChannelAck, None)).await.expect("channel");
+        let mut ann = Device::connect(&server, "ann", "phone").await;
+        let kinds: Vec<(i32, Option<u64>)> = ann
+            .drain(Duration::from_millis(500))
+            .await
+            .into_iter()
+            .map(|item| match item {
+                Incoming::Receipt { kind, message_id, .. } => (kind, message_id),
+                other => panic!("only receipts were due, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, [(Type::DeliverAck as i32, Some(sent.server_id)), (Type::ChannelAck as i32, None)]);
+
+        // History and the offline store hold the message only.
+        let token = server.login("ben").await;
+        let (_, page) = server
+            .call(
+                Method::POST,
+                "/users/ben/messageroaming",
+                Some(&token),
+                Some(json!({"queue":"ann@easemob.com","start":-1,"pull_number":10})),
+            )
+            .await;
+        assert_eq!(page["data"]["msgs"].as_array().map(Vec::len), Some(1), "{page}");
+
+        // Refused, each with the status and reason the SDK maps, and nothing delivered.
+        let cases = [
+            (receipt(Type::ReadAck, None), (4, "wrong parameter")),
+            (receipt(Type::Recall, Some(sent.server_id)), (1, "message recall disabled")),
+            (receipt(Type::Edit, Some(sent.server_id)), (1, "Sorry, edit is not available")),
+            (receipt(Type::Normal, None), (1, "not supported")),
+        ];
+        for (body, expected) in cases {
+            let refused = refusal(ben.connection.send(&to_ann, body).await);
+            assert_eq!((refused.0, refused.1.as_str()), expected);
+        }
+        let to_self = refusal(ben.connection.send(&Target::User("ben".into()), receipt(Type::ReadAck, Some(1))).await);
+        assert_eq!(to_self.0, 4);
+        let group = server.group("ann", &["ben"], json!({})).await;
+        let group_ack = ben.connection.send(&Target::Group(group), receipt(Type::ReadAck, Some(sent.server_id))).await;
+        assert_eq!(refusal(group_ack), (1, "not supported".to_owned()));
+        let late: Vec<Incoming> = ann.drain(Duration::from_millis(300)).await;
+        assert!(late.iter().all(|item| matches!(item, Incoming::GroupEvent { .. })), "{late:?}");
+    });
+}
+
+#[tokio::test]
 async fn rest_sends_and_history() {
     on_every_backend!(|server: TestServer| async move {
         server.users(&["ann", "ben"]).await;

@@ -80,7 +80,14 @@ async fn pending(server: &TestServer, group: &str, user: &str, kind: RequestKind
 async fn last_reason(server: &TestServer, group: &str, user: &str) -> String {
     let (group_id, user) = ids(group, user);
     let events = server.state.store.user_events(app_id(server).await, &user, 0, 10_000).await.expect("events");
-    events.iter().rev().find(|stored| stored.event.group_id == group_id).expect("an event").event.reason.clone()
+    events
+        .iter()
+        .rev()
+        .filter_map(|stored| stored.item.group_event())
+        .find(|event| event.group_id == group_id)
+        .expect("an event")
+        .reason
+        .clone()
 }
 
 async fn apply(server: &TestServer, group: &str, token: &str, message: &str) -> (u16, Value) {

@@ -184,8 +184,9 @@ impl TestServer {
             .await
             .expect("user events")
             .iter()
-            .filter(|stored| stored.event.group_id == group_id)
-            .map(|stored| describe(&stored.event))
+            .filter_map(|stored| stored.item.group_event())
+            .filter(|event| event.group_id == group_id)
+            .map(describe)
             .collect();
         let snapshot =
             store.group_snapshot(app.id, group_id, std::slice::from_ref(&user_name), 0).await.expect("snapshot");

@@ -48,7 +48,10 @@ async fn register_login_and_read() {
         assert_eq!(error_of(status, &body), (403, "forbidden_op".into()));
         let (status, body) = server.call(Method::GET, "/sdk/users/alice/token/expires", Some(&token), None).await;
         assert_eq!(status, 200);
-        assert!(body["data"]["expires_in"].as_i64().unwrap() > 1_700_000_000_000);
+        // The SDK's renewToken reads `expire_timestamp` at the top level (absolute ms).
+        let expires = body["data"]["expires_in"].as_i64().unwrap();
+        assert!(expires > 1_700_000_000_000);
+        assert_eq!(body["expire_timestamp"].as_i64(), Some(expires), "{body}");
 
         // Wrong password and unknown user, with the SDK's strings.
         let (status, body) = server
@@ -180,6 +183,9 @@ async fn inherit_grant_and_user_admin_calls() {
         let token = body["access_token"].as_str().unwrap().to_owned();
         let (status, _) = server.call(Method::GET, "/users/dave", Some(&token), None).await;
         assert_eq!(status, 200);
+        // "Never" is told as a time far ahead (0 would make the SDK close at once).
+        let (_, body) = server.call(Method::GET, "/sdk/users/dave/token/expires", Some(&token), None).await;
+        assert!(body["expire_timestamp"].as_i64().unwrap() > 100 * 365 * 24 * 3_600_000, "{body}");
 
         // A user token cannot list or delete users.
         let (status, _) = server.call(Method::GET, "/users", Some(&token), None).await;

@@ -387,9 +387,9 @@ impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
 
     fn try_from(row: EventRow) -> StoreResult<StoredEvent> {
-        let event = serde_json::from_str(&row.payload)
+        let item = serde_json::from_str(&row.payload)
             .map_err(|error| StoreError::Corrupt(format!("user event {}: {error}", row.id)))?;
-        Ok(StoredEvent { id: id_from_sql(row.id), event })
+        Ok(StoredEvent { id: id_from_sql(row.id), item })
     }
 }
 

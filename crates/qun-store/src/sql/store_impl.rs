@@ -37,7 +37,7 @@ macro_rules! impl_store {
             use std::collections::{BTreeMap, BTreeSet, HashMap};
 
             use async_trait::async_trait;
-            use qun_core::{Audience, GroupId, MemberRole, RoomId, UserName};
+            use qun_core::{Audience, GroupId, MemberRole, PersonalItem, RoomId, UserName};
             use sqlx::FromRow as _;
             use sqlx::Row as _;
 
@@ -1210,6 +1210,28 @@ macro_rules! impl_store {
                     .fetch_all(&self.reader)
                     .await?;
                     convert_all(rows)
+                }
+
+                async fn add_personal_item(
+                    &self,
+                    app_id: i64,
+                    user: &UserName,
+                    id: u64,
+                    item: &PersonalItem,
+                    now_ms: i64,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO user_events (app_id, user_name, id, payload, created_ms) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(app_id)
+                    .bind(user.as_str())
+                    .bind(sql_id(id))
+                    .bind(to_json(item)?)
+                    .bind(now_ms)
+                    .execute(&self.writer)
+                    .await?;
+                    Ok(())
                 }
 
                 async fn group_timeline(
