@@ -2,12 +2,12 @@
 //! stored as SHA-256, with expiry).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, PasswordHash};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -57,7 +57,7 @@ pub fn random_secret(bytes: usize) -> String {
 /// Counts failed password logins per (app, user) in one-minute windows, so password guessing
 /// is throttled. In memory and per node: a cluster multiplies the allowance by its node count.
 ///
-/// `std::sync::Mutex`: held only for a map lookup, never across an `.await`.
+/// `parking_lot::Mutex` (no poisoning): held only for a map lookup, never across an `.await`.
 #[derive(Debug)]
 pub struct LoginThrottle {
     max_failures_per_window: u32,
@@ -72,7 +72,7 @@ impl LoginThrottle {
 
     /// Whether a login attempt may proceed at `now_ms`.
     pub fn allows(&self, app_id: i64, user: &str, now_ms: u64) -> bool {
-        let failures = self.failures.lock().expect("login throttle lock");
+        let failures = self.failures.lock();
         match failures.get(&(app_id, user.to_owned())) {
             Some(&(window_start, count)) => {
                 now_ms.saturating_sub(window_start) >= self.window_ms || count < self.max_failures_per_window
@@ -82,7 +82,7 @@ impl LoginThrottle {
     }
 
     pub fn record_failure(&self, app_id: i64, user: &str, now_ms: u64) {
-        let mut failures = self.failures.lock().expect("login throttle lock");
+        let mut failures = self.failures.lock();
         if failures.len() > 100_000 {
             // Bound the memory an attacker can make us hold: forget windows that are over.
             failures.retain(|_, (start, _)| now_ms.saturating_sub(*start) < self.window_ms);
@@ -95,7 +95,7 @@ impl LoginThrottle {
     }
 
     pub fn record_success(&self, app_id: i64, user: &str) {
-        self.failures.lock().expect("login throttle lock").remove(&(app_id, user.to_owned()));
+        self.failures.lock().remove(&(app_id, user.to_owned()));
     }
 }
 

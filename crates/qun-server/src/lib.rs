@@ -18,14 +18,17 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod ids;
+pub mod lifecycle;
 pub mod rest;
 pub mod services;
 pub mod state;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 pub use state::AppState;
 
@@ -36,7 +39,13 @@ pub async fn serve(config: config::Config, shutdown: impl Future<Output = ()> + 
     run(listener, state, shutdown).await
 }
 
-/// Serves requests on `listener` until `shutdown` completes; in-flight requests finish first.
+/// How long a stop may take: in-flight requests, websockets saving their cursors and closing,
+/// the message writer committing what was queued. What is still running then is dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves requests on `listener` until `shutdown` completes, then stops within
+/// [`SHUTDOWN_GRACE`]: no new connections; every task is told to stop (see [`lifecycle`]);
+/// in-flight requests finish; then the server waits for every task.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -44,7 +53,29 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, backend = state.store.backend(), "qun listening");
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await?;
+    let lifecycle = state.lifecycle.clone();
+    let stopping = lifecycle.clone();
+    let serving = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async move { stopping.stopping().await })
+        .into_future();
+    let mut serving = tokio::spawn(serving);
+    tokio::select! {
+        () = shutdown => {}
+        ended = &mut serving => {
+            lifecycle.stop();
+            return Ok(ended??);
+        }
+    }
+    lifecycle.stop();
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    if tokio::time::timeout_at(deadline, &mut serving).await.is_err() {
+        tracing::warn!("requests still in flight at the end of the grace period are dropped");
+        serving.abort();
+    }
+    let left = lifecycle.wait(deadline.saturating_duration_since(Instant::now())).await;
+    if left > 0 {
+        tracing::warn!(tasks = left, "tasks still running at the end of the grace period are dropped");
+    }
     tracing::info!("qun stopped");
     Ok(())
 }

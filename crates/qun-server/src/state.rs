@@ -2,19 +2,20 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
+use parking_lot::RwLock;
 use qun_store::{AppRecord, AppSettings, NewApp, Store};
 
 use crate::auth::{self, LoginThrottle};
 use crate::config::Config;
 use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
+use crate::lifecycle::Lifecycle;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
-use crate::services::rooms::RoomEventFeed;
 
 /// Handed to every request. Clone freely.
 #[derive(Clone)]
@@ -25,16 +26,16 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Online sessions and the fan-out of hints to them.
     pub hub: Arc<Hub>,
+    /// Every task the server runs, and the signal that stops them.
+    pub lifecycle: Lifecycle,
     /// Stores messages in batched transactions.
     pub writer: MessageWriter,
     /// The newest timeline entries of active groups, ready to send.
     pub recent: Arc<RecentTimelines>,
-    /// Committed chat room events, for the realtime layer to deliver (rooms store none).
-    pub room_events: RoomEventFeed,
     /// Chat rooms live: presence, delivery, history, rate limits.
     pub rooms: Arc<RoomRuntime>,
     /// Apps by `(org, app)`. Apps are few and rarely change; a miss asks the store.
-    /// `std::sync::RwLock`: held for a map lookup only, never across an `.await`.
+    /// `parking_lot::RwLock` (no poisoning): held for a map lookup only, never across an `.await`.
     apps: Arc<RwLock<HashMap<(String, String), AppRecord>>>,
 }
 
@@ -60,11 +61,12 @@ impl AppState {
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
         let max_failed_logins = config.max_failed_logins_per_minute;
         let hub = Arc::new(Hub::default());
+        let lifecycle = Lifecycle::default();
         let state = AppState {
-            writer: MessageWriter::start(store.clone()),
-            room_events: RoomEventFeed::default(),
+            writer: MessageWriter::start(store.clone(), &lifecycle),
             rooms: Arc::new(RoomRuntime::new(hub.clone(), config.room_grace, config.room_flush_max, config.room_idle)),
             hub,
+            lifecycle,
             recent: Arc::new(RecentTimelines::default()),
             store,
             ids: Arc::new(IdGenerator::new(0)),
@@ -79,12 +81,12 @@ impl AppState {
     /// The app named in a REST path.
     pub async fn app(&self, org: &str, app: &str) -> Result<Option<AppRecord>, qun_store::StoreError> {
         let key = (org.to_owned(), app.to_owned());
-        if let Some(found) = self.apps.read().expect("apps lock").get(&key) {
+        if let Some(found) = self.apps.read().get(&key) {
             return Ok(Some(found.clone()));
         }
         let found = self.store.app_by_key(org, app).await?;
         if let Some(record) = &found {
-            self.apps.write().expect("apps lock").insert(key, record.clone());
+            self.apps.write().insert(key, record.clone());
         }
         Ok(found)
     }
@@ -97,7 +99,7 @@ impl AppState {
     ) -> Result<AppRecord, qun_store::StoreError> {
         self.store.update_app_settings(app.id, &settings).await?;
         let updated = AppRecord { settings, ..app.clone() };
-        self.apps.write().expect("apps lock").insert((app.org.clone(), app.name.clone()), updated.clone());
+        self.apps.write().insert((app.org.clone(), app.name.clone()), updated.clone());
         self.rooms.app_changed(&updated);
         Ok(updated)
     }

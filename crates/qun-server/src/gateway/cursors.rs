@@ -7,12 +7,12 @@
 //! those messages are delivered again at the next login (with the same ids, which the SDK
 //! drops) — never lost.
 //!
-//! Locking: `std::sync::Mutex`, held for map updates only.
+//! Locking: `parking_lot::Mutex` (no poisoning), held for map updates only.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use qun_store::QueueKey;
 
 /// How often a session's acknowledgements are written. Each save is one write transaction on
@@ -42,7 +42,7 @@ pub(crate) struct CursorBook {
 impl CursorBook {
     /// Positions read from the store at login.
     pub(crate) fn load(&self, stored: impl IntoIterator<Item = (QueueKey, Option<i64>)>) {
-        let mut cursors = self.cursors.lock().expect("cursor lock");
+        let mut cursors = self.cursors.lock();
         for (queue, position) in stored {
             cursors.insert(queue, Cursor { acked: position, stored: position, sent: None });
         }
@@ -51,25 +51,25 @@ impl CursorBook {
     /// The device's position in `queue`: `Some(None)` means "known: never acknowledged";
     /// `None` means the book does not know the queue (ask the store).
     pub(crate) fn position(&self, queue: &QueueKey) -> Option<Option<i64>> {
-        self.cursors.lock().expect("cursor lock").get(queue).map(|c| c.acked)
+        self.cursors.lock().get(queue).map(|c| c.acked)
     }
 
     /// Where the next batch of `queue` starts: after what was acknowledged and after what was
     /// already sent on this connection. `None`: the book does not know the queue.
     pub(crate) fn read_from(&self, queue: &QueueKey) -> Option<Option<i64>> {
-        self.cursors.lock().expect("cursor lock").get(queue).map(|c| c.acked.max(c.sent))
+        self.cursors.lock().get(queue).map(|c| c.acked.max(c.sent))
     }
 
     /// A batch of `queue` up to `seq` was sent on this connection.
     pub(crate) fn sent_through(&self, queue: &QueueKey, seq: i64) {
-        let mut cursors = self.cursors.lock().expect("cursor lock");
+        let mut cursors = self.cursors.lock();
         let cursor = cursors.entry(queue.clone()).or_default();
         cursor.sent = cursor.sent.max(Some(seq));
     }
 
     /// Records a position read from the store.
     pub(crate) fn learned(&self, queue: &QueueKey, stored: Option<i64>) {
-        let mut cursors = self.cursors.lock().expect("cursor lock");
+        let mut cursors = self.cursors.lock();
         let cursor = cursors.entry(queue.clone()).or_default();
         cursor.stored = cursor.stored.max(stored);
         cursor.acked = cursor.acked.max(stored);
@@ -77,7 +77,7 @@ impl CursorBook {
 
     /// The client acknowledged up to `seq` (never moves backwards).
     pub(crate) fn acknowledge(&self, queue: &QueueKey, seq: i64) {
-        let mut cursors = self.cursors.lock().expect("cursor lock");
+        let mut cursors = self.cursors.lock();
         let cursor = cursors.entry(queue.clone()).or_default();
         cursor.acked = cursor.acked.max(Some(seq));
     }
@@ -86,7 +86,7 @@ impl CursorBook {
     /// (its acknowledgements may not be in the store yet).
     pub(crate) fn take_over(&self, replaced: &CursorBook) {
         let theirs: Vec<(QueueKey, i64)> = {
-            let cursors = replaced.cursors.lock().expect("cursor lock");
+            let cursors = replaced.cursors.lock();
             cursors.iter().filter_map(|(queue, c)| c.acked.map(|acked| (queue.clone(), acked))).collect()
         };
         for (queue, acked) in theirs {
@@ -96,7 +96,7 @@ impl CursorBook {
 
     /// Acknowledged positions not yet in the store.
     pub(crate) fn unsaved(&self) -> Vec<(QueueKey, i64)> {
-        let cursors = self.cursors.lock().expect("cursor lock");
+        let cursors = self.cursors.lock();
         cursors
             .iter()
             .filter_map(|(queue, c)| match (c.acked, c.stored) {
@@ -108,7 +108,7 @@ impl CursorBook {
 
     /// `seq` of `queue` is now in the store.
     pub(crate) fn saved(&self, queue: &QueueKey, seq: i64) {
-        if let Some(cursor) = self.cursors.lock().expect("cursor lock").get_mut(queue) {
+        if let Some(cursor) = self.cursors.lock().get_mut(queue) {
             cursor.stored = cursor.stored.max(Some(seq));
         }
     }

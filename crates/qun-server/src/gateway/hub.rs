@@ -6,13 +6,14 @@
 //! buffers without limit: a session whose outbound queue is full is cut off (it resyncs by
 //! cursor when it reconnects).
 //!
-//! Locking: one `std::sync::RwLock` around the maps, held for map work only, never across an
+//! Locking: one `parking_lot::RwLock` (no poisoning: a panic elsewhere cannot wedge the hub) around the maps, held for map work only, never across an
 //! `.await`. Fan-out takes the read lock; logins, logouts and membership changes the write
 //! lock.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use parking_lot::RwLock;
 use qun_core::{GroupId, UserName};
 use qun_store::QueueKey;
 
@@ -63,7 +64,7 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let maps = self.maps.read().expect("hub lock");
+        let maps = self.maps.read();
         f.debug_struct("Hub").field("users_online", &maps.sessions.values().map(HashMap::len).sum::<usize>()).finish()
     }
 }
@@ -72,7 +73,7 @@ impl Hub {
     /// Registers a logged-in session whose user is a member of `groups`. Returns the user's
     /// sessions that were there before, oldest first (for the device limit).
     pub fn register(&self, session: Arc<Session>, groups: &[GroupId]) -> Vec<Arc<Session>> {
-        let mut maps = self.maps.write().expect("hub lock");
+        let mut maps = self.maps.write();
         let user_sessions = maps.sessions.entry(session.app_id).or_default().entry(session.user.clone()).or_default();
         let others = user_sessions.clone();
         user_sessions.push(session.clone());
@@ -83,7 +84,7 @@ impl Hub {
     /// Adds groups to the memberships of a user who is online (at login, once the session is
     /// registered and the user's groups were read).
     pub fn add_memberships(&self, app_id: AppId, user: &UserName, groups: &[GroupId]) {
-        let mut maps = self.maps.write().expect("hub lock");
+        let mut maps = self.maps.write();
         if maps.is_online(app_id, user) {
             maps.join_groups(app_id, user, groups);
         }
@@ -91,7 +92,7 @@ impl Hub {
 
     /// Removes a session; the last session of a user takes the user out of their groups.
     pub fn unregister(&self, session: &Session) {
-        let mut maps = self.maps.write().expect("hub lock");
+        let mut maps = self.maps.write();
         let app_id = session.app_id;
         let Some(app_sessions) = maps.sessions.get_mut(&app_id) else { return };
         let Some(sessions) = app_sessions.get_mut(&session.user) else { return };
@@ -114,12 +115,12 @@ impl Hub {
 
     /// The user's online sessions.
     pub fn sessions_of(&self, app_id: AppId, user: &UserName) -> Vec<Arc<Session>> {
-        self.maps.read().expect("hub lock").sessions_of(app_id, user).cloned().unwrap_or_default()
+        self.maps.read().sessions_of(app_id, user).cloned().unwrap_or_default()
     }
 
     /// Users joined or left a group: keeps the online-member sets true.
     pub fn membership_changed(&self, app_id: AppId, group: GroupId, joined: &[UserName], left: &[UserName]) {
-        let mut maps = self.maps.write().expect("hub lock");
+        let mut maps = self.maps.write();
         for user in joined.iter().chain(left) {
             for session in maps.sessions_of(app_id, user).into_iter().flatten() {
                 session.forget_group_view(group);
@@ -150,7 +151,7 @@ impl Hub {
 
     /// The group is gone: forget it.
     pub fn group_dissolved(&self, app_id: AppId, group: GroupId) {
-        let mut maps = self.maps.write().expect("hub lock");
+        let mut maps = self.maps.write();
         if let Some(members) = maps.group_members.remove(&(app_id, group)) {
             for user in members {
                 if let Some(groups) = maps.user_groups.get_mut(&app_id).and_then(|users| users.get_mut(&user)) {
@@ -163,7 +164,7 @@ impl Hub {
     /// Tells every online member's sessions that the group's queue has new data, but the
     /// session `except` (one that has the news already: its own send).
     pub fn notify_group(&self, app_id: AppId, group: GroupId, except: Option<u64>) {
-        let maps = self.maps.read().expect("hub lock");
+        let maps = self.maps.read();
         let Some(members) = maps.group_members.get(&(app_id, group)) else { return };
         let queue = QueueKey::Group(group);
         for member in members {
@@ -177,7 +178,7 @@ impl Hub {
 
     /// Tells `user`'s sessions (but `except`) that `queue` has new data.
     pub fn notify_user(&self, app_id: AppId, user: &UserName, queue: &QueueKey, except: Option<u64>) {
-        let maps = self.maps.read().expect("hub lock");
+        let maps = self.maps.read();
         if let Some(sessions) = maps.sessions_of(app_id, user) {
             for session in sessions.iter().filter(|s| Some(s.id) != except) {
                 session.notify(queue);
@@ -187,12 +188,12 @@ impl Hub {
 
     /// Whether `user` (online) is a member of `group`, as far as the hub knows.
     pub fn is_member(&self, app_id: AppId, user: &UserName, group: GroupId) -> bool {
-        let maps = self.maps.read().expect("hub lock");
+        let maps = self.maps.read();
         maps.user_groups.get(&app_id).and_then(|users| users.get(user)).is_some_and(|groups| groups.contains(&group))
     }
 
     /// Number of online sessions (for metrics and tests).
     pub fn session_count(&self) -> usize {
-        self.maps.read().expect("hub lock").sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
+        self.maps.read().sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
     }
 }

@@ -13,7 +13,6 @@ mod session;
 mod uplink;
 
 pub use hub::Hub;
-pub use queues::event_meta;
 pub use session::{CloseReason, Session};
 
 use std::sync::Arc;
@@ -54,17 +53,20 @@ const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// `GET /websocket`: upgrades to the msync protocol.
 pub async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade
-        .max_message_size(MAX_FRAME_BYTES)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| connection(socket, state))
+    upgrade.max_message_size(MAX_FRAME_BYTES).read_buffer_size(READ_BUFFER_BYTES).on_upgrade(move |socket| {
+        let lifecycle = state.lifecycle.clone();
+        lifecycle.track(connection(socket, state))
+    })
 }
 
 async fn connection(socket: WebSocket, state: AppState) {
     let (mut sink, mut stream) = socket.split();
-    let first = match tokio::time::timeout(LOGIN_TIMEOUT, next_binary(&mut stream)).await {
-        Ok(Some(frame)) => frame,
-        _ => return,
+    let first = tokio::select! {
+        first = tokio::time::timeout(LOGIN_TIMEOUT, next_binary(&mut stream)) => match first {
+            Ok(Some(frame)) => frame,
+            _ => return,
+        },
+        () = state.lifecycle.stopping() => return,
     };
     let (session, outbound, reply) = match login::login(&state, &first).await {
         Ok(login::LoggedIn { session: (session, outbound), reply }) => (Arc::new(session), outbound, reply),
@@ -82,7 +84,7 @@ async fn connection(socket: WebSocket, state: AppState) {
     // behind the reply.
     session.send(reply);
     login::register(&state, &session).await;
-    let writer = tokio::spawn(write_frames(sink, outbound));
+    let writer = state.lifecycle.spawn(write_frames(sink, outbound));
     let mut save_cursors = tokio::time::interval(cursors::FLUSH_INTERVAL);
     save_cursors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -107,6 +109,12 @@ async fn connection(socket: WebSocket, state: AppState) {
                 }
             }
             _ = session.closed() => break,
+            // The server is stopping: save, say goodbye with a close frame (the writer sends
+            // one after the queued frames), and go.
+            () = state.lifecycle.stopping() => {
+                session.close(CloseReason::Shutdown);
+                break;
+            }
         }
     }
 

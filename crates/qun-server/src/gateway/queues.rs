@@ -6,8 +6,8 @@
 //! user can have, so it never collides with a peer).
 
 use bytes::Bytes;
-use qun_core::{GroupEvent, GroupId, GroupOperation, PersonalItem, Receipt, ReceiptKind, UserName};
-use qun_proto::msync::{self, EncodedMeta, Jid, Message, MessageBody, Meta, MucBody, pb};
+use qun_core::{GroupId, PersonalItem, UserName};
+use qun_proto::msync::{self, EncodedMeta, Jid, Message, Meta};
 use qun_store::{Conversation, QueueHead, QueueKey, StoredEvent, TimelineEntry, TimelineItem};
 
 use super::session::{GroupView, Session};
@@ -223,7 +223,9 @@ async fn chat_batch(
 pub(crate) fn recent_entry(app_key: &str, entry: &TimelineEntry) -> RecentEntry {
     let (is_message, meta) = match &entry.item {
         TimelineItem::Message(bytes) => (true, Bytes::copy_from_slice(bytes)),
-        TimelineItem::Event(event) => (false, Bytes::from(event_meta(app_key, entry.id, event).encode_to_vec())),
+        TimelineItem::Event(event) => {
+            (false, Bytes::from(msync::group_event_meta(app_key, entry.id, event).encode_to_vec()))
+        }
     };
     RecentEntry { seq: entry.seq, id: entry.id, except: entry.except.clone(), is_message, meta }
 }
@@ -231,78 +233,9 @@ pub(crate) fn recent_entry(app_key: &str, entry: &TimelineEntry) -> RecentEntry 
 /// An item of the personal queue as the SDK expects it: a group event or a receipt.
 fn personal_meta(app_key: &str, stored: &StoredEvent) -> Meta {
     match &stored.item {
-        PersonalItem::GroupEvent(event) => event_meta(app_key, stored.id, event),
-        PersonalItem::Receipt(receipt) => receipt_meta(app_key, stored.id, receipt),
+        PersonalItem::GroupEvent(event) => msync::group_event_meta(app_key, stored.id, event),
+        PersonalItem::Receipt(receipt) => msync::receipt_meta(app_key, stored.id, receipt),
     }
-}
-
-/// A receipt as the SDK expects it: `Meta{ns: CHAT}` whose `MessageBody.type` is READ_ACK,
-/// DELIVER_ACK or CHANNEL_ACK, with `ackMessageId` the message it is about. The SDK reports
-/// `from`/`to` from the body's JIDs and `mid` from `ackMessageId`.
-pub(crate) fn receipt_meta(app_key: &str, id: u64, receipt: &Receipt) -> Meta {
-    let body_type = match receipt.kind {
-        ReceiptKind::Read => pb::message_body::Type::ReadAck,
-        ReceiptKind::Delivered => pb::message_body::Type::DeliverAck,
-        ReceiptKind::ConversationRead => pb::message_body::Type::ChannelAck,
-    };
-    let name_only = |user: &UserName| Jid { name: Some(user.to_string()), ..Default::default() };
-    let body = MessageBody {
-        r#type: Some(body_type as i32),
-        from: Some(name_only(&receipt.from)),
-        to: Some(name_only(&receipt.to)),
-        ack_message_id: receipt.message_id,
-        ..Default::default()
-    };
-    Meta {
-        id: Some(id),
-        from: Some(Jid::user(app_key, receipt.from.as_str())),
-        to: Some(Jid::user(app_key, receipt.to.as_str())),
-        timestamp: Some(receipt.timestamp_ms as u64),
-        ns: Some(pb::meta::NameSpace::Chat as i32),
-        payload: Some(body.encode_to_vec().into()),
-        ..Default::default()
-    }
-}
-
-/// A group event as the SDK expects it: `Meta{ns: MUC, payload: MUCBody}`. The SDK reads
-/// `from.name` (so it is always set), `to[0]` as the affected user, `reason` as the text, and
-/// for `memberAttributesUpdate` the JSON `eventInfo.ext` (`{"username", "properties"}`: it
-/// throws on `JSON.parse(undefined)` without it).
-pub fn event_meta(app_key: &str, id: u64, event: &GroupEvent) -> Meta {
-    let (reason, event_info) = match event.operation {
-        GroupOperation::MemberMetadataUpdate => (None, Some(member_attributes_info(event))),
-        _ => ((!event.reason.is_empty()).then(|| event.reason.clone()), None),
-    };
-    let body = MucBody {
-        muc_id: Some(Jid::group(app_key, event.group_id.to_string())),
-        operation: Some(event.operation.msync_code()),
-        from: Some(Jid::user(app_key, event.from.as_str())),
-        to: event.to.iter().map(|user| Jid::user(app_key, user.as_str())).collect(),
-        reason,
-        event_info,
-        is_chatroom: Some(false),
-        muc_name: Some(event.group_name.clone()),
-        muc_member_count: Some(event.member_count as i32),
-        ..Default::default()
-    };
-    Meta {
-        id: Some(id),
-        from: Some(Jid::user(app_key, event.from.as_str())),
-        to: Some(Jid::group(app_key, event.group_id.to_string())),
-        timestamp: Some(event.timestamp_ms as u64),
-        ns: Some(pb::meta::NameSpace::Muc as i32),
-        payload: Some(body.encode_to_vec().into()),
-        ..Default::default()
-    }
-}
-
-/// `eventInfo.ext` of a member-attributes event: whose attributes (the event's subject) and
-/// the attributes set (the event's `reason` holds them as a JSON object; `""` deletes a key).
-fn member_attributes_info(event: &GroupEvent) -> pb::muc_body::EventInfo {
-    let properties: serde_json::Value = serde_json::from_str(&event.reason).unwrap_or_else(|_| serde_json::json!({}));
-    let username = event.to.first().map(UserName::as_str).unwrap_or_default();
-    let ext = serde_json::json!({"username": username, "properties": properties});
-    pb::muc_body::EventInfo { event_type: None, ext: Some(ext.to_string()) }
 }
 
 #[cfg(test)]

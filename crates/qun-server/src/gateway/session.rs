@@ -2,10 +2,10 @@
 //! bounded outbound queue of finished frames.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use qun_core::UserName;
 use qun_store::QueueKey;
 use tokio::sync::mpsc;
@@ -68,7 +68,7 @@ pub struct Session {
     /// handed to the connection this login replaces.
     pub(crate) login_info: Option<String>,
     outbound: mpsc::Sender<Bytes>,
-    /// Which queues were noticed, and the pull being served. `std::sync::Mutex`: set
+    /// Which queues were noticed, and the pull being served. `parking_lot::Mutex` (no poisoning): set
     /// operations only, never across `.await`.
     notices: Mutex<Notices>,
     closing: CancellationToken,
@@ -153,7 +153,7 @@ impl Session {
     /// ignores a notice for a queue it is pulling, so a notice that overtook a "drained"
     /// answer (read before the new data was committed) would leave the data undelivered.
     pub fn notify(&self, queue: &QueueKey) {
-        let mut notices = self.notices.lock().expect("notices lock");
+        let mut notices = self.notices.lock();
         if !notices.notified.insert(queue.clone()) {
             return;
         }
@@ -168,7 +168,7 @@ impl Session {
     /// Called before the pull reads the store, so nothing committed after it goes unnoticed;
     /// the answer goes out through [`Session::answer_pull`].
     pub fn pulling(&self, queue: &QueueKey) {
-        let mut notices = self.notices.lock().expect("notices lock");
+        let mut notices = self.notices.lock();
         notices.notified.remove(queue);
         notices.pulling = Some(queue.clone());
         notices.deferred = false;
@@ -176,7 +176,7 @@ impl Session {
 
     /// Sends the answer to the pull of `queue`, then the notice that came meanwhile, if any.
     pub fn answer_pull(&self, queue: &QueueKey, answer: Bytes) {
-        let mut notices = self.notices.lock().expect("notices lock");
+        let mut notices = self.notices.lock();
         self.send(answer);
         if notices.pulling.as_ref() == Some(queue) {
             notices.pulling = None;
@@ -187,21 +187,21 @@ impl Session {
     }
 
     pub(crate) fn group_view(&self, group: GroupId) -> Option<GroupView> {
-        self.group_views.lock().expect("group views lock").get(&group).copied()
+        self.group_views.lock().get(&group).copied()
     }
 
     pub(crate) fn remember_group_view(&self, group: GroupId, view: GroupView) {
-        self.group_views.lock().expect("group views lock").insert(group, view);
+        self.group_views.lock().insert(group, view);
     }
 
     /// The user's membership in `group` changed: read it again at the next pull.
     pub fn forget_group_view(&self, group: GroupId) {
-        self.group_views.lock().expect("group views lock").remove(&group);
+        self.group_views.lock().remove(&group);
     }
 
     /// Remembers a message this connection sent.
     pub fn sent(&self, id: u64) {
-        let mut ids = self.sent_ids.lock().expect("sent ids lock");
+        let mut ids = self.sent_ids.lock();
         if ids.len() == SENT_IDS_REMEMBERED {
             ids.pop_front();
         }
@@ -210,17 +210,17 @@ impl Session {
 
     /// Whether this connection sent the message with this id.
     pub fn has_sent(&self, id: u64) -> bool {
-        self.sent_ids.lock().expect("sent ids lock").contains(&id)
+        self.sent_ids.lock().contains(&id)
     }
 
     /// Asks the connection to close.
     pub fn close(&self, reason: CloseReason) {
-        self.close_reason.lock().expect("close reason lock").get_or_insert(reason);
+        self.close_reason.lock().get_or_insert(reason);
         self.closing.cancel();
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
-        *self.close_reason.lock().expect("close reason lock")
+        *self.close_reason.lock()
     }
 
     /// Completes when the session is asked to close.

@@ -44,3 +44,15 @@ pub(super) async fn not_found(method: axum::http::Method, uri: axum::http::Uri) 
     tracing::debug!(%method, path = uri.path(), "no route");
     HttpError::new(ErrorCode::ResourceNotFound, format!("no resource at {}", uri.path()))
 }
+
+/// A handler that panicked: logged with what it said, answered 500 in Agora's envelope (the
+/// panic's text is not sent). The server goes on; shared state uses locks that do not poison.
+pub(super) fn panic_reply(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(not a string)");
+    tracing::error!(panic = message, "a request handler panicked");
+    HttpError::new(ErrorCode::Internal, "internal error").into_response()
+}

@@ -10,14 +10,28 @@ pub use error::HttpError;
 
 use axum::Router;
 use axum::http::{Method, header};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 
 /// Every route Qun serves.
 pub fn router(state: AppState) -> Router {
-    // Browser apps on another origin send the JSON content type and the Authorization header,
-    // which triggers a preflight.
+    guarded(
+        Router::new()
+            .route("/health", axum::routing::get(|| async { "ok" }))
+            .route("/metrics", axum::routing::get(metrics::metrics))
+            .route("/websocket", axum::routing::get(crate::gateway::upgrade))
+            .nest("/{org}/{app}", crate::rest::routes())
+            .fallback(error::not_found)
+            .with_state(state),
+    )
+}
+
+/// What every route gets: a panic in a handler becomes a 500 in Agora's envelope (and the
+/// server goes on), and CORS: browser apps on another origin send the JSON content type and
+/// the Authorization header, which triggers a preflight.
+fn guarded(router: Router) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
@@ -27,12 +41,32 @@ pub fn router(state: AppState) -> Router {
             header::ACCEPT,
             "restrict-access".parse().expect("valid"),
         ]);
-    Router::new()
-        .route("/health", axum::routing::get(|| async { "ok" }))
-        .route("/metrics", axum::routing::get(metrics::metrics))
-        .route("/websocket", axum::routing::get(crate::gateway::upgrade))
-        .nest("/{org}/{app}", crate::rest::routes())
-        .fallback(error::not_found)
-        .layer(cors)
-        .with_state(state)
+    router.layer(CatchPanicLayer::custom(error::panic_reply)).layer(cors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+        let routes = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, guarded(routes)).await });
+        for _ in 0..2 {
+            let reply = reqwest::get(format!("{base}/boom")).await.unwrap();
+            assert_eq!(reply.status(), 500);
+            let body: serde_json::Value = reply.json().await.unwrap();
+            assert_eq!(body["error"], "internal_server_error");
+            assert_eq!(body["error_description"], "internal error", "the panic's text is not sent");
+            assert_eq!(reqwest::get(format!("{base}/fine")).await.unwrap().text().await.unwrap(), "ok");
+        }
+    }
 }

@@ -250,7 +250,7 @@ pub fn publish_change(
     let mut group_wide = change.events.iter().filter(|e| matches!(e.audience, Audience::Group { .. }));
     for (event, seq) in group_wide.by_ref().zip(&applied.timeline_seqs) {
         let Audience::Group { except } = &event.audience else { continue };
-        let meta = crate::gateway::event_meta(&app_key, event.id, &event.event);
+        let meta = qun_proto::msync::group_event_meta(&app_key, event.id, &event.event);
         let entry = RecentEntry {
             seq: *seq,
             id: event.id,

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::gateway::Session;
 use crate::http::Caller;
 use crate::ids::now_ms;
+use crate::lifecycle::Lifecycle;
 use crate::services::groups::{group_not_found, load_scene, user_not_found};
 use crate::services::receipts;
 use crate::services::recent::RecentEntry;
@@ -228,10 +229,11 @@ struct WriteRequest {
 }
 
 impl MessageWriter {
-    /// Starts the writer task on `store`.
-    pub fn start(store: std::sync::Arc<dyn qun_store::Store>) -> MessageWriter {
+    /// Starts the writer task on `store`. When the server stops it takes no more sends and
+    /// commits those already queued, then ends.
+    pub fn start(store: std::sync::Arc<dyn qun_store::Store>, lifecycle: &Lifecycle) -> MessageWriter {
         let (requests, receiver) = mpsc::channel(WRITER_QUEUE);
-        tokio::spawn(write_loop(store, receiver));
+        lifecycle.spawn(write_loop(store, receiver, lifecycle.clone()));
         MessageWriter { requests }
     }
 
@@ -246,9 +248,24 @@ impl MessageWriter {
     }
 }
 
-async fn write_loop(store: std::sync::Arc<dyn qun_store::Store>, mut receiver: mpsc::Receiver<WriteRequest>) {
+async fn write_loop(
+    store: std::sync::Arc<dyn qun_store::Store>,
+    mut receiver: mpsc::Receiver<WriteRequest>,
+    lifecycle: Lifecycle,
+) {
     let mut batch: Vec<WriteRequest> = Vec::with_capacity(WRITER_BATCH);
-    while receiver.recv_many(&mut batch, WRITER_BATCH).await > 0 {
+    loop {
+        let received = tokio::select! {
+            received = receiver.recv_many(&mut batch, WRITER_BATCH) => received,
+            () = lifecycle.stopping(), if !receiver.is_closed() => {
+                // No new sends from now on (they fail at once); what is queued still commits.
+                receiver.close();
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         // One transaction per app in the batch (nearly always one).
         batch.sort_by_key(|request| request.app_id);
         while !batch.is_empty() {

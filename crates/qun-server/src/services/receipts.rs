@@ -4,7 +4,7 @@
 //! (so it reaches their devices live and at their next login), never in the conversation's
 //! timeline (so it is not history, not counted unread, not part of the offline store). The
 //! gateway turns it back into the SDK's READ_ACK / DELIVER_ACK / CHANNEL_ACK meta
-//! (`gateway::queues::receipt_meta`).
+//! (`qun_proto::msync::receipt_meta`).
 
 use qun_core::{PersonalItem, Receipt, ReceiptKind, UserName};
 use qun_proto::msync::{MessageBody, Meta, pb};

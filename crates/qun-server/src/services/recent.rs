@@ -7,14 +7,15 @@
 //! arrived out of order beyond the window, leaves a gap, and a read that would need the gap
 //! is answered `None` so the caller reads the database. Bounded per group and in groups.
 //!
-//! Locking: one `std::sync::Mutex` per group inside a `RwLock` map; held for copying a few
+//! Locking: one `parking_lot::Mutex` (no poisoning) per group inside a `RwLock` map; held for copying a few
 //! `Bytes` handles, never across an `.await`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
 use qun_core::{GroupId, UserName};
 
 /// Entries kept per group: more than a pull batch and the offline window need.
@@ -68,7 +69,7 @@ impl RecentTimelines {
     pub fn insert(&self, app_id: i64, group: GroupId, entry: RecentEntry) {
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
         let window = self.window(app_id, group);
-        let mut window = window.lock().expect("recent window lock");
+        let mut window = window.lock();
         window.last_write = now;
         window.entries.insert(entry.seq, entry);
         while window.entries.len() > ENTRIES_PER_GROUP {
@@ -79,8 +80,8 @@ impl RecentTimelines {
     /// Entries with sequence in `(after, newest]`, at most `limit`, oldest first, and the
     /// newest sequence known; `None` when the window does not hold all of them.
     pub fn read(&self, app_id: i64, group: GroupId, after: i64, limit: usize) -> Option<(Vec<RecentEntry>, i64)> {
-        let window = self.groups.read().expect("recent map lock").get(&(app_id, group)).cloned()?;
-        let window = window.lock().expect("recent window lock");
+        let window = self.groups.read().get(&(app_id, group)).cloned()?;
+        let window = window.lock();
         let newest = *window.entries.keys().next_back()?;
         if after + 1 < window.complete_from()? {
             return None;
@@ -91,25 +92,22 @@ impl RecentTimelines {
 
     /// The newest sequence of the group if the window has any entry.
     pub fn newest(&self, app_id: i64, group: GroupId) -> Option<i64> {
-        let window = self.groups.read().expect("recent map lock").get(&(app_id, group)).cloned()?;
-        window.lock().expect("recent window lock").entries.keys().next_back().copied()
+        let window = self.groups.read().get(&(app_id, group)).cloned()?;
+        window.lock().entries.keys().next_back().copied()
     }
 
     /// Forgets a group (dissolved).
     pub fn forget(&self, app_id: i64, group: GroupId) {
-        self.groups.write().expect("recent map lock").remove(&(app_id, group));
+        self.groups.write().remove(&(app_id, group));
     }
 
     fn window(&self, app_id: i64, group: GroupId) -> SharedWindow {
-        if let Some(window) = self.groups.read().expect("recent map lock").get(&(app_id, group)) {
+        if let Some(window) = self.groups.read().get(&(app_id, group)) {
             return window.clone();
         }
-        let mut groups = self.groups.write().expect("recent map lock");
+        let mut groups = self.groups.write();
         if groups.len() >= GROUPS_KEPT && !groups.contains_key(&(app_id, group)) {
-            let oldest = groups
-                .iter()
-                .min_by_key(|(_, window)| window.lock().map(|w| w.last_write).unwrap_or(0))
-                .map(|(key, _)| *key);
+            let oldest = groups.iter().min_by_key(|(_, window)| window.lock().last_write).map(|(key, _)| *key);
             if let Some(oldest) = oldest {
                 groups.remove(&oldest);
             }

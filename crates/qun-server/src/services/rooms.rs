@@ -4,15 +4,14 @@
 //! groups' path, with one difference:
 //!
 //! Rooms have no offline store, so room events are never stored. A committed change's events,
-//! their receivers resolved from Agora's chat room table (agora-chat-api.md §5), are returned
-//! to the caller and published on the app state's [`RoomEventFeed`], from which the realtime
-//! layer delivers them to whoever is online. A change that fails commits nothing and publishes
-//! nothing.
+//! their receivers resolved from Agora's chat room table (agora-chat-api.md §5), go with the
+//! change to the room runtime (`state.rooms`, `RoomRuntime::committed`), which delivers them
+//! live to whoever is online in the room; they are also returned to the caller. A change that
+//! fails commits nothing and sends nothing.
 //!
 //! Presence (who is in the room) is held apart from roles: see `qun_core::room`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use qun_core::room::default_room_max_users;
 use qun_core::rules::{self, RoomAction, Subject};
@@ -22,7 +21,6 @@ use qun_core::{
 };
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, NewRoom, RoomChange, RoomMutation, RoomRecord, RoomSnapshot, StoreError, UserInRoom};
-use tokio::sync::broadcast;
 
 use crate::http::Caller;
 use crate::ids::now_ms;
@@ -31,11 +29,8 @@ use crate::state::AppState;
 
 /// How often a change is re-decided after losing a race with another change of the room.
 const MAX_ATTEMPTS: usize = 8;
-/// Room events the feed holds for a subscriber that has not caught up; one further behind
-/// misses the oldest (room events are live-only: a missed one is not delivered later).
-const FEED_CAPACITY: usize = 4096;
 
-// ------------------------------------------------------------------------ the feed
+// ------------------------------------------------------------------------ the events
 
 /// A committed room event on its way to the users who must hear of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,33 +40,6 @@ pub struct RoomEventNotice {
     pub id: u64,
     pub audience: RoomAudience,
     pub event: RoomEvent,
-}
-
-/// Where committed room events are published, in commit order per room, for the realtime
-/// layer to fan out. A cheap clone; publishing never blocks (a subscriber that falls behind
-/// by more than the capacity misses the oldest events).
-#[derive(Debug, Clone)]
-pub struct RoomEventFeed {
-    sender: broadcast::Sender<Arc<RoomEventNotice>>,
-}
-
-impl Default for RoomEventFeed {
-    fn default() -> Self {
-        RoomEventFeed { sender: broadcast::channel(FEED_CAPACITY).0 }
-    }
-}
-
-impl RoomEventFeed {
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RoomEventNotice>> {
-        self.sender.subscribe()
-    }
-
-    pub fn publish(&self, notices: &[RoomEventNotice]) {
-        for notice in notices {
-            // No subscriber yet (no realtime layer, no test listening) is not an error.
-            let _ = self.sender.send(Arc::new(notice.clone()));
-        }
-    }
 }
 
 // ------------------------------------------------------------------------ the change path
@@ -206,7 +174,7 @@ impl<T> RoomDecision<T> {
 }
 
 /// Reads, decides and commits one room operation (see the module docs); returns the decision's
-/// output and the events it published.
+/// output and the events it sent.
 ///
 /// `users` are the users `decide` will look at besides the caller.
 pub async fn change_room<T>(
@@ -229,7 +197,6 @@ pub async fn change_room<T>(
             Ok(_) => {
                 // The realtime layer follows the change and delivers its events.
                 state.rooms.committed(state, app, room_id, &change.mutations, &notices);
-                state.room_events.publish(&notices);
                 return Ok((decision.output, notices));
             }
             Err(StoreError::Conflict) => continue,

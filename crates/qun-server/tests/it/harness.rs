@@ -2,9 +2,15 @@
 //! REST client with Agora's conventions.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use qun_client::{Connection, Incoming};
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// How long a test waits for something that should arrive at once.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Which databases to run a test on: SQLite always; PostgreSQL when the environment names one.
 pub(crate) fn backends() -> Vec<&'static str> {
@@ -219,4 +225,55 @@ impl Drop for TestServer {
 /// The `error` field of an error envelope, with the status.
 pub(crate) fn error_of(status: u16, body: &Value) -> (u16, String) {
     (status, body["error"].as_str().unwrap_or("").to_owned())
+}
+
+/// One user's connection over msync, as the SDK holds it, and what it receives.
+pub(crate) struct Device {
+    pub(crate) connection: Connection,
+    pub(crate) incoming: mpsc::Receiver<Incoming>,
+}
+
+impl Device {
+    /// Logs `user` in (password login, then the websocket) as the device `<user>-device`.
+    pub(crate) async fn connect(server: &TestServer, user: &str) -> Device {
+        let token = server.login(user).await;
+        let url = format!("ws://{}/websocket", server.address);
+        let (connection, incoming) =
+            Connection::connect(&url, "qun#test", user, &token, &format!("{user}-device")).await.expect("login");
+        Device { connection, incoming }
+    }
+
+    /// Everything that arrives within `quiet` of the last item.
+    pub(crate) async fn drain(&mut self, quiet: Duration) -> Vec<Incoming> {
+        let mut items = Vec::new();
+        while let Ok(Some(item)) = tokio::time::timeout(quiet, self.incoming.recv()).await {
+            items.push(item);
+        }
+        items
+    }
+
+    /// The next room event with this msync operation.
+    pub(crate) async fn event(&mut self, operation: i32) -> Incoming {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.incoming.recv()).await {
+                Ok(Some(item @ Incoming::GroupEvent { operation: op, .. })) if op == operation => return item,
+                Ok(Some(Incoming::Closed)) | Ok(None) | Err(_) => panic!("no event {operation}"),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    /// The next `n` messages' texts, in arrival order.
+    pub(crate) async fn texts(&mut self, n: usize) -> Vec<String> {
+        let mut texts = Vec::new();
+        while texts.len() < n {
+            match tokio::time::timeout(PATIENCE, self.incoming.recv()).await {
+                Ok(Some(Incoming::Message { text, .. })) => texts.push(text),
+                Ok(Some(Incoming::Closed)) | Ok(None) => panic!("closed after {texts:?}"),
+                Ok(Some(_)) => {}
+                Err(_) => panic!("only {} of {n} messages: {texts:?}", texts.len()),
+            }
+        }
+        texts
+    }
 }

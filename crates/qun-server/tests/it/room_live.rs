@@ -6,70 +6,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use qun_client::{Connection, Error as ClientError, Incoming};
+use qun_client::{Error as ClientError, Incoming};
 use qun_proto::msync::StatusCode;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-use crate::harness::{TestServer, on_every_backend};
+use crate::harness::{Device, PATIENCE, TestServer, on_every_backend};
 
-/// How long a test waits for something that should arrive at once.
-const PATIENCE: Duration = Duration::from_secs(10);
 /// msync MUCBody operations the tests look for.
 const PRESENCE: i32 = 17;
 const ABSENCE: i32 = 18;
 const KICK: i32 = 10;
 const MUTE_ALL: i32 = 31;
-
-struct Device {
-    connection: Connection,
-    incoming: mpsc::Receiver<Incoming>,
-}
-
-impl Device {
-    async fn connect(server: &TestServer, user: &str) -> Device {
-        let token = server.login(user).await;
-        let url = format!("ws://{}/websocket", server.address);
-        let (connection, incoming) =
-            Connection::connect(&url, "qun#test", user, &token, &format!("{user}-device")).await.expect("login");
-        Device { connection, incoming }
-    }
-
-    /// Everything that arrives within `quiet` of the last item.
-    async fn drain(&mut self, quiet: Duration) -> Vec<Incoming> {
-        let mut items = Vec::new();
-        while let Ok(Some(item)) = tokio::time::timeout(quiet, self.incoming.recv()).await {
-            items.push(item);
-        }
-        items
-    }
-
-    /// The next room event with this msync operation.
-    async fn event(&mut self, operation: i32) -> Incoming {
-        loop {
-            match tokio::time::timeout(PATIENCE, self.incoming.recv()).await {
-                Ok(Some(item @ Incoming::GroupEvent { operation: op, .. })) if op == operation => return item,
-                Ok(Some(Incoming::Closed)) | Ok(None) | Err(_) => panic!("no event {operation}"),
-                Ok(Some(_)) => {}
-            }
-        }
-    }
-
-    /// The next `n` messages' texts, in arrival order.
-    async fn texts(&mut self, n: usize) -> Vec<String> {
-        let mut texts = Vec::new();
-        while texts.len() < n {
-            match tokio::time::timeout(PATIENCE, self.incoming.recv()).await {
-                Ok(Some(Incoming::Message { text, .. })) => texts.push(text),
-                Ok(Some(Incoming::Closed)) | Ok(None) => panic!("closed after {texts:?}"),
-                Ok(Some(_)) => {}
-                Err(_) => panic!("only {} of {n} messages: {texts:?}", texts.len()),
-            }
-        }
-        texts
-    }
-}
 
 fn texts_in(items: &[Incoming]) -> Vec<String> {
     items

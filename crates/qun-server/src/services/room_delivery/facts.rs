@@ -44,11 +44,11 @@ impl RoomFacts {
 impl LiveRoom {
     /// The room's facts, read from the store if they are not known.
     pub(crate) async fn facts(&self, state: &AppState) -> Result<Arc<RoomFacts>, ApiError> {
-        if let Some(facts) = self.facts.read().expect("facts lock").clone() {
+        if let Some(facts) = self.facts.read().clone() {
             return Ok(facts);
         }
         let _loading = self.facts_loading.lock().await;
-        if let Some(facts) = self.facts.read().expect("facts lock").clone() {
+        if let Some(facts) = self.facts.read().clone() {
             return Ok(facts);
         }
         let generation = self.facts_generation.load(Ordering::Acquire);
@@ -71,7 +71,7 @@ impl LiveRoom {
             mutes: mutes.into_iter().collect(),
             mute_all: room.mute_all,
         });
-        let mut slot = self.facts.write().expect("facts lock");
+        let mut slot = self.facts.write();
         if self.facts_generation.load(Ordering::Acquire) == generation {
             *slot = Some(facts.clone());
             drop(slot);
@@ -82,7 +82,7 @@ impl LiveRoom {
 
     /// A committed change may have changed the facts: read them again at the next send.
     pub(crate) fn invalidate_facts(&self) {
-        let mut slot = self.facts.write().expect("facts lock");
+        let mut slot = self.facts.write();
         self.facts_generation.fetch_add(1, Ordering::AcqRel);
         *slot = None;
     }

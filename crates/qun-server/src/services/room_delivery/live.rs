@@ -15,16 +15,17 @@
 //! wait for room, so they are slowed, never dropped); the ring holds at most 200 messages;
 //! frames hold at most [`FRAME_MAX_METAS`] metas and are shared by every member.
 //!
-//! Locking: `state` is a `std::sync::Mutex` held for bookkeeping only (never across an
+//! Locking: `state` is a `parking_lot::Mutex` (no poisoning) held for bookkeeping only (never across an
 //! `.await`, never while writing to members: the flusher works on an `Arc` snapshot of the
 //! recipients). The runtime's maps lock may be held when taking it, never the reverse.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
 use qun_core::room_delivery::{Admission, EffectiveDelivery, RoomRateLimiter};
 use qun_core::{RoomDelivery, RoomId, RoomPriority, UserName};
 use qun_proto::msync::{self, EncodedMeta, Jid};
@@ -35,6 +36,7 @@ use super::facts::RoomFacts;
 use super::presence::PresenceOp;
 use crate::gateway::Session;
 use crate::ids::now_ms;
+use crate::lifecycle::Lifecycle;
 
 /// Entries waiting for the flusher at most (see the module docs).
 pub(crate) const PENDING_MAX: usize = 4096;
@@ -255,11 +257,11 @@ impl LiveRoom {
 
     /// The room's presence actor, unless the room is closed.
     pub(crate) fn presence_sender(&self) -> Option<mpsc::Sender<PresenceOp>> {
-        self.presence.lock().expect("presence lock").clone()
+        self.presence.lock().clone()
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, RoomState> {
-        self.state.lock().expect("room state lock")
+    fn state(&self) -> parking_lot::MutexGuard<'_, RoomState> {
+        self.state.lock()
     }
 
     // -------------------------------------------------------------------- settings
@@ -267,7 +269,7 @@ impl LiveRoom {
     /// The room's delivery overrides changed (or were read): applies them at once, so a ring
     /// switched off is emptied before the next join.
     pub(crate) fn set_overrides(&self, overrides: RoomDelivery) {
-        let app_defaults = self.app.read().expect("room app lock").settings.rooms;
+        let app_defaults = self.app.read().settings.rooms;
         let mut state = self.state();
         state.overrides = overrides;
         Self::apply_delivery(&mut state, overrides.effective(&app_defaults));
@@ -275,7 +277,7 @@ impl LiveRoom {
 
     /// The app's defaults changed.
     pub(crate) fn set_app(&self, app: &AppRecord) {
-        *self.app.write().expect("room app lock") = app.clone();
+        *self.app.write() = app.clone();
         let mut state = self.state();
         let effective = state.overrides.effective(&app.settings.rooms);
         Self::apply_delivery(&mut state, effective);
@@ -428,7 +430,7 @@ impl LiveRoom {
     /// later offers are dropped.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.presence.lock().expect("presence lock").take();
+        self.presence.lock().take();
         self.flush_signal.notify_one();
         self.space.notify_waiters();
     }
@@ -441,9 +443,12 @@ impl LiveRoom {
 
     /// The flusher: sends what is pending, then waits (see the module docs) before the next
     /// frame. Ends after the room is closed and drained.
-    pub(crate) async fn run_flusher(self: Arc<Self>, flush_max: Duration) {
+    pub(crate) async fn run_flusher(self: Arc<Self>, flush_max: Duration, lifecycle: Lifecycle) {
         loop {
-            self.flush_signal.notified().await;
+            tokio::select! {
+                () = self.flush_signal.notified() => {}
+                () = lifecycle.stopping() => return,
+            }
             self.flush();
             if self.is_closed() {
                 self.flush();

@@ -27,22 +27,23 @@ mod presence;
 mod send;
 
 pub use live::RoomStats;
+pub use send::send_from_client;
 pub(crate) use send::send_from_rest;
-pub use send::{room_event_meta, send_from_client};
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use qun_core::{RoomAudience, RoomId, RoomOperation, UserName};
-use qun_proto::msync::Message;
+use qun_proto::msync::{self, JoinInfo, Message};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, RoomMutation};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use self::live::LiveRoom;
-use self::presence::{JoinInfo, PresenceOp};
+use self::presence::PresenceOp;
 use crate::gateway::{Hub, Session};
 use crate::services::rooms::{RoomEventNotice, room_not_found};
 use crate::state::AppState;
@@ -85,8 +86,8 @@ impl RoomRuntime {
         RoomRuntime { maps: Mutex::new(Maps::default()), hub, grace, flush_max, idle }
     }
 
-    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
-        self.maps.lock().expect("room runtime lock")
+    fn maps(&self) -> parking_lot::MutexGuard<'_, Maps> {
+        self.maps.lock()
     }
 
     /// After a (re)start: nobody is online, so every member's absence starts now; and the
@@ -108,7 +109,7 @@ impl RoomRuntime {
             Err(error) => tracing::error!(%error, "rooms: cannot read who is in which room"),
         }
         let tick = (self.grace / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        tokio::spawn(sweep(state.clone(), tick));
+        state.lifecycle.spawn(sweep(state.clone(), tick));
     }
 
     /// The room's live state, made if the room had none.
@@ -126,8 +127,8 @@ impl RoomRuntime {
         if let Some(ring) = maps.sleeping_rings.remove(&(app.id, room_id)) {
             live.wake_with_ring(ring);
         }
-        tokio::spawn(live.clone().run_flusher(self.flush_max));
-        tokio::spawn(presence::run(state.clone(), live.clone(), ops));
+        state.lifecycle.spawn(live.clone().run_flusher(self.flush_max, state.lifecycle.clone()));
+        state.lifecycle.spawn(presence::run(state.clone(), live.clone(), ops));
         maps.rooms.insert((app.id, room_id), live.clone());
         live
     }
@@ -228,7 +229,8 @@ impl RoomRuntime {
         }
         drop(maps);
         for notice in notices {
-            let meta = bytes::Bytes::from(room_event_meta(&live.app_key, notice.id, &notice.event).encode_to_vec());
+            let meta =
+                bytes::Bytes::from(msync::room_event_meta(&live.app_key, notice.id, &notice.event).encode_to_vec());
             match &notice.audience {
                 RoomAudience::Members { except } => {
                     let presence = matches!(notice.event.operation, RoomOperation::Presence | RoomOperation::Absence);
@@ -360,7 +362,7 @@ impl RoomRuntime {
         Self::bump(&mut maps, &key);
         maps.user_rooms.entry(key).or_default().insert(live.room_id);
         maps.absent.remove(&((live.app_id, live.room_id), user.clone()));
-        let ack = send::join_ack(&live.app_key, live.room_id, user.as_str(), meta_id, info);
+        let ack = msync::join_ack(&live.app_key, live.room_id, user.as_str(), meta_id, info, crate::ids::now_ms());
         let joiner = sessions.iter().find(|s| s.id == session_id).cloned();
         live.greet(user, sessions, |ring| {
             if let Some(joiner) = &joiner {
@@ -475,7 +477,10 @@ async fn sweep(state: AppState, tick: Duration) {
     let sleep_check_every = (state.rooms.idle / 10).clamp(tick, Duration::from_secs(10));
     let mut last_sleep_check = Instant::now();
     loop {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = state.lifecycle.stopping() => return,
+        }
         if last_sleep_check.elapsed() >= sleep_check_every {
             last_sleep_check = Instant::now();
             state.rooms.sleep_idle_rooms();

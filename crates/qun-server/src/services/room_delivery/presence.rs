@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use qun_core::rules::{self, RoomAction, Subject};
 use qun_core::{RoomFlags, UserName};
+use qun_proto::msync::JoinInfo;
 use qun_proto::{ApiError, ErrorCode};
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,18 +49,6 @@ impl PresenceOp {
     }
 }
 
-/// What the SDK's join ack carries about the room and the joiner (`status.chatroomInfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct JoinInfo {
-    pub(crate) is_all_mute: bool,
-    pub(crate) create_timestamp: i64,
-    pub(crate) is_in_white_list: bool,
-    pub(crate) member_count: u32,
-    /// The joiner's mute expiry (ms since the epoch; the SDK's `muteExpireTimestamp`), 0 if
-    /// not muted.
-    pub(crate) mute_until: i64,
-}
-
 #[derive(Debug, Clone)]
 enum Outcome {
     Joined(JoinInfo),
@@ -71,14 +60,23 @@ enum Outcome {
 /// The actor of one room: runs until the room is forgotten (its sender dropped).
 pub(crate) async fn run(state: AppState, live: Arc<LiveRoom>, mut ops: mpsc::Receiver<PresenceOp>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while ops.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        // A stopping server commits no more presence: every member's absence starts at the
+        // next start anyway (nobody is online then).
+        let received = tokio::select! {
+            received = ops.recv_many(&mut batch, BATCH) => received,
+            () = state.lifecycle.stopping() => return,
+        };
+        if received == 0 {
+            return;
+        }
         let taken = std::mem::take(&mut batch);
         commit(&state, &live, taken).await;
     }
 }
 
 async fn commit(state: &AppState, live: &Arc<LiveRoom>, ops: Vec<PresenceOp>) {
-    let app = live.app.read().expect("room app lock").clone();
+    let app = live.app.read().clone();
     let mut users: Vec<UserName> = Vec::new();
     for op in &ops {
         if let PresenceOp::Join { user, .. } = op {

@@ -1,21 +1,18 @@
-//! A chat room message from a client, and the msync shapes of room events and join acks.
+//! A chat room message from a client or from REST, checked and offered to the room.
 //!
 //! A room send reads nothing from and writes nothing to the database: the rules are checked
 //! against the room's facts (kept in memory) and its online members; the downlink `Meta` is
 //! built and serialized once; the room's rate limit decides whether it is delivered. The
 //! sender is acknowledged either way (see ARCHITECTURE.md, "Chat rooms").
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use qun_core::room_delivery::PRIORITY_EXT_KEY;
 use qun_core::rules::{self, RoomAction, Subject};
-use qun_core::{RoomEvent, RoomFlags, RoomId, RoomOperation, RoomPriority, Standing, UserName};
-use qun_proto::msync::{self, Jid, KeyValue, Message, MessageBody, Meta, MucBody, pb};
+use qun_core::{RoomFlags, RoomId, RoomPriority, Standing, UserName};
+use qun_proto::msync::{Jid, KeyValue, Message, MessageBody, Meta, pb};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::AppRecord;
 
-use super::presence::JoinInfo;
 use crate::gateway::Session;
 use crate::ids::now_ms;
 use crate::services::messages::Sent;
@@ -141,81 +138,8 @@ fn room_message_meta(
     }
 }
 
-/// A room event as the SDK expects it: `Meta{ns: MUC, payload: MUCBody{isChatroom: true}}`.
-/// The SDK reads `from.name` (always set), `to[0]` as the affected user, `reason` (the
-/// announcement), `mucMemberCount` (memberPresence / memberAbsence), and the custom
-/// attributes from `eventInfo.ext` (`{"result":{"successKeys":[…]},"properties":{…}}`).
-pub fn room_event_meta(app_key: &str, id: u64, event: &RoomEvent) -> Meta {
-    let room_jid = Jid::group(app_key, event.room_id.to_string());
-    let event_info = matches!(event.operation, RoomOperation::SetMetadata | RoomOperation::DeleteMetadata).then(|| {
-        let keys: Vec<&String> = event.attributes.keys().collect();
-        let properties: BTreeMap<&String, &String> = event.attributes.iter().collect();
-        let ext = serde_json::json!({"result": {"successKeys": keys, "errorKeys": {}}, "properties": properties});
-        pb::muc_body::EventInfo { event_type: None, ext: Some(ext.to_string()) }
-    });
-    let body = MucBody {
-        muc_id: Some(room_jid.clone()),
-        operation: Some(event.operation.msync_code()),
-        from: Some(Jid::user(app_key, event.from.as_str())),
-        to: event.to.iter().map(|user| Jid::user(app_key, user.as_str())).collect(),
-        reason: (!event.reason.is_empty()).then(|| event.reason.clone()),
-        is_chatroom: Some(true),
-        muc_name: Some(event.room_name.clone()),
-        muc_member_count: Some(event.member_count as i32),
-        event_info,
-        // Both SDK versions hand it out as the memberPresence event's `ext`.
-        ext: (!event.ext.is_empty()).then(|| event.ext.clone()),
-        ..Default::default()
-    };
-    Meta {
-        id: Some(id),
-        from: Some(Jid::user(app_key, event.from.as_str())),
-        to: Some(room_jid),
-        timestamp: Some(event.timestamp_ms as u64),
-        ns: Some(pb::meta::NameSpace::Muc as i32),
-        payload: Some(body.encode_to_vec().into()),
-        ..Default::default()
-    }
-}
-
-/// The ack of a websocket join: `CommSyncDL{metaId, status OK, metas: [Meta{ns: MUC,
-/// payload: MUCBody{status: {chatroomInfo}}}]}`, the JSON keyed by the joiner's name, as the
-/// SDK reads it into `joinChatRoom`'s `info`.
-pub(crate) fn join_ack(app_key: &str, room_id: RoomId, user: &str, meta_id: u64, info: JoinInfo) -> Bytes {
-    let chatroom_info = serde_json::json!({
-        user: {
-            "is_all_mute": info.is_all_mute,
-            "create_timestamp": info.create_timestamp,
-            "is_in_white_list": info.is_in_white_list,
-            "member_count": info.member_count,
-            "mute_duration": info.mute_until,
-        }
-    });
-    let body = MucBody {
-        muc_id: Some(Jid::group(app_key, room_id.to_string())),
-        operation: Some(pb::muc_body::Operation::Join as i32),
-        from: Some(Jid::user(app_key, user)),
-        is_chatroom: Some(true),
-        status: Some(pb::muc_body::Status {
-            error_code: Some(pb::muc_body::status::ErrorCode::Ok as i32),
-            description: None,
-            chatroom_info: Some(chatroom_info.to_string()),
-        }),
-        ..Default::default()
-    };
-    let meta = Meta {
-        id: Some(meta_id),
-        ns: Some(pb::meta::NameSpace::Muc as i32),
-        payload: Some(body.encode_to_vec().into()),
-        ..Default::default()
-    };
-    msync::sync_ack_with_metas(meta_id, None, msync::Status::ok(), now_ms(), vec![meta])
-}
-
 #[cfg(test)]
 mod tests {
-    use qun_core::UserName;
-
     use super::*;
 
     #[test]
@@ -229,48 +153,5 @@ mod tests {
         assert_eq!(priority_tag(&[tag(pb::key_value::Value::VarintValue(2))]), Some(2));
         assert_eq!(priority_tag(&[tag(pb::key_value::Value::StringValue("1".into()))]), Some(1));
         assert_eq!(priority_tag(&[]), None);
-    }
-
-    #[test]
-    fn join_ack_carries_chatroom_info_keyed_by_user() {
-        let info = JoinInfo {
-            is_all_mute: true,
-            create_timestamp: 5,
-            is_in_white_list: false,
-            member_count: 3,
-            mute_until: 0,
-        };
-        let frame = msync::decode_msync(join_ack("o#a", RoomId(7), "ann", 42, info)).unwrap();
-        let ack: msync::CommSyncDl = frame.decode_payload().unwrap();
-        assert_eq!(ack.meta_id, Some(42));
-        let body: MucBody = ack.metas[0].decode_payload().unwrap();
-        let json: serde_json::Value = serde_json::from_str(body.status.unwrap().chatroom_info()).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"ann": {"is_all_mute": true, "create_timestamp": 5, "is_in_white_list": false,
-                "member_count": 3, "mute_duration": 0}})
-        );
-    }
-
-    #[test]
-    fn room_events_are_chatroom_mucs() {
-        let event = RoomEvent {
-            operation: RoomOperation::SetMetadata,
-            room_id: RoomId(9),
-            room_name: "r".into(),
-            from: "ann".into(),
-            to: vec![UserName::parse("bob").unwrap()],
-            reason: String::new(),
-            attributes: [("k".to_owned(), "v".to_owned())].into_iter().collect(),
-            ext: String::new(),
-            member_count: 4,
-            timestamp_ms: 1,
-        };
-        let meta = room_event_meta("o#a", 77, &event);
-        let body: MucBody = meta.decode_payload().unwrap();
-        assert_eq!((body.is_chatroom, body.operation, body.muc_member_count), (Some(true), Some(43), Some(4)));
-        let ext: serde_json::Value = serde_json::from_str(body.event_info.unwrap().ext()).unwrap();
-        assert_eq!(ext["result"]["successKeys"], serde_json::json!(["k"]));
-        assert_eq!(ext["properties"]["k"], "v");
     }
 }

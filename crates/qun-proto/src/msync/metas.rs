@@ -1,0 +1,257 @@
+//! Downlink metas built from domain items, in the shapes the official SDK parses: group and
+//! chat room events (`Meta{ns: MUC}`), receipts (`Meta{ns: CHAT}` of an ack type), and the
+//! chat room join ack. What each field must hold was found by running the SDKs (see
+//! ARCHITECTURE.md, "What the official SDK showed us").
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use qun_core::{GroupEvent, GroupOperation, Receipt, ReceiptKind, RoomEvent, RoomId, RoomOperation, UserName};
+
+use super::{Jid, Message, MessageBody, Meta, MucBody, Status, pb, sync_ack_with_metas};
+
+/// A group event: `Meta{ns: MUC, payload: MUCBody}`. The SDK reads `from.name` (so it is
+/// always set), `to[0]` as the affected user, `reason` as the text, and for
+/// `memberAttributesUpdate` the JSON `eventInfo.ext` (`{"username", "properties"}`: it throws
+/// on `JSON.parse(undefined)` without it).
+pub fn group_event_meta(app_key: &str, id: u64, event: &GroupEvent) -> Meta {
+    let (reason, event_info) = match event.operation {
+        GroupOperation::MemberMetadataUpdate => (None, Some(member_attributes_info(event))),
+        _ => ((!event.reason.is_empty()).then(|| event.reason.clone()), None),
+    };
+    let body = MucBody {
+        muc_id: Some(Jid::group(app_key, event.group_id.to_string())),
+        operation: Some(event.operation.msync_code()),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: event.to.iter().map(|user| Jid::user(app_key, user.as_str())).collect(),
+        reason,
+        event_info,
+        is_chatroom: Some(false),
+        muc_name: Some(event.group_name.clone()),
+        muc_member_count: Some(event.member_count as i32),
+        ..Default::default()
+    };
+    Meta {
+        id: Some(id),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: Some(Jid::group(app_key, event.group_id.to_string())),
+        timestamp: Some(event.timestamp_ms as u64),
+        ns: Some(pb::meta::NameSpace::Muc as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    }
+}
+
+/// `eventInfo.ext` of a member-attributes event: whose attributes (the event's subject) and
+/// the attributes set (the event's `reason` holds them as a JSON object; `""` deletes a key).
+fn member_attributes_info(event: &GroupEvent) -> pb::muc_body::EventInfo {
+    let properties: serde_json::Value = serde_json::from_str(&event.reason).unwrap_or_else(|_| serde_json::json!({}));
+    let username = event.to.first().map(UserName::as_str).unwrap_or_default();
+    let ext = serde_json::json!({"username": username, "properties": properties});
+    pb::muc_body::EventInfo { event_type: None, ext: Some(ext.to_string()) }
+}
+
+/// A receipt: `Meta{ns: CHAT}` whose `MessageBody.type` is READ_ACK, DELIVER_ACK or
+/// CHANNEL_ACK, with `ackMessageId` the message it is about. The SDK reports `from`/`to` from
+/// the body's JIDs and `mid` from `ackMessageId`.
+pub fn receipt_meta(app_key: &str, id: u64, receipt: &Receipt) -> Meta {
+    let body_type = match receipt.kind {
+        ReceiptKind::Read => pb::message_body::Type::ReadAck,
+        ReceiptKind::Delivered => pb::message_body::Type::DeliverAck,
+        ReceiptKind::ConversationRead => pb::message_body::Type::ChannelAck,
+    };
+    let name_only = |user: &UserName| Jid { name: Some(user.to_string()), ..Default::default() };
+    let body = MessageBody {
+        r#type: Some(body_type as i32),
+        from: Some(name_only(&receipt.from)),
+        to: Some(name_only(&receipt.to)),
+        ack_message_id: receipt.message_id,
+        ..Default::default()
+    };
+    Meta {
+        id: Some(id),
+        from: Some(Jid::user(app_key, receipt.from.as_str())),
+        to: Some(Jid::user(app_key, receipt.to.as_str())),
+        timestamp: Some(receipt.timestamp_ms as u64),
+        ns: Some(pb::meta::NameSpace::Chat as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    }
+}
+
+/// A room event: `Meta{ns: MUC, payload: MUCBody{isChatroom: true}}`. The SDK reads
+/// `from.name` (always set), `to[0]` as the affected user, `reason` (the announcement),
+/// `mucMemberCount` (memberPresence / memberAbsence), and the custom attributes from
+/// `eventInfo.ext` (`{"result":{"successKeys":[…]},"properties":{…}}`).
+pub fn room_event_meta(app_key: &str, id: u64, event: &RoomEvent) -> Meta {
+    let room_jid = Jid::group(app_key, event.room_id.to_string());
+    let event_info = matches!(event.operation, RoomOperation::SetMetadata | RoomOperation::DeleteMetadata).then(|| {
+        let keys: Vec<&String> = event.attributes.keys().collect();
+        let properties: BTreeMap<&String, &String> = event.attributes.iter().collect();
+        let ext = serde_json::json!({"result": {"successKeys": keys, "errorKeys": {}}, "properties": properties});
+        pb::muc_body::EventInfo { event_type: None, ext: Some(ext.to_string()) }
+    });
+    let body = MucBody {
+        muc_id: Some(room_jid.clone()),
+        operation: Some(event.operation.msync_code()),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: event.to.iter().map(|user| Jid::user(app_key, user.as_str())).collect(),
+        reason: (!event.reason.is_empty()).then(|| event.reason.clone()),
+        is_chatroom: Some(true),
+        muc_name: Some(event.room_name.clone()),
+        muc_member_count: Some(event.member_count as i32),
+        event_info,
+        // Both SDK versions hand it out as the memberPresence event's `ext`.
+        ext: (!event.ext.is_empty()).then(|| event.ext.clone()),
+        ..Default::default()
+    };
+    Meta {
+        id: Some(id),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: Some(room_jid),
+        timestamp: Some(event.timestamp_ms as u64),
+        ns: Some(pb::meta::NameSpace::Muc as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    }
+}
+
+/// What the SDK's chat room join ack carries about the room and the joiner
+/// (`status.chatroomInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinInfo {
+    pub is_all_mute: bool,
+    pub create_timestamp: i64,
+    pub is_in_white_list: bool,
+    pub member_count: u32,
+    /// The joiner's mute expiry (ms since the epoch; the SDK's `muteExpireTimestamp`), 0 if
+    /// not muted.
+    pub mute_until: i64,
+}
+
+/// The ack of a websocket join: `CommSyncDL{metaId, status OK, metas: [Meta{ns: MUC,
+/// payload: MUCBody{status: {chatroomInfo}}}]}`, the JSON keyed by the joiner's name, as the
+/// SDK reads it into `joinChatRoom`'s `info`.
+pub fn join_ack(app_key: &str, room_id: RoomId, user: &str, meta_id: u64, info: JoinInfo, now_ms: u64) -> Bytes {
+    let chatroom_info = serde_json::json!({
+        user: {
+            "is_all_mute": info.is_all_mute,
+            "create_timestamp": info.create_timestamp,
+            "is_in_white_list": info.is_in_white_list,
+            "member_count": info.member_count,
+            "mute_duration": info.mute_until,
+        }
+    });
+    let body = MucBody {
+        muc_id: Some(Jid::group(app_key, room_id.to_string())),
+        operation: Some(pb::muc_body::Operation::Join as i32),
+        from: Some(Jid::user(app_key, user)),
+        is_chatroom: Some(true),
+        status: Some(pb::muc_body::Status {
+            error_code: Some(pb::muc_body::status::ErrorCode::Ok as i32),
+            description: None,
+            chatroom_info: Some(chatroom_info.to_string()),
+        }),
+        ..Default::default()
+    };
+    let meta = Meta {
+        id: Some(meta_id),
+        ns: Some(pb::meta::NameSpace::Muc as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    };
+    sync_ack_with_metas(meta_id, None, Status::ok(), now_ms, vec![meta])
+}
+
+#[cfg(test)]
+mod tests {
+    use qun_core::GroupId;
+
+    use super::*;
+    use crate::msync::{CommSyncDl, decode_msync};
+
+    fn name(raw: &str) -> UserName {
+        UserName::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn member_attribute_events_carry_event_info_ext() {
+        let event = GroupEvent {
+            operation: GroupOperation::MemberMetadataUpdate,
+            group_id: GroupId(5),
+            group_name: "g".into(),
+            from: "owner".into(),
+            to: vec![name("bob")],
+            reason: r#"{"nick":"B"}"#.into(),
+            member_count: 3,
+            timestamp_ms: 1,
+        };
+        let body: MucBody = group_event_meta("o#a", 9, &event).decode_payload().unwrap();
+        assert_eq!((body.operation, body.reason.as_deref()), (Some(45), None));
+        let ext: serde_json::Value = serde_json::from_str(body.event_info.unwrap().ext()).unwrap();
+        assert_eq!(ext, serde_json::json!({"username": "bob", "properties": {"nick": "B"}}));
+        // Other events carry their text as `reason` and no event info.
+        let announcement = GroupEvent { operation: GroupOperation::UpdateAnnouncement, reason: "hi".into(), ..event };
+        let body: MucBody = group_event_meta("o#a", 9, &announcement).decode_payload().unwrap();
+        assert_eq!((body.reason.as_deref(), body.event_info), (Some("hi"), None));
+    }
+
+    #[test]
+    fn receipts_are_chat_metas_of_ack_types() {
+        let receipt = Receipt {
+            kind: ReceiptKind::Read,
+            from: name("bob"),
+            to: name("ann"),
+            message_id: Some(7),
+            timestamp_ms: 3,
+        };
+        let meta = receipt_meta("o#a", 11, &receipt);
+        assert_eq!((meta.id, meta.ns(), meta.timestamp), (Some(11), pb::meta::NameSpace::Chat, Some(3)));
+        let body: MessageBody = meta.decode_payload().unwrap();
+        assert_eq!((body.r#type(), body.ack_message_id), (pb::message_body::Type::ReadAck, Some(7)));
+        assert_eq!((body.from.unwrap().name(), body.to.unwrap().name()), ("bob", "ann"));
+    }
+
+    #[test]
+    fn join_ack_carries_chatroom_info_keyed_by_user() {
+        let info = JoinInfo {
+            is_all_mute: true,
+            create_timestamp: 5,
+            is_in_white_list: false,
+            member_count: 3,
+            mute_until: 0,
+        };
+        let frame = decode_msync(join_ack("o#a", RoomId(7), "ann", 42, info, 1)).unwrap();
+        let ack: CommSyncDl = frame.decode_payload().unwrap();
+        assert_eq!(ack.meta_id, Some(42));
+        let body: MucBody = ack.metas[0].decode_payload().unwrap();
+        let json: serde_json::Value = serde_json::from_str(body.status.unwrap().chatroom_info()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"ann": {"is_all_mute": true, "create_timestamp": 5, "is_in_white_list": false,
+                "member_count": 3, "mute_duration": 0}})
+        );
+    }
+
+    #[test]
+    fn room_events_are_chatroom_mucs() {
+        let event = RoomEvent {
+            operation: RoomOperation::SetMetadata,
+            room_id: RoomId(9),
+            room_name: "r".into(),
+            from: "ann".into(),
+            to: vec![name("bob")],
+            reason: String::new(),
+            attributes: [("k".to_owned(), "v".to_owned())].into_iter().collect(),
+            ext: String::new(),
+            member_count: 4,
+            timestamp_ms: 1,
+        };
+        let meta = room_event_meta("o#a", 77, &event);
+        let body: MucBody = meta.decode_payload().unwrap();
+        assert_eq!((body.is_chatroom, body.operation, body.muc_member_count), (Some(true), Some(43), Some(4)));
+        let ext: serde_json::Value = serde_json::from_str(body.event_info.unwrap().ext()).unwrap();
+        assert_eq!(ext["result"]["successKeys"], serde_json::json!(["k"]));
+        assert_eq!(ext["properties"]["k"], "v");
+    }
+}
