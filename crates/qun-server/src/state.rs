@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
 use crate::lifecycle::Lifecycle;
+use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
@@ -24,8 +25,10 @@ pub struct AppState {
     pub ids: Arc<IdGenerator>,
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
-    /// Online sessions and the fan-out of hints to them.
+    /// Online sessions (the gateway's own view: logins, pulls, chat room members).
     pub hub: Arc<Hub>,
+    /// Where services send "something new for these users" (the hub, on one node).
+    pub delivery: Arc<dyn Delivery>,
     /// Every task the server runs, and the signal that stops them.
     pub lifecycle: Lifecycle,
     /// Stores messages in batched transactions.
@@ -65,6 +68,7 @@ impl AppState {
         let state = AppState {
             writer: MessageWriter::start(store.clone(), &lifecycle),
             rooms: Arc::new(RoomRuntime::new(hub.clone(), config.room_grace, config.room_flush_max, config.room_idle)),
+            delivery: hub.clone(),
             hub,
             lifecycle,
             recent: Arc::new(RecentTimelines::default()),

@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use qun_core::{GroupId, UserName};
+use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
 
 use super::session::Session;
+use crate::services::delivery::Delivery;
 
 type AppId = i64;
 
@@ -118,8 +120,47 @@ impl Hub {
         self.maps.read().sessions_of(app_id, user).cloned().unwrap_or_default()
     }
 
+    /// Whether `user` (online) is a member of `group`, as far as the hub knows.
+    pub fn is_member(&self, app_id: AppId, user: &UserName, group: GroupId) -> bool {
+        let maps = self.maps.read();
+        maps.user_groups.get(&app_id).and_then(|users| users.get(user)).is_some_and(|groups| groups.contains(&group))
+    }
+
+    /// Number of online sessions (for metrics and tests).
+    pub fn session_count(&self) -> usize {
+        self.maps.read().sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
+    }
+}
+
+/// The hub is where delivery ends on this node: hints become NOTICEs to the sessions here.
+impl Delivery for Hub {
+    /// Tells every online member's sessions that the group's queue has new data, but the
+    /// session `except` (one that has the news already: its own send).
+    fn group_updated(&self, app_id: AppId, group: GroupId, except: Option<u64>) {
+        let maps = self.maps.read();
+        let Some(members) = maps.group_members.get(&(app_id, group)) else { return };
+        let queue = QueueKey::Group(group);
+        for member in members {
+            if let Some(sessions) = maps.sessions_of(app_id, member) {
+                for session in sessions.iter().filter(|s| Some(s.id) != except) {
+                    session.notify(&queue);
+                }
+            }
+        }
+    }
+
+    /// Tells `user`'s sessions (but `except`) that `queue` has new data.
+    fn queue_updated(&self, app_id: AppId, user: &UserName, queue: &QueueKey, except: Option<u64>) {
+        let maps = self.maps.read();
+        if let Some(sessions) = maps.sessions_of(app_id, user) {
+            for session in sessions.iter().filter(|s| Some(s.id) != except) {
+                session.notify(queue);
+            }
+        }
+    }
+
     /// Users joined or left a group: keeps the online-member sets true.
-    pub fn membership_changed(&self, app_id: AppId, group: GroupId, joined: &[UserName], left: &[UserName]) {
+    fn membership_changed(&self, app_id: AppId, group: GroupId, joined: &[UserName], left: &[UserName]) {
         let mut maps = self.maps.write();
         for user in joined.iter().chain(left) {
             for session in maps.sessions_of(app_id, user).into_iter().flatten() {
@@ -143,14 +184,14 @@ impl Hub {
 
     /// A member's standing changed without joining or leaving (shield): their sessions read
     /// it again.
-    pub fn standing_changed(&self, app_id: AppId, group: GroupId, user: &UserName) {
-        for session in self.sessions_of(app_id, user) {
+    fn standing_changed(&self, app_id: AppId, group: GroupId, user: &UserName) {
+        for session in Hub::sessions_of(self, app_id, user) {
             session.forget_group_view(group);
         }
     }
 
     /// The group is gone: forget it.
-    pub fn group_dissolved(&self, app_id: AppId, group: GroupId) {
+    fn group_dissolved(&self, app_id: AppId, group: GroupId) {
         let mut maps = self.maps.write();
         if let Some(members) = maps.group_members.remove(&(app_id, group)) {
             for user in members {
@@ -161,39 +202,9 @@ impl Hub {
         }
     }
 
-    /// Tells every online member's sessions that the group's queue has new data, but the
-    /// session `except` (one that has the news already: its own send).
-    pub fn notify_group(&self, app_id: AppId, group: GroupId, except: Option<u64>) {
-        let maps = self.maps.read();
-        let Some(members) = maps.group_members.get(&(app_id, group)) else { return };
-        let queue = QueueKey::Group(group);
-        for member in members {
-            if let Some(sessions) = maps.sessions_of(app_id, member) {
-                for session in sessions.iter().filter(|s| Some(s.id) != except) {
-                    session.notify(&queue);
-                }
-            }
+    fn kick_user(&self, app_id: AppId, user: &UserName, reason: KickReason) {
+        for session in self.sessions_of(app_id, user) {
+            super::uplink::kick(&session, reason, None);
         }
-    }
-
-    /// Tells `user`'s sessions (but `except`) that `queue` has new data.
-    pub fn notify_user(&self, app_id: AppId, user: &UserName, queue: &QueueKey, except: Option<u64>) {
-        let maps = self.maps.read();
-        if let Some(sessions) = maps.sessions_of(app_id, user) {
-            for session in sessions.iter().filter(|s| Some(s.id) != except) {
-                session.notify(queue);
-            }
-        }
-    }
-
-    /// Whether `user` (online) is a member of `group`, as far as the hub knows.
-    pub fn is_member(&self, app_id: AppId, user: &UserName, group: GroupId) -> bool {
-        let maps = self.maps.read();
-        maps.user_groups.get(&app_id).and_then(|users| users.get(user)).is_some_and(|groups| groups.contains(&group))
-    }
-
-    /// Number of online sessions (for metrics and tests).
-    pub fn session_count(&self) -> usize {
-        self.maps.read().sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
     }
 }

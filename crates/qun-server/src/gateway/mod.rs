@@ -181,10 +181,3 @@ async fn write_frames(
     }
     let _ = sink.close().await;
 }
-
-/// Closes every connection of `user`, telling the SDK why (password changed, user removed).
-pub fn kick_user(state: &AppState, app_id: i64, user: &qun_core::UserName, reason: msync::KickReason) {
-    for session in state.hub.sessions_of(app_id, user) {
-        uplink::kick(&session, reason, None);
-    }
-}

@@ -15,6 +15,7 @@ use qun_core::GroupId;
 
 use super::cursors::CursorBook;
 use super::queues::queue_jid;
+use crate::services::delivery::{Origin, SessionId};
 
 /// Frames a session may have waiting to be written before it counts as a slow consumer and is
 /// disconnected. Notices are coalesced (one per queue until the client pulls), so only a
@@ -226,6 +227,29 @@ impl Session {
     /// Completes when the session is asked to close.
     pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.closing.cancelled()
+    }
+}
+
+/// What the send paths need of the connection a message came from.
+impl Origin for Session {
+    fn session_id(&self) -> SessionId {
+        self.id
+    }
+
+    fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    fn sent(&self, id: u64) {
+        Session::sent(self, id);
+    }
+
+    fn caught_up_with_own(&self, queue: &QueueKey, seq: i64) -> bool {
+        let caught_up = self.cursors.position(queue) == Some(Some(seq - 1));
+        if caught_up {
+            self.cursors.acknowledge(queue, seq);
+        }
+        caught_up
     }
 }
 

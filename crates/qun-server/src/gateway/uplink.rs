@@ -61,7 +61,7 @@ async fn uplink_meta(state: &AppState, session: &Session, meta: Meta) {
     match meta.ns() {
         pb::meta::NameSpace::Statistic => {}
         pb::meta::NameSpace::Chat => {
-            let ack = match messages::send_from_client(state, session, meta).await {
+            let ack = match messages::send_from_client(state, &session.app, &session.user, session, meta).await {
                 Ok(sent) => msync::sync_ack(meta_id, Some(sent.id), msync::Status::ok(), sent.timestamp_ms),
                 Err(error) => msync::sync_ack(meta_id, None, msync::Status::from(error.code), now_ms()),
             };

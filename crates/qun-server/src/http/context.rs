@@ -19,16 +19,8 @@ use serde::de::DeserializeOwned;
 use super::HttpError;
 use crate::auth;
 use crate::ids::now_ms;
+use crate::services::Caller;
 use crate::state::AppState;
-
-/// Who is calling, from the bearer token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// An app token: the app administrator.
-    AppAdmin,
-    /// A user token.
-    User(UserName),
-}
 
 /// The request context (see the module docs).
 #[derive(Debug, Clone)]

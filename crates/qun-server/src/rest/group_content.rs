@@ -26,7 +26,8 @@ use qun_store::{AppRecord, GroupMutation, SharedFileRecord};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::http::{Ctx, HttpError, JsonBody};
+use crate::services::Caller;
 use crate::services::groups::{
     Decision, PlannedEvent, Scene, change_group, change_group_with, load_scene, parse_group_id,
 };

@@ -15,7 +15,8 @@ use qun_proto::rest::groups::{ActionResult, ApplyBody, ApplyVerify, InviteBody, 
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, GroupMutation, RequestKind, RequestRecord};
 
-use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::http::{Ctx, HttpError, JsonBody};
+use crate::services::Caller;
 use crate::services::groups::{
     Decision, PlannedEvent, Scene, change_group, change_group_with, has_room, join, leave, parse_group_id,
 };

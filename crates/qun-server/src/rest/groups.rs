@@ -16,7 +16,8 @@ use qun_store::{GroupMutation, GroupRecord, MemberPage, MembershipRecord, Reques
 use serde_json::Value;
 
 use super::user_lists::{BatchResults, body_users, one_or_many, path_users};
-use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::http::{Ctx, HttpError, JsonBody};
+use crate::services::Caller;
 use crate::services::groups::{
     self as service, Decision, PlannedEvent, Scene, change_group, has_room, join, leave, load_scene, parse_group_id,
     user_not_found,

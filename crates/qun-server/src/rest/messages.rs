@@ -15,7 +15,8 @@ use qun_proto::rest::messages::{RoamingMessage, RoamingPage, RoamingRequest, Sen
 use qun_store::Conversation;
 use serde_json::Value;
 
-use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::http::{Ctx, HttpError, JsonBody};
+use crate::services::Caller;
 use crate::services::groups::{load_scene, parse_group_id};
 use crate::services::messages::{self, MESSAGE_MAX_BYTES, Target};
 use crate::services::parse_user;

@@ -29,7 +29,8 @@ use qun_store::{MemberPage, RoomAttributeRecord, RoomMemberRecord, RoomMutation,
 use serde_json::Value;
 
 use super::user_lists::{BatchResults, body_users, one_or_many, path_users};
-use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::http::{Ctx, HttpError, JsonBody};
+use crate::services::Caller;
 use crate::services::groups::user_not_found;
 use crate::services::rooms::{
     self as service, PlannedRoomEvent, RoomDecision, RoomScene, change_room, change_room_with, check_announcement,

@@ -12,8 +12,9 @@ use qun_proto::rest::users::{
 use serde_json::Value;
 
 use crate::auth;
-use crate::http::{Caller, Ctx, HttpError, JsonBody};
+use crate::http::{Ctx, HttpError, JsonBody};
 use crate::ids::now_ms;
+use crate::services::Caller;
 use crate::services::users::{check_password, issue_token, prepare_user, user_entity};
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
@@ -191,7 +192,7 @@ pub(crate) async fn delete(
     ctx.require_app_admin()?;
     let name = parse_user(&name)?;
     let user = state.store.delete_user(ctx.app.id, &name).await?.ok_or_else(|| user_not_found(&name))?;
-    crate::gateway::kick_user(&state, ctx.app.id, &name, KickReason::UserRemoved);
+    state.delivery.kick_user(ctx.app.id, &name, KickReason::UserRemoved);
     tracing::info!(user = %name, "user deleted");
     Ok(Json(ctx.envelope::<(), _>(None, vec![user_entity(&user)])).into_response())
 }
@@ -238,7 +239,7 @@ pub(crate) async fn change_password(
     if !state.store.set_password(ctx.app.id, &name, &hash, now_ms() as i64).await? {
         return Err(user_not_found(&name));
     }
-    crate::gateway::kick_user(&state, ctx.app.id, &name, KickReason::PasswordChanged);
+    state.delivery.kick_user(ctx.app.id, &name, KickReason::PasswordChanged);
     Ok(ctx.data(ResultData { result: true }))
 }
 
@@ -257,7 +258,7 @@ pub(crate) async fn set_activated(
         .await?
         .ok_or_else(|| user_not_found(&name))?;
     if !activated {
-        crate::gateway::kick_user(&state, ctx.app.id, &name, KickReason::UserRemoved);
+        state.delivery.kick_user(ctx.app.id, &name, KickReason::UserRemoved);
     }
     let mut envelope = ctx.envelope::<(), _>(None, vec![user_entity(&user)]);
     envelope.action = if activated { "activate user" } else { "Deactivate user" }.to_owned();

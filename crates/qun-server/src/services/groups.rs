@@ -14,8 +14,8 @@ use qun_store::{
     StoreError, UserInGroup,
 };
 
-use crate::http::Caller;
 use crate::ids::now_ms;
+use crate::services::Caller;
 use crate::services::recent::RecentEntry;
 use crate::services::{denial_error, store_error};
 use crate::state::AppState;
@@ -239,12 +239,12 @@ pub fn publish_change(
             GroupMutation::AddMember { user, .. } => joined.push(user.clone()),
             GroupMutation::RemoveMember { user } => left.push(user.clone()),
             GroupMutation::Dissolve => dissolved = true,
-            GroupMutation::SetShielded { user, .. } => state.hub.standing_changed(app_id, group_id, user),
+            GroupMutation::SetShielded { user, .. } => state.delivery.standing_changed(app_id, group_id, user),
             _ => {}
         }
     }
     if !joined.is_empty() || !left.is_empty() {
-        state.hub.membership_changed(app_id, group_id, &joined, &left);
+        state.delivery.membership_changed(app_id, group_id, &joined, &left);
     }
     let app_key = qun_proto::msync::app_key(&app.org, &app.name);
     let mut group_wide = change.events.iter().filter(|e| matches!(e.audience, Audience::Group { .. }));
@@ -263,15 +263,15 @@ pub fn publish_change(
     for event in &change.events {
         if let Audience::Users(users) = &event.audience {
             for user in users {
-                state.hub.notify_user(app_id, user, &qun_store::QueueKey::Personal, None);
+                state.delivery.queue_updated(app_id, user, &qun_store::QueueKey::Personal, None);
             }
         }
     }
     if !applied.timeline_seqs.is_empty() && !dissolved {
-        state.hub.notify_group(app_id, group_id, None);
+        state.delivery.group_updated(app_id, group_id, None);
     }
     if dissolved {
-        state.hub.group_dissolved(app_id, group_id);
+        state.delivery.group_dissolved(app_id, group_id);
         state.recent.forget(app_id, group_id);
     }
 }

@@ -12,10 +12,10 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, AppendOutcome, Conversation, NewMessage, QueueKey, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::gateway::Session;
-use crate::http::Caller;
 use crate::ids::now_ms;
 use crate::lifecycle::Lifecycle;
+use crate::services::Caller;
+use crate::services::delivery::{Origin, SessionId};
 use crate::services::groups::{group_not_found, load_scene, user_not_found};
 use crate::services::receipts;
 use crate::services::recent::RecentEntry;
@@ -43,8 +43,15 @@ pub enum Target {
     User(UserName),
 }
 
-/// A message from a logged-in client (`Meta{ns: CHAT}`), checked, stored and fanned out.
-pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -> Result<Sent, ApiError> {
+/// A message from a logged-in client (`Meta{ns: CHAT}`) of `user`, sent over the connection
+/// `origin`: checked, stored and fanned out (or, for a chat room, offered to the room).
+pub async fn send_from_client(
+    state: &AppState,
+    app: &AppRecord,
+    user: &UserName,
+    origin: &dyn Origin,
+    meta: Meta,
+) -> Result<Sent, ApiError> {
     let body: MessageBody =
         meta.decode_payload().map_err(|_| ApiError::new(ErrorCode::JsonParse, "the message body cannot be read"))?;
     let size = meta.payload.as_ref().map_or(0, Bytes::len) + meta.ext.iter().map(Message::encoded_len).sum::<usize>();
@@ -53,7 +60,7 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
     }
     let body_type = body.r#type();
     if let Some(kind) = receipts::receipt_kind(body_type) {
-        return receipts::send_from_client(state, session, &meta, &body, kind).await;
+        return receipts::send_from_client(state, app.id, user, &meta, &body, kind).await;
     }
     match body_type {
         pb::message_body::Type::Recall => {
@@ -71,7 +78,7 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
         }
         // Chat rooms store nothing: their own path (services::room_delivery).
         (true, pb::message_body::Type::Chatroom) => {
-            return crate::services::room_delivery::send_from_client(state, session, meta, body).await;
+            return crate::services::room_delivery::send_from_client(state, app, user, origin, meta, body).await;
         }
         (false, pb::message_body::Type::Chat) => Target::User(
             UserName::parse(to.name()).map_err(|_| ApiError::new(ErrorCode::UserNotFound, "user not found"))?,
@@ -82,8 +89,8 @@ pub async fn send_from_client(state: &AppState, session: &Session, meta: Meta) -
         // NORMAL, or a type this server does not know (prost reads unknown values as NORMAL).
         _ => return Err(ApiError::new(ErrorCode::NotSupported, "this message type is not supported")),
     };
-    let sender = Caller::User(session.user.clone());
-    send(state, &session.app, &sender, Some(session), target, body, meta.ext, meta.id, meta.routetype).await
+    let sender = Caller::User(user.clone());
+    send(state, app, &sender, Some(origin), target, body, meta.ext, meta.id, meta.routetype).await
 }
 
 fn group_not_found_raw(raw: &str) -> ApiError {
@@ -96,7 +103,7 @@ pub async fn send(
     state: &AppState,
     app: &AppRecord,
     sender: &Caller,
-    origin: Option<&Session>,
+    origin: Option<&dyn Origin>,
     target: Target,
     mut body: MessageBody,
     ext: Vec<msync::KeyValue>,
@@ -137,7 +144,7 @@ pub async fn send(
     let meta = Meta {
         id: Some(id),
         from: Some(Jid {
-            client_resource: origin.map(|session| session.resource.clone()),
+            client_resource: origin.map(|origin| origin.resource().to_owned()),
             ..Jid::user(app_key, sender_name.as_str())
         }),
         to: Some(to_jid),
@@ -169,7 +176,8 @@ pub async fn send(
                 let entry = RecentEntry { seq, id, except: None, is_message: true, meta: meta_bytes };
                 state.recent.insert(app_id, *group, entry);
             }
-            let quiet_session = origin.and_then(|session| caught_up_with_own_send(session, &conversation, seq, id));
+            let quiet_session =
+                origin.and_then(|origin| caught_up_with_own_send(origin, &sender_name, &conversation, seq, id));
             notify(state, app_id, &conversation, &sender_name, quiet_session);
             Ok(Sent { id, timestamp_ms })
         }
@@ -186,30 +194,29 @@ pub async fn send(
 /// The sending connection has its own message already (the ack carries the id). If it had
 /// read everything before it, its cursor moves past the message and it needs no notice:
 /// returns its id to leave out of the fan-out. Otherwise its next pull skips the message.
-fn caught_up_with_own_send(session: &Session, conversation: &Conversation, seq: i64, id: u64) -> Option<u64> {
-    session.sent(id);
+fn caught_up_with_own_send(
+    origin: &dyn Origin,
+    sender: &UserName,
+    conversation: &Conversation,
+    seq: i64,
+    id: u64,
+) -> Option<SessionId> {
+    origin.sent(id);
     let queue = match conversation {
         Conversation::Group(group) => QueueKey::Group(*group),
-        Conversation::Chat { low, high } => {
-            QueueKey::Chat(if low == &session.user { high.clone() } else { low.clone() })
-        }
+        Conversation::Chat { low, high } => QueueKey::Chat(if low == sender { high.clone() } else { low.clone() }),
     };
-    if session.cursors.position(&queue) == Some(Some(seq - 1)) {
-        session.cursors.acknowledge(&queue, seq);
-        Some(session.id)
-    } else {
-        None
-    }
+    origin.caught_up_with_own(&queue, seq).then(|| origin.session_id())
 }
 
 /// Hints the sessions that can read the new message (but `quiet_session`).
 fn notify(state: &AppState, app_id: i64, conversation: &Conversation, sender: &UserName, quiet_session: Option<u64>) {
     match conversation {
-        Conversation::Group(group) => state.hub.notify_group(app_id, *group, quiet_session),
+        Conversation::Group(group) => state.delivery.group_updated(app_id, *group, quiet_session),
         Conversation::Chat { low, high } => {
             let peer = if low == sender { high } else { low };
-            state.hub.notify_user(app_id, peer, &QueueKey::Chat(sender.clone()), None);
-            state.hub.notify_user(app_id, sender, &QueueKey::Chat(peer.clone()), quiet_session);
+            state.delivery.queue_updated(app_id, peer, &QueueKey::Chat(sender.clone()), None);
+            state.delivery.queue_updated(app_id, sender, &QueueKey::Chat(peer.clone()), quiet_session);
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Services speak [`ApiError`]; they know nothing of HTTP.
 
+pub mod delivery;
 pub mod groups;
 pub mod messages;
 pub mod receipts;
@@ -15,6 +16,14 @@ use qun_core::UserName;
 use qun_core::rules::Denial;
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::StoreError;
+
+/// Who asks for an operation: the app administrator (an app token) or a user (a user token,
+/// or the user behind a websocket). The edges find out; services decide with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    AppAdmin,
+    User(UserName),
+}
 
 /// Maps a store failure to the error table; internal details are logged, not sent.
 pub fn store_error(error: StoreError) -> ApiError {

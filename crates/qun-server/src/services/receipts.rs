@@ -11,7 +11,6 @@ use qun_proto::msync::{MessageBody, Meta, pb};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::QueueKey;
 
-use crate::gateway::Session;
 use crate::ids::now_ms;
 use crate::services::groups::user_not_found;
 use crate::services::messages::Sent;
@@ -29,12 +28,13 @@ pub fn receipt_kind(body_type: pb::message_body::Type) -> Option<ReceiptKind> {
     }
 }
 
-/// Stores a receipt from `session`'s user for the peer `meta.to` names, and hints the peer's
-/// devices. Group receipts (read counts for `allowGroupAck` messages, group conversation
+/// Stores a receipt from `sender` (a logged-in client's user) for the peer `meta.to` names,
+/// and hints the peer's devices. Group receipts (read counts for `allowGroupAck` messages, group conversation
 /// acks) are not served yet and are refused.
 pub async fn send_from_client(
     state: &AppState,
-    session: &Session,
+    app_id: i64,
+    sender: &UserName,
     meta: &Meta,
     body: &MessageBody,
     kind: ReceiptKind,
@@ -44,14 +44,13 @@ pub async fn send_from_client(
         return Err(ApiError::new(ErrorCode::NotSupported, "group receipts are not supported yet"));
     }
     let peer = UserName::parse(to.name()).map_err(|_| ApiError::new(ErrorCode::UserNotFound, "user not found"))?;
-    if peer == session.user {
+    if &peer == sender {
         return Err(ApiError::new(ErrorCode::IllegalArgument, "a receipt goes to the peer, not to oneself"));
     }
     let message_id = body.ack_message_id.filter(|id| *id != 0);
     if kind.names_a_message() && message_id.is_none() {
         return Err(ApiError::new(ErrorCode::IllegalArgument, "the receipt names no message"));
     }
-    let app_id = session.app_id;
     if state.store.user(app_id, &peer).await.map_err(store_error)?.is_none() {
         return Err(user_not_found(&peer));
     }
@@ -59,7 +58,7 @@ pub async fn send_from_client(
     let timestamp_ms = now_ms();
     let receipt = Receipt {
         kind,
-        from: session.user.clone(),
+        from: sender.clone(),
         to: peer.clone(),
         message_id: message_id.filter(|_| kind.names_a_message()),
         timestamp_ms: timestamp_ms as i64,
@@ -69,6 +68,6 @@ pub async fn send_from_client(
         .add_personal_item(app_id, &peer, id, &PersonalItem::Receipt(receipt), timestamp_ms as i64)
         .await
         .map_err(store_error)?;
-    state.hub.notify_user(app_id, &peer, &QueueKey::Personal, None);
+    state.delivery.queue_updated(app_id, &peer, &QueueKey::Personal, None);
     Ok(Sent { id, timestamp_ms })
 }

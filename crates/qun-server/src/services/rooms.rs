@@ -22,8 +22,8 @@ use qun_core::{
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, NewRoom, RoomChange, RoomMutation, RoomRecord, RoomSnapshot, StoreError, UserInRoom};
 
-use crate::http::Caller;
 use crate::ids::now_ms;
+use crate::services::Caller;
 use crate::services::{Venue, denial_error_in, store_error};
 use crate::state::AppState;
 

@@ -9,6 +9,7 @@ mod group_content;
 mod group_requests;
 mod groups;
 mod lifecycle;
+mod replies;
 mod room_live;
 mod rooms;
 mod server;

@@ -17,7 +17,7 @@ use qun_proto::{ApiError, ErrorCode};
 use tokio::sync::{mpsc, oneshot};
 
 use super::live::LiveRoom;
-use crate::http::Caller;
+use crate::services::Caller;
 use crate::services::groups::user_not_found;
 use crate::services::rooms::{RoomDecision, RoomScene, change_room, enter, leave};
 use crate::services::{Venue, denial_error_in};

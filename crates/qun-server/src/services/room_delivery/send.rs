@@ -13,8 +13,8 @@ use qun_proto::msync::{Jid, KeyValue, Message, MessageBody, Meta, pb};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::AppRecord;
 
-use crate::gateway::Session;
 use crate::ids::now_ms;
+use crate::services::delivery::Origin;
 use crate::services::messages::Sent;
 use crate::services::rooms::room_not_found;
 use crate::services::{Venue, denial_error_in};
@@ -33,14 +33,16 @@ pub(crate) fn priority_tag(ext: &[KeyValue]) -> Option<i64> {
 /// CHATROOM), its size already checked.
 pub async fn send_from_client(
     state: &AppState,
-    session: &Session,
+    app: &AppRecord,
+    user: &UserName,
+    origin: &dyn Origin,
     meta: Meta,
     body: MessageBody,
 ) -> Result<Sent, ApiError> {
     let to = meta.to.clone().unwrap_or_default();
     let room_id = RoomId::parse(to.name())
         .map_err(|_| ApiError::new(ErrorCode::GroupNotFound, format!("chatroom {} does not exist!", to.name())))?;
-    let live = state.rooms.live(state, &session.app, room_id);
+    let live = state.rooms.live(state, app, room_id);
     let facts = match live.facts(state).await {
         Ok(facts) => facts,
         Err(error) => {
@@ -51,7 +53,6 @@ pub async fn send_from_client(
             return Err(error);
         }
     };
-    let user = &session.user;
     let now = now_ms();
     let standing = if &facts.owner == user {
         Standing::Owner
@@ -77,11 +78,11 @@ pub async fn send_from_client(
 
     let priority = RoomPriority::effective(RoomPriority::from_tag(priority_tag(&meta.ext)), facts.privileged(user));
     let id = state.ids.next();
-    let sender = Jid::user_resource(session.app_key.clone(), user.as_str(), session.resource.clone());
+    let sender = Jid::user_resource(live.app_key.clone(), user.as_str(), origin.resource());
     // Meta.ext is relayed as sent: the SDK reads the message's priority back from chatroom_msg_tag.
     let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, meta.ext, meta.routetype);
-    session.sent(id);
-    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, Some(session.id)).await;
+    origin.sent(id);
+    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, Some(origin.session_id())).await;
     Ok(Sent { id, timestamp_ms: now })
 }
 

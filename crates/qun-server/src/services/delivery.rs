@@ -1,0 +1,44 @@
+//! The seam through which services say "something new for these users": the one place where a
+//! committed change or message turns into live delivery. The gateway's hub implements it for
+//! the sessions of this process; a cluster bus and the offline-push dispatcher will implement
+//! or wrap it, without the services changing.
+//!
+//! Every call is a hint: the database is the truth, and a session that misses one gets
+//! everything at its next pull or login. So no call blocks, fails or waits.
+
+use qun_core::{GroupId, UserName};
+use qun_proto::msync::KickReason;
+use qun_store::QueueKey;
+
+/// A connection, as services may name one: to leave it out of a fan-out (it has the news).
+pub type SessionId = u64;
+
+/// The connection a client's message came from, as the send paths need it (the gateway's
+/// session implements it): it has its own message already, since the ack carries the id.
+pub trait Origin: Send + Sync {
+    fn session_id(&self) -> SessionId;
+    /// The connection's resource, written into the message's `from`.
+    fn resource(&self) -> &str;
+    /// It sent message `id`: its pulls leave the message out.
+    fn sent(&self, id: u64);
+    /// Its own message was stored at `seq` in its `queue`. True when it had read everything
+    /// before it: its position moves past the message and it needs no notice for it.
+    fn caught_up_with_own(&self, queue: &QueueKey, seq: i64) -> bool;
+}
+
+/// See the module docs.
+pub trait Delivery: Send + Sync {
+    /// The group's timeline has new entries: tell every online member's sessions but `except`.
+    fn group_updated(&self, app_id: i64, group: GroupId, except: Option<SessionId>);
+    /// One of `user`'s queues has new items: tell their sessions but `except`.
+    fn queue_updated(&self, app_id: i64, user: &UserName, queue: &QueueKey, except: Option<SessionId>);
+    /// Users joined or left a group: who hears of its timeline changes.
+    fn membership_changed(&self, app_id: i64, group: GroupId, joined: &[UserName], left: &[UserName]);
+    /// A member's standing changed without joining or leaving (shield): their sessions read it
+    /// again.
+    fn standing_changed(&self, app_id: i64, group: GroupId, user: &UserName);
+    /// The group is gone.
+    fn group_dissolved(&self, app_id: i64, group: GroupId);
+    /// Closes every connection of `user`, telling the SDK why.
+    fn kick_user(&self, app_id: i64, user: &UserName, reason: KickReason);
+}
