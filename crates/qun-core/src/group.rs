@@ -122,6 +122,12 @@ pub enum SettingsError {
     AnnouncementTooLong,
 }
 
+/// `maxusers` of a group created without one: Agora's 200, or less if the plan allows less
+/// (the free plan's cap is 100).
+pub fn default_group_max_users(plan_limit: u32) -> u32 {
+    limits::DEFAULT_MAXUSERS.min(plan_limit)
+}
+
 impl GroupSettings {
     /// Checks every limit; `plan_limit` is the app's largest allowed `maxusers`.
     pub fn validate(&self, plan_limit: u32) -> Result<(), SettingsError> {
@@ -169,6 +175,12 @@ pub fn validate_announcement(text: &str) -> Result<(), SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_size_never_exceeds_the_plan() {
+        assert_eq!(default_group_max_users(crate::Plan::Enterprise.group_member_limit()), 200);
+        assert_eq!(default_group_max_users(crate::Plan::Free.group_member_limit()), 100);
+    }
 
     fn settings() -> GroupSettings {
         GroupSettings {

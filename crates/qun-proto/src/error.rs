@@ -49,8 +49,10 @@ error_table! {
     MetadataError => 400, "metadata_error", "MetadataException", 4, "wrong parameter";
     /// The file upload failed (the SDK treats only 400 as a failed upload).
     UploadFailed => 400, "upload_error", "UploadException", 1, "upload failed";
-    /// Username or password is wrong (password grant).
+    /// The password is wrong (password grant).
     InvalidGrant => 400, "invalid_grant", "InvalidGrantException", 2, "Sorry, user not found";
+    /// A token grant (password, inherit) names a user who does not exist.
+    GrantUserNotFound => 404, "invalid_grant", "InvalidGrantException", 2, "Sorry, user not found";
     /// The user exists but is deactivated.
     UserNotActivated => 400, "invalid_grant", "InvalidGrantException", 12, "Sorry, the user is banned";
     /// No token, or an unknown or expired one.

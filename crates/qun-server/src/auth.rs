@@ -2,6 +2,7 @@
 //! stored as SHA-256, with expiry).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, PasswordHash};
@@ -11,27 +12,44 @@ use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// Hashes a password with a fresh random salt (blocking: argon2 takes tens of milliseconds).
+fn hash_blocking(password: &[u8]) -> anyhow::Result<String> {
+    let mut salt_bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password, &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))
+}
+
 /// Hashes a password on the blocking pool; returns a PHC string.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt_bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt_bytes);
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing: {e}"))
-    })
-    .await?
+    tokio::task::spawn_blocking(move || hash_blocking(password.as_bytes())).await?
 }
 
 /// Checks a password against a PHC string on the blocking pool.
 pub async fn verify_password(password: String, phc: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_blocking(&password, &phc)).await.unwrap_or(false)
+}
+
+/// Spends the time a password check takes, for a login whose user does not exist: the
+/// password is verified against a dummy hash made once (lazily) with the same parameters as
+/// real ones, so an unknown user and a wrong password answer after the same time and
+/// timing does not tell which user names exist. Always `false`.
+pub async fn verify_against_dummy(password: String) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        let dummy = DUMMY.get_or_init(|| hash_blocking(b"qun: no such user").unwrap_or_default());
+        verify_blocking(&password, dummy);
+        false
     })
     .await
     .unwrap_or(false)
+}
+
+fn verify_blocking(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 /// A new opaque token (32 random bytes, URL-safe base64) and the hash we store.
@@ -110,6 +128,12 @@ mod tests {
         assert!(verify_password("secret".into(), hash.clone()).await);
         assert!(!verify_password("Secret".into(), hash).await);
         assert!(!verify_password("secret".into(), "not a hash".into()).await);
+    }
+
+    #[tokio::test]
+    async fn the_dummy_check_never_accepts() {
+        assert!(!verify_against_dummy("qun: no such user".into()).await);
+        assert!(!verify_against_dummy(String::new()).await);
     }
 
     #[test]

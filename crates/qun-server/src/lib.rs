@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod chat_cli;
 pub mod config;
+pub mod data_dir;
 pub mod gateway;
 pub mod http;
 pub mod ids;
@@ -32,8 +33,11 @@ use tokio::time::Instant;
 
 pub use state::AppState;
 
-/// Starts the server with `config` and runs until `shutdown` completes.
+/// Starts the server with `config` and runs until `shutdown` completes. The data directory
+/// is locked first (see [`data_dir`]), in every database mode, and stays locked until this
+/// returns: a second server on the same directory fails here.
 pub async fn serve(config: config::Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let _data_dir_lock = data_dir::lock(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let state = AppState::open(config).await?;
     run(listener, state, shutdown).await

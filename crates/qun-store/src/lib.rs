@@ -69,6 +69,8 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is, for logs and test names: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
+    /// Answers when the database does (one trivial read): for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
 
     // ---------------------------------------------------------------- apps
     /// Creates the app if it does not exist; returns it as stored either way.

@@ -3,6 +3,7 @@
 pub mod groups;
 pub mod messages;
 pub mod rooms;
+pub mod server;
 pub mod users;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ pub struct Envelope<D: Serialize, E: Serialize = ()> {
 #[derive(Debug, Clone)]
 pub struct EnvelopeContext {
     pub method: String,
+    /// Scheme and host the request used, e.g. `https://chat.example.com` (no trailing slash).
+    pub base_url: String,
     pub app_uuid: String,
     pub org: String,
     pub app: String,
@@ -58,7 +61,7 @@ impl<D: Serialize, E: Serialize> Envelope<D, E> {
             action: context.method.to_ascii_lowercase(),
             application: context.app_uuid,
             application_name: context.app.clone(),
-            uri: format!("http://localhost/{}/{}{}", context.org, context.app, context.path),
+            uri: format!("{}/{}/{}{}", context.base_url, context.org, context.app, context.path),
             path: context.path,
             organization: context.org,
             entities,

@@ -33,6 +33,12 @@ pub(super) async fn login(state: &AppState, frame: &[u8]) -> Result<LoggedIn, Op
     let provision: Provision =
         frame.decode_payload().map_err(|_| refuse(StatusCode::WrongParameter, "wrong parameter"))?;
     let guid = frame.guid.clone().unwrap_or_default();
+    // NUL is refused in every text a client sends (PostgreSQL cannot store it): here the ids
+    // the session is stored under.
+    let texts = [&provision.device_uuid, &provision.resource, &guid.client_resource, &guid.app_key, &guid.name];
+    if texts.iter().any(|text| text.as_deref().is_some_and(|text| text.contains('\0'))) {
+        return Err(refuse(StatusCode::WrongParameter, "wrong parameter"));
+    }
     let app_key = guid.app_key.clone().unwrap_or_default();
     let Some((org, app_name)) = app_key.split_once('#') else {
         return Err(refuse(StatusCode::WrongParameter, "Sorry, the appkey is invalid"));

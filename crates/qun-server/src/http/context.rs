@@ -29,6 +29,9 @@ pub struct Ctx {
     /// `None` when the request carried no Authorization header.
     pub caller: Option<Caller>,
     pub method: Method,
+    /// Scheme and host the request used (`http://chat.example.com`), from the `Host` header
+    /// and `X-Forwarded-Proto`; `http://localhost` without a Host header.
+    pub base_url: String,
     /// The path after `/{org}/{app}`.
     pub path: String,
     pub query: BTreeMap<String, Vec<String>>,
@@ -92,6 +95,7 @@ impl Ctx {
         Envelope::new(
             EnvelopeContext {
                 method: self.method.as_str().to_owned(),
+                base_url: self.base_url.clone(),
                 app_uuid: self.app.uuid.clone(),
                 org: self.app.org.clone(),
                 app: self.app.name.clone(),
@@ -138,12 +142,20 @@ impl FromRequestParts<AppState> for Ctx {
             HttpError::new(ErrorCode::AppNotFound, format!("Could not find application for {org}/{app_name} from URI"))
         })?;
         let (caller, token_expires_ms) = authenticate(&parts.headers, &app, state).await?;
+        // Path segments and query values reach the store as text too (file ids, cursors…).
+        let query = parse_query(full_uri.query().unwrap_or(""));
+        if percent_decode(&full_path).contains('\0')
+            || query.iter().any(|(key, values)| key.contains('\0') || values.iter().any(|v| v.contains('\0')))
+        {
+            return Err(nul_refused());
+        }
         Ok(Ctx {
             app,
             caller,
             method: parts.method.clone(),
+            base_url: base_url(&parts.headers),
             path: rest,
-            query: parse_query(full_uri.query().unwrap_or("")),
+            query,
             started,
             token_expires_ms,
         })
@@ -175,6 +187,42 @@ async fn authenticate(
         Some(user) => Caller::User(user),
     };
     Ok((Some(caller), record.expires_ms))
+}
+
+/// `http://{Host}` (`https` behind a proxy that says `X-Forwarded-Proto: https`).
+fn base_url(headers: &HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let host = header("host").unwrap_or("localhost");
+    let https = header("x-forwarded-proto")
+        .and_then(|protos| protos.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+/// The one rule for NUL (U+0000): refused in every text a request carries (JSON bodies,
+/// path segments, query values). PostgreSQL cannot store it in text; SQLite can, so without
+/// this the same call would answer 500 on one backend and 200 on the other.
+fn nul_refused() -> HttpError {
+    HttpError::new(ErrorCode::IllegalArgument, "text must not contain NUL (U+0000)")
+}
+
+/// Whether JSON text holds an escaped NUL (`\u0000`) inside a string. JSON can carry NUL only
+/// escaped (a raw control character is not JSON), and a backslash starts an escape only after
+/// an even number of backslashes: `\\u0000` is a backslash followed by the text `u0000`.
+fn json_has_escaped_nul(json: &[u8]) -> bool {
+    const NUL: &[u8] = b"u0000";
+    let mut backslashes = 0usize;
+    for (i, &byte) in json.iter().enumerate() {
+        if byte == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && json[i..].starts_with(NUL) {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
 }
 
 fn parse_query(query: &str) -> BTreeMap<String, Vec<String>> {
@@ -223,7 +271,8 @@ pub(crate) fn percent_decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A JSON body; an empty body reads as `{}`. Parse errors answer `json_parse`.
+/// A JSON body; an empty body reads as `{}`. Parse errors answer `json_parse`; a NUL in any
+/// text (a value or a key) answers `illegal_argument` (see [`nul_refused`]).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -235,9 +284,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .await
             .map_err(|e| HttpError::new(ErrorCode::PayloadTooLarge, e.body_text()))?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(text)
-            .map(JsonBody)
-            .map_err(|e| HttpError::new(ErrorCode::JsonParse, format!("Unexpected JSON: {e}")))
+        let value = serde_json::from_slice(text)
+            .map_err(|e| HttpError::new(ErrorCode::JsonParse, format!("Unexpected JSON: {e}")))?;
+        if json_has_escaped_nul(text) {
+            return Err(nul_refused());
+        }
+        Ok(JsonBody(value))
     }
 }
 
@@ -255,5 +307,39 @@ mod tests {
         assert_eq!(params["bad"], vec!["%zz"]);
         assert_eq!(percent_decode("%"), "%");
         assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn escaped_nul_is_found_and_escaped_backslashes_are_not_nul() {
+        for (json, nul) in [
+            (r#"{"a":"x\u0000"}"#, true),
+            (r#"{"a\u0000":1}"#, true),
+            (r#"["\\\u0000"]"#, true),
+            (r#"{"a":"x\\u0000"}"#, false),
+            (r#"{"a":"\\\\u0000"}"#, false),
+            (r#"{"a":"u0000","b":"\\","c":"\u0001"}"#, false),
+        ] {
+            assert_eq!(json_has_escaped_nul(json.as_bytes()), nul, "{json}");
+            // The same answer as looking at the parsed text.
+            fn holds_nul(value: &serde_json::Value) -> bool {
+                match value {
+                    serde_json::Value::String(text) => text.contains('\0'),
+                    serde_json::Value::Array(items) => items.iter().any(holds_nul),
+                    serde_json::Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+                    _ => false,
+                }
+            }
+            assert_eq!(holds_nul(&serde_json::from_str(json).unwrap()), nul, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_base_url_follows_host_and_forwarded_proto() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(base_url(&headers), "http://localhost");
+        headers.insert("host", "chat.example.com:8080".parse().unwrap());
+        assert_eq!(base_url(&headers), "http://chat.example.com:8080");
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(base_url(&headers), "https://chat.example.com:8080");
     }
 }

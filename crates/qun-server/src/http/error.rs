@@ -2,7 +2,7 @@
 //! the error table. Internal details are logged, never sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::StoreError;
@@ -36,6 +36,32 @@ impl IntoResponse for HttpError {
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(self.0.envelope(now_ms() as i64, 0))).into_response()
     }
+}
+
+/// Ends every JSON reply with a newline (success and error envelopes, token replies…), in
+/// one place: a layer over the whole router (see `http::guarded`), so no handler needs to.
+pub(super) async fn json_ends_with_newline(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let mut bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => Vec::from(bytes),
+        Err(error) => {
+            tracing::error!(%error, "reading a JSON reply failed");
+            return HttpError::new(ErrorCode::Internal, "internal error").into_response();
+        }
+    };
+    if bytes.last() != Some(&b'\n') {
+        bytes.push(b'\n');
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Any path Qun does not serve answers 404 at once. Logged at debug with the path, so an

@@ -19,13 +19,44 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     guarded(
         Router::new()
-            .route("/health", axum::routing::get(|| async { "ok" }))
+            .route("/health", axum::routing::get(health))
             .route("/metrics", axum::routing::get(metrics::metrics))
             .route("/websocket", axum::routing::get(crate::gateway::upgrade))
             .nest("/{org}/{app}", crate::rest::routes())
             .fallback(error::not_found)
             .with_state(state),
     )
+}
+
+/// How long `/health` waits for the database before it says it is unavailable.
+const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /health`: ready when the database answers a trivial read within `HEALTH_DEADLINE`.
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    let answered = match tokio::time::timeout(HEALTH_DEADLINE, state.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("the database does not answer: {error}")),
+        Err(_) => Err(format!("the database did not answer within {} s", HEALTH_DEADLINE.as_secs())),
+    };
+    health_reply(state.store.backend(), answered)
+}
+
+fn health_reply(backend: &str, answered: Result<(), String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (status, reason) = match answered {
+        Ok(()) => (axum::http::StatusCode::OK, None),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, Some(reason))
+        }
+    };
+    let body = qun_proto::rest::server::Health {
+        status: if reason.is_none() { "ok" } else { "unavailable" }.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        backend: backend.to_owned(),
+        reason,
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// What every route gets: a panic in a handler becomes a 500 in Agora's envelope (and the
@@ -41,7 +72,10 @@ fn guarded(router: Router) -> Router {
             header::ACCEPT,
             "restrict-access".parse().expect("valid"),
         ]);
-    router.layer(CatchPanicLayer::custom(error::panic_reply)).layer(cors)
+    router
+        .layer(CatchPanicLayer::custom(error::panic_reply))
+        .layer(axum::middleware::map_response(error::json_ends_with_newline))
+        .layer(cors)
 }
 
 #[cfg(test)]
@@ -50,6 +84,19 @@ mod tests {
 
     async fn boom() -> &'static str {
         panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn health_says_why_it_is_not_ready() {
+        let reply = health_reply("postgres", Err("the database does not answer: closed".into()));
+        assert_eq!(reply.status(), 503);
+        let body = axum::body::to_bytes(reply.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (body["status"].as_str(), body["backend"].as_str(), body["reason"].as_str()),
+            (Some("unavailable"), Some("postgres"), Some("the database does not answer: closed"))
+        );
+        assert_eq!(health_reply("sqlite", Ok(())).status(), 200);
     }
 
     #[tokio::test]

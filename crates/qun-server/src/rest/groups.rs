@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use qun_core::limits::{self, BATCH_MAX, DEFAULT_MAXUSERS, DETAILS_MAX_IDS};
+use qun_core::group::default_group_max_users;
+use qun_core::limits::{self, BATCH_MAX, DETAILS_MAX_IDS};
 use qun_core::rules::GroupAction;
 use qun_core::{GroupId, GroupOperation, GroupSettings, MemberRole, UserName};
 use qun_proto::rest::groups::{
@@ -59,7 +60,10 @@ pub(crate) async fn create(
         // Agora forces allowinvites off for public groups at creation.
         allow_invites: !public && body.allowinvites.unwrap_or(false),
         invite_need_confirm: body.invite_need_confirm.unwrap_or(true),
-        max_users: maxusers(body.maxusers.unwrap_or(i64::from(DEFAULT_MAXUSERS)))?,
+        max_users: match body.maxusers {
+            Some(raw) => maxusers(raw)?,
+            None => default_group_max_users(ctx.app.settings.plan.group_member_limit()),
+        },
         custom: body.custom.unwrap_or_default(),
     };
     let group_id =

@@ -76,7 +76,7 @@ pub(crate) async fn token(
                             .ok_or_else(|| HttpError::new(ErrorCode::Busy, "concurrent_operation_error"))?,
                     }
                 }
-                None => return Err(HttpError::new(ErrorCode::UserNotFound, "user not found")),
+                None => return Err(HttpError::new(ErrorCode::GrantUserNotFound, "user not found")),
             };
             if !user.activated {
                 return Err(HttpError::new(ErrorCode::UserNotActivated, "user not activated"));

@@ -47,7 +47,9 @@ pub async fn issue_token(
     Ok(IssuedToken { token, expires_in_secs: ttl })
 }
 
-/// Checks a password login, throttling repeated failures per user.
+/// Checks a password login, throttling repeated failures per user. An unknown user costs a
+/// password check too (against a dummy hash), so the reply's timing does not tell whether the
+/// user exists; the reply itself does, as Agora's does (404 "user not found").
 pub async fn check_password(
     state: &AppState,
     app: &AppRecord,
@@ -55,14 +57,20 @@ pub async fn check_password(
     password: &str,
 ) -> Result<UserRecord, ApiError> {
     let now = now_ms();
-    let user_name = UserName::parse(name).map_err(|_| ApiError::new(ErrorCode::InvalidGrant, "user not found"))?;
+    let not_found = || ApiError::new(ErrorCode::GrantUserNotFound, "user not found");
+    let Ok(user_name) = UserName::parse(name) else {
+        // No such user can exist; the same time as any other unknown user all the same.
+        auth::verify_against_dummy(password.to_owned()).await;
+        return Err(not_found());
+    };
     if !state.login_throttle.allows(app.id, user_name.as_str(), now) {
         return Err(ApiError::new(ErrorCode::ReachLimit, "too many failed logins, try again in a minute"));
     }
     let user = state.store.user(app.id, &user_name).await.map_err(store_error)?;
     let Some(user) = user else {
+        auth::verify_against_dummy(password.to_owned()).await;
         state.login_throttle.record_failure(app.id, user_name.as_str(), now);
-        return Err(ApiError::new(ErrorCode::UserNotFound, "user not found"));
+        return Err(not_found());
     };
     if !auth::verify_password(password.to_owned(), user.password_hash.clone()).await {
         state.login_throttle.record_failure(app.id, user_name.as_str(), now);

@@ -512,3 +512,19 @@ async fn a_malformed_frame_closes_only_that_connection() {
         let _ann = Device::connect(&server, "ann", "a").await;
     });
 }
+
+#[tokio::test]
+async fn a_nul_in_the_device_id_is_refused_at_login() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann"]).await;
+        let token = server.login("ann").await;
+        let result = Device::connect_with_token(&server, "ann", &token, "phone\u{0}1").await;
+        assert!(
+            matches!(result, Err(ClientError::LoginRefused { code: 4, ref reason }) if reason == "wrong parameter"),
+            "{:?}",
+            result.as_ref().err()
+        );
+        // The same login with a clean device id goes through.
+        Device::connect_with_token(&server, "ann", &token, "phone1").await.expect("login");
+    });
+}

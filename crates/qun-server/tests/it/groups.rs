@@ -139,6 +139,32 @@ async fn a_user_creates_their_own_group_and_the_plan_limits_size() {
 }
 
 #[tokio::test]
+async fn on_a_small_plan_a_group_without_maxusers_gets_the_plans_cap() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start_with(backend, |config| config.plan = qun_core::Plan::Free).await;
+        server.users(&["ann"]).await;
+        let ann = server.login("ann").await;
+        let (status, body) = server
+            .call(Method::POST, "/chatgroups", Some(&ann), Some(json!({"groupname":"small","public":true})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["data"]["groupid"].as_str().unwrap().to_owned();
+        let (_, body) = server.admin(Method::GET, &format!("/chatgroups/{id}"), None).await;
+        assert_eq!(body["data"][0]["maxusers"], 100, "the free plan's cap, not Agora's 200");
+        // Asking for more than the plan allows is still refused.
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/chatgroups",
+                Some(&ann),
+                Some(json!({"groupname":"big","public":true,"maxusers":200})),
+            )
+            .await;
+        assert_eq!(error_of(status, &body), (403, "exceed_limit".into()));
+    }
+}
+
+#[tokio::test]
 async fn modify_transfer_dissolve_and_disable() {
     on_every_backend!(|server: TestServer| async move {
         server.users(&["own", "adm", "mem"]).await;

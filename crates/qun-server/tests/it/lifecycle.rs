@@ -2,7 +2,8 @@
 //! cursors before it closes, and the process exits within the grace period; after a restart
 //! on the same data nothing acknowledged comes again and nothing stored is missing.
 
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use qun_client::{Connection, Incoming, RestClient, websocket_url};
@@ -23,17 +24,27 @@ struct Process {
 
 impl Process {
     async fn start(data_dir: &std::path::Path, port: u16) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_qun"))
+        let mut command = Process::command(data_dir, port);
+        command.env("QUN_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        Process::start_with(command, port).await
+    }
+
+    /// `qun serve` on `data_dir` and `port` with the test app; output and logs still to set.
+    fn command(data_dir: &std::path::Path, port: u16) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_qun"));
+        command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data_dir)
             .env("QUN_CLIENT_ID", CLIENT_ID)
             .env("QUN_CLIENT_SECRET", CLIENT_SECRET)
             .env("QUN_APPKEY", "qun#life")
-            .env("QUN_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start qun");
+            .env_remove("QUN_LOG_FORMAT");
+        command
+    }
+
+    /// Spawns `command` and waits until it answers `/health` on `port`.
+    async fn start_with(mut command: Command, port: u16) -> Process {
+        let child = command.spawn().expect("start qun");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + PATIENCE;
         while reqwest::get(format!("{base}/health")).await.is_err() {
@@ -51,6 +62,25 @@ impl Process {
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "qun exited with {status}");
         started.elapsed()
+    }
+
+    /// Sends SIGTERM, waits for the exit and returns what the process wrote to its stdout and
+    /// stderr (both must have been piped).
+    fn terminate_with_output(mut self) -> (String, String) {
+        let mut stdout = self.child.stdout.take().expect("stdout piped");
+        let mut stderr = self.child.stderr.take().expect("stderr piped");
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            stdout.read_to_string(&mut text).expect("read stdout");
+            text
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).expect("read stderr");
+            text
+        });
+        self.terminate();
+        (stdout.join().expect("stdout reader"), stderr.join().expect("stderr reader"))
     }
 
     async fn rest(&self) -> RestClient {
@@ -125,4 +155,95 @@ async fn sigterm_saves_what_was_acknowledged_and_loses_nothing_stored() {
     let page = ben_rest.call_ok(Method::POST, "/users/ben/messageroaming", Some(body)).await.expect("history");
     assert_eq!(page["data"]["msgs"].as_array().map(Vec::len), Some(31), "{page}");
     server.terminate();
+}
+
+/// Waits up to `limit` for `child` to exit on its own; kills it if it does not.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+fn read_all(pipe: Option<impl Read>) -> String {
+    let mut text = String::new();
+    pipe.expect("piped").read_to_string(&mut text).expect("read");
+    text
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_to_start_and_names_the_first() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let first = Process::start(data_dir.path(), free_port()).await;
+
+    let mut second = Process::command(data_dir.path(), free_port())
+        .env("QUN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the second qun");
+    let status = exit_within(&mut second, Duration::from_secs(5)).expect("the second server is still running");
+    assert!(!status.success(), "the second server exited with {status}");
+    let stderr = read_all(second.stderr.take());
+    assert!(stderr.contains(&format!("pid {}", first.child.id())), "{stderr}");
+    assert!(stderr.contains(&data_dir.path().canonicalize().expect("canonical").display().to_string()), "{stderr}");
+
+    let health = reqwest::get(format!("{}/health", first.base)).await.expect("the first still answers");
+    assert!(health.status().is_success(), "{health:?}");
+    first.terminate();
+    // Once the first is gone, the directory is free again.
+    Process::start(data_dir.path(), free_port()).await.terminate();
+}
+
+/// A server started with its logs at info, stdout and stderr piped, `QUN_LOG_FORMAT=format`,
+/// stopped at once: what it wrote to stdout and to stderr.
+async fn output_of_a_run(format: &str) -> (String, String) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut command = Process::command(data_dir.path(), port);
+    command.env("QUN_LOG", "info").env("QUN_LOG_FORMAT", format).stdout(Stdio::piped()).stderr(Stdio::piped());
+    Process::start_with(command, port).await.terminate_with_output()
+}
+
+#[tokio::test]
+async fn logs_go_to_stderr_without_colour_when_it_is_not_a_terminal() {
+    let (stdout, stderr) = output_of_a_run("text").await;
+    assert_eq!(stdout, "", "stdout is not for logs");
+    assert!(stderr.contains("qun listening"), "{stderr}");
+    assert!(stderr.contains("qun stopped"), "{stderr}");
+    assert!(!stderr.contains("\x1b["), "colour escapes in a pipe: {stderr:?}");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let (stdout, stderr) = output_of_a_run("json").await;
+    assert_eq!(stdout, "", "stdout is not for logs");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    for line in &lines {
+        let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        assert!(object["message"].is_string(), "no message: {line}");
+    }
+    assert!(lines.iter().any(|line| line.contains("\"qun listening\"")), "{stderr}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_at_start() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Process::command(data_dir.path(), free_port())
+        .env("QUN_LOG_FORMAT", "xml")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qun");
+    let status = exit_within(&mut child, Duration::from_secs(5)).expect("qun started with QUN_LOG_FORMAT=xml");
+    assert!(!status.success(), "{status}");
+    let stderr = read_all(child.stderr.take());
+    assert!(stderr.contains(r#"QUN_LOG_FORMAT must be "text" or "json""#), "{stderr}");
 }

@@ -10,6 +10,9 @@ async fn health_and_unknown_routes() {
     on_every_backend!(|server: TestServer| async move {
         let health = server.client.get(server.url("//health")).send().await.unwrap();
         assert_eq!(health.status(), 200);
+        let body: serde_json::Value = health.json().await.unwrap();
+        assert_eq!((body["status"].as_str(), body["backend"].as_str()), (Some("ok"), Some(server.backend)), "{body}");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 
         let (status, body) = server.admin(Method::GET, "/no/such/thing", None).await;
         assert_eq!(error_of(status, &body), (404, "resource_not_found".into()));

@@ -261,3 +261,194 @@ async fn failed_logins_are_throttled_per_user() {
         server.login("frank").await;
     });
 }
+
+/// A password or inherit login of a user who does not exist: 404 `invalid_grant`, as the
+/// catalogue says (the SDK stops retrying on "user not found").
+#[tokio::test]
+async fn unknown_users_are_an_invalid_grant_not_found() {
+    on_every_backend!(|server: TestServer| async move {
+        for body in [
+            json!({"grant_type":"password","username":"nobody","password":"x"}),
+            json!({"grant_type":"password","username":"Not A Name!","password":"x"}),
+        ] {
+            let (status, reply) = server.call(Method::POST, "/token", None, Some(body)).await;
+            assert_eq!(error_of(status, &reply), (404, "invalid_grant".into()), "{reply}");
+            assert_eq!(reply["error_description"], "user not found");
+        }
+        let (status, reply) =
+            server.admin(Method::POST, "/token", Some(json!({"grant_type":"inherit","username":"nobody"}))).await;
+        assert_eq!(error_of(status, &reply), (404, "invalid_grant".into()), "{reply}");
+        assert_eq!(reply["error_description"], "user not found");
+        // A wrong password keeps its own reply.
+        server.users(&["known"]).await;
+        let (status, reply) = server
+            .call(
+                Method::POST,
+                "/token",
+                None,
+                Some(json!({"grant_type":"password","username":"known","password":"x"})),
+            )
+            .await;
+        assert_eq!(error_of(status, &reply), (400, "invalid_grant".into()), "{reply}");
+        assert_eq!(reply["error_description"], "invalid password");
+    });
+}
+
+/// An unknown user's login takes about as long as a wrong password's (a dummy hash is
+/// verified), so timing does not tell which user names exist. A ratio of medians, robust
+/// on a loaded machine: without the dummy hash it is ~1/20.
+#[tokio::test]
+async fn unknown_user_logins_take_as_long_as_wrong_passwords() {
+    on_every_backend!(|server: TestServer| async move {
+        const N: usize = 15;
+        let names: Vec<String> = (0..N).map(|i| format!("timed{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        server.users(&refs).await;
+        let login = |name: String| {
+            let server = &server;
+            async move {
+                let started = std::time::Instant::now();
+                let (status, _) = server
+                    .call(
+                        Method::POST,
+                        "/token",
+                        None,
+                        Some(json!({"grant_type":"password","username":name,"password":"wrong"})),
+                    )
+                    .await;
+                (status, started.elapsed())
+            }
+        };
+        // One login of each kind first, so neither median pays for warming up.
+        login("warmup-ghost".into()).await;
+        login(names[0].clone()).await;
+        let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+        for (i, name) in names.iter().enumerate() {
+            // Each user once, so the failed-login throttle never answers instead.
+            let (status, elapsed) = login(name.clone()).await;
+            assert_eq!(status, 400);
+            wrong.push(elapsed);
+            let (status, elapsed) = login(format!("ghost{i}")).await;
+            assert_eq!(status, 404);
+            unknown.push(elapsed);
+        }
+        unknown.sort();
+        wrong.sort();
+        let (unknown, wrong) = (unknown[N / 2], wrong[N / 2]);
+        eprintln!("[{}] median login: unknown user {unknown:?}, wrong password {wrong:?}", server.backend);
+        assert!(unknown * 2 >= wrong, "unknown user {unknown:?} vs wrong password {wrong:?}");
+    });
+}
+
+/// NUL (U+0000) is refused in every JSON text and in paths and queries, on both backends
+/// (PostgreSQL cannot store it), and a refused change changes nothing.
+#[tokio::test]
+async fn nul_in_text_is_refused_and_changes_nothing() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["olga", "max"]).await;
+        let group = server.group("olga", &["max"], json!({})).await;
+        let refused = |status: u16, body: &Value| {
+            assert_eq!(error_of(status, body), (400, "illegal_argument".into()), "{body}");
+            assert!(body["error_description"].as_str().unwrap().contains("NUL"), "{body}");
+        };
+
+        // A group name, at creation and in a change.
+        let (status, body) = server
+            .admin(Method::POST, "/chatgroups", Some(json!({"groupname":"a\u{0}b","public":true,"owner":"olga"})))
+            .await;
+        refused(status, &body);
+        let (status, body) =
+            server.admin(Method::PUT, &format!("/chatgroups/{group}"), Some(json!({"groupname":"a\u{0}b"}))).await;
+        refused(status, &body);
+        let (_, body) = server.admin(Method::GET, &format!("/chatgroups/{group}"), None).await;
+        assert_eq!(body["data"][0]["name"], "g", "{body}");
+
+        // A nickname.
+        let (status, body) = server.admin(Method::PUT, "/users/max", Some(json!({"nickname":"m\u{0}"}))).await;
+        refused(status, &body);
+        let (_, body) = server.admin(Method::GET, "/users/max", None).await;
+        assert_eq!(body["entities"][0]["nickname"].as_str().unwrap_or(""), "", "{body}");
+
+        // An announcement.
+        let path = format!("/chatgroups/{group}/announcement");
+        let (status, _) = server.admin(Method::POST, &path, Some(json!({"announcement":"before"}))).await;
+        assert_eq!(status, 200);
+        let (status, body) = server.admin(Method::POST, &path, Some(json!({"announcement":"after\u{0}"}))).await;
+        refused(status, &body);
+        let (_, body) = server.admin(Method::GET, &path, None).await;
+        assert_eq!(body["data"]["announcement"], "before");
+
+        // A member attribute (value and key).
+        let path = format!("/metadata/chatgroup/{group}/user/max");
+        let (status, _) = server.admin(Method::PUT, &path, Some(json!({"metaData":{"role":"dev"}}))).await;
+        assert_eq!(status, 200);
+        for metadata in [json!({"role":"d\u{0}v"}), json!({"ro\u{0}le":"x"})] {
+            let (status, body) = server.admin(Method::PUT, &path, Some(json!({ "metaData": metadata }))).await;
+            refused(status, &body);
+        }
+        let (_, body) = server.admin(Method::GET, &path, None).await;
+        assert_eq!(body["data"], json!({"role":"dev"}), "{body}");
+
+        // A literal backslash followed by "u0000" is text like any other.
+        let (status, body) = server.admin(Method::PUT, "/users/max", Some(json!({"nickname":"a\\u0000b"}))).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, body) = server.admin(Method::GET, "/users/max", None).await;
+        assert_eq!(body["entities"][0]["nickname"], "a\\u0000b");
+
+        // Raw text from the path or the query.
+        let (status, body) = server.admin(Method::GET, &format!("/chatgroups/{group}/share_files/a%00b"), None).await;
+        refused(status, &body);
+        let (status, body) = server.admin(Method::GET, "/users?cursor=a%00b", None).await;
+        refused(status, &body);
+    });
+}
+
+/// The envelope's `uri` names the host the request used; every JSON reply ends with a newline.
+#[tokio::test]
+async fn replies_name_the_requests_host_and_end_with_a_newline() {
+    on_every_backend!(|server: TestServer| async move {
+        let get = |host: Option<&'static str>, proto: Option<&'static str>, path: &'static str| {
+            let mut request = server.client.get(server.url(path)).bearer_auth(&server.app_token);
+            if let Some(host) = host {
+                request = request.header("Host", host);
+            }
+            if let Some(proto) = proto {
+                request = request.header("X-Forwarded-Proto", proto);
+            }
+            async move {
+                let reply = request.send().await.expect("request");
+                let status = reply.status().as_u16();
+                (status, reply.text().await.expect("body"))
+            }
+        };
+        let (status, text) = get(None, None, "/users").await;
+        assert_eq!(status, 200);
+        assert!(text.ends_with("}\n"), "{text:?}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["uri"], format!("http://{}/qun/test/users", server.address));
+
+        let (_, text) = get(Some("chat.example.com:8443"), Some("https"), "/users").await;
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["uri"], "https://chat.example.com:8443/qun/test/users");
+        let (_, text) = get(Some("chat.example.com"), None, "/users").await;
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["uri"], "http://chat.example.com/qun/test/users");
+
+        // Errors, and replies outside the envelope.
+        let (status, text) = get(None, None, "/users/nobody").await;
+        assert_eq!(status, 404);
+        assert!(text.ends_with("}\n"), "{text:?}");
+        let (status, text) = get(None, None, "//no/such/route/at/all").await;
+        assert_eq!(status, 404);
+        assert!(text.ends_with("}\n"), "{text:?}");
+        let reply = server
+            .client
+            .post(server.url("/token"))
+            .json(&json!({"grant_type":"client_credentials","client_id":"test-client","client_secret":"test-secret"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        assert!(reply.text().await.unwrap().ends_with("}\n"));
+    });
+}

@@ -60,6 +60,11 @@ macro_rules! impl_store {
                     $backend
                 }
 
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1").execute(&self.reader).await?;
+                    Ok(())
+                }
+
                 // ------------------------------------------------------------ apps
 
                 async fn ensure_app(&self, new: &NewApp) -> StoreResult<AppRecord> {
