@@ -63,6 +63,17 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// How many groups one user may be a member of (owned ones included): Agora's "groups a
+    /// user may join" by plan (agora-chat-api.md §7).
+    pub fn groups_joined_limit(self) -> u32 {
+        match self {
+            Plan::Free => 100,
+            Plan::Starter => 1_000,
+            Plan::Pro => 2_000,
+            Plan::Enterprise => 10_000,
+        }
+    }
+
     /// The largest `maxusers` a group of this app may have.
     pub fn group_member_limit(self) -> u32 {
         match self {

@@ -3,9 +3,15 @@
 //!
 //! Rooms are best-effort by design (mission: "under heavy traffic messages beyond a threshold
 //! are dropped"): a room admits at most its rate of messages per second on average; above it,
-//! low-priority messages are dropped first, then normal ones; high-priority messages (the
-//! sender's `chatroom_msg_tag` 0, and everything from the owner, admins and allowlisted
-//! members) are never dropped. Pure: the caller passes the time in.
+//! low-priority messages are dropped first, then normal ones; high-priority messages
+//! (everything from the owner, admins and allowlisted members, and REST sends the app asked
+//! to be high) are never dropped. A member's own `chatroom_msg_tag` 0 is a claim, not a
+//! right: it is treated as normal. Within a priority, the room's budget is shared fairly
+//! between its senders, so one flooder loses its own messages, not everyone's. Pure: the
+//! caller passes the time in.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use serde::{Deserialize, Serialize};
 
@@ -69,11 +75,42 @@ impl RoomPriority {
         }
     }
 
-    /// The priority a message is treated with: the sender's tag, raised to high for the owner,
-    /// admins and allowlisted members (mission: they "are high priority").
-    pub fn effective(tagged: RoomPriority, privileged_sender: bool) -> RoomPriority {
-        if privileged_sender { RoomPriority::High } else { tagged }
+    /// The priority a message is treated with, given what was `claimed` (the sender's tag, or
+    /// REST's level) and who claims it: the owner, admins and allowlisted members are always
+    /// high (mission: they "are high priority"); the app (a REST send with the app token) gets
+    /// the level it asks for; a member gets what it claims but high, which is normal — high
+    /// priority skips the room's threshold, so it is not for a member to take.
+    pub fn effective(claimed: RoomPriority, sender: RoomSender) -> RoomPriority {
+        match (sender, claimed) {
+            (RoomSender::Privileged, _) => RoomPriority::High,
+            (RoomSender::App, claimed) => claimed,
+            (RoomSender::Member, RoomPriority::High) => RoomPriority::Normal,
+            (RoomSender::Member, claimed) => claimed,
+        }
     }
+}
+
+impl RoomPriority {
+    /// The priority receivers are told (the `chatroom_msg_tag` relayed): what was claimed, but
+    /// a member's refused high, which is normal. A privileged sender's messages are admitted
+    /// as high whatever they say, but their tag is theirs.
+    pub fn shown(claimed: RoomPriority, sender: RoomSender) -> RoomPriority {
+        match sender {
+            RoomSender::Member => RoomPriority::effective(claimed, sender),
+            RoomSender::Privileged | RoomSender::App => claimed,
+        }
+    }
+}
+
+/// Who claims a room message's priority (see [`RoomPriority::effective`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomSender {
+    /// An ordinary member: its claim of high is normal.
+    Member,
+    /// The room's owner, an admin or an allowlisted member: always high.
+    Privileged,
+    /// The app itself (REST with the app token): the level it asks for.
+    App,
 }
 
 // ------------------------------------------------------------------------ settings
@@ -183,6 +220,17 @@ pub enum Admission {
 /// - a **low** message only while more than half the bucket is left: as load rises, low
 ///   messages are the first to go, then normal ones.
 ///
+/// **Fair per sender** ([`RoomRateLimiter::offer_from`]): each recent sender also has a bucket
+/// of its fair share, `rate / senders` a second (senders: those seen in about the last second),
+/// holding one second's share (at least one token). A normal or low message within its
+/// sender's share is decided as above; one beyond it also needs a quarter of the room's bucket
+/// left on top (normal: a quarter; low: three quarters). So under overload the room's bucket
+/// hovers where the excess stops — a quarter full — and a sender within its share always finds
+/// its token there: a flooder loses its own excess, not everyone's messages, while what nobody
+/// else uses still goes to it. At most [`MAX_TRACKED_SENDERS`] senders have a share bucket;
+/// beyond that, a new sender is treated as beyond its share until the map is pruned (once a
+/// second, of senders whose bucket has filled up again, i.e. who fell quiet).
+///
 /// So over any stretch of time, normal and low deliveries stay within `rate` per second plus
 /// one second's burst, and nothing queues: the decision is immediate.
 #[derive(Debug, Clone)]
@@ -191,19 +239,81 @@ pub struct RoomRateLimiter {
     /// Tokens in millionths, so that the arithmetic is exact integer arithmetic.
     micro_tokens: u64,
     last_us: u64,
+    /// Each recent sender's share bucket, by a keyed hash of its name.
+    senders: HashMap<u64, ShareBucket, BuildHasherDefault<PrehashedKey>>,
+    names: RandomState,
+    last_prune_us: u64,
 }
 
+/// Senders a room keeps a share bucket for at most (24 bytes each and the map's overhead).
+pub const MAX_TRACKED_SENDERS: usize = 4096;
+
 const MICRO: u64 = 1_000_000;
+/// How often the senders' map drops those who fell quiet.
+const PRUNE_EVERY_US: u64 = 1_000_000;
+
+/// One sender's share of the room's rate (see [`RoomRateLimiter`]).
+#[derive(Debug, Clone, Copy)]
+struct ShareBucket {
+    micro_tokens: u64,
+    last_us: u64,
+}
+
+impl ShareBucket {
+    /// One second's share among `senders`, at least one token.
+    fn capacity(rate_per_second: u64, senders: u64) -> u64 {
+        (rate_per_second * MICRO / senders.max(1)).max(MICRO)
+    }
+
+    fn refill(&mut self, now_us: u64, rate_per_second: u64, senders: u64) {
+        let elapsed = now_us.saturating_sub(self.last_us);
+        self.last_us = self.last_us.max(now_us);
+        let added = elapsed.saturating_mul(rate_per_second) / senders.max(1);
+        self.micro_tokens = self.micro_tokens.saturating_add(added).min(Self::capacity(rate_per_second, senders));
+    }
+}
+
+/// The senders' map is keyed by a hash already (keyed per room by `RandomState`): used as is.
+#[derive(Debug, Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
 
 impl RoomRateLimiter {
     /// A full bucket for `rate_per_second` at time `now_us` (any monotonic microsecond clock).
     pub fn new(rate_per_second: u32, now_us: u64) -> RoomRateLimiter {
         let rate_per_second = rate_per_second.max(1);
-        RoomRateLimiter { rate_per_second, micro_tokens: u64::from(rate_per_second) * MICRO, last_us: now_us }
+        RoomRateLimiter {
+            rate_per_second,
+            micro_tokens: u64::from(rate_per_second) * MICRO,
+            last_us: now_us,
+            senders: HashMap::default(),
+            names: RandomState::new(),
+            last_prune_us: now_us,
+        }
     }
 
     pub fn rate_per_second(&self) -> u32 {
         self.rate_per_second
+    }
+
+    /// Senders with a share bucket now.
+    pub fn senders_tracked(&self) -> usize {
+        self.senders.len()
     }
 
     /// Changes the rate: a higher one adds its extra second's worth at once, a lower one caps
@@ -227,23 +337,88 @@ impl RoomRateLimiter {
         self.micro_tokens = self.micro_tokens.saturating_add(added).min(self.capacity());
     }
 
-    /// Decides one message of `priority` offered at `now_us`.
+    /// Decides one message of `priority` offered at `now_us`, its sender unknown (treated as
+    /// within its share).
     pub fn offer(&mut self, priority: RoomPriority, now_us: u64) -> Admission {
         self.refill(now_us);
-        let needed = match priority {
-            RoomPriority::High => {
-                self.micro_tokens = self.micro_tokens.saturating_sub(MICRO);
+        self.decide(priority, true)
+    }
+
+    /// Decides one message of `priority` from `sender` offered at `now_us`: as
+    /// [`RoomRateLimiter::offer`], with the sender's fair share (see the type's docs).
+    pub fn offer_from(&mut self, priority: RoomPriority, sender: &str, now_us: u64) -> Admission {
+        self.refill(now_us);
+        if priority == RoomPriority::High {
+            return self.decide(priority, true);
+        }
+        self.prune(now_us);
+        let rate = u64::from(self.rate_per_second);
+        let key = self.names.hash_one(sender);
+        let known = self.senders.len() as u64;
+        let tracked = self.senders.len() < MAX_TRACKED_SENDERS || self.senders.contains_key(&key);
+        let share = tracked.then(|| {
+            self.senders
+                .entry(key)
+                .and_modify(|bucket| bucket.refill(now_us, rate, known))
+                .or_insert(ShareBucket { micro_tokens: ShareBucket::capacity(rate, known + 1), last_us: now_us })
+        });
+        match share {
+            Some(bucket) if bucket.micro_tokens >= MICRO => {
+                let admission = Self::decide_on(&mut self.micro_tokens, self.rate_per_second, priority, true);
+                if admission == Admission::Deliver {
+                    bucket.micro_tokens -= MICRO;
+                }
+                admission
+            }
+            _ => Self::decide_on(&mut self.micro_tokens, self.rate_per_second, priority, false),
+        }
+    }
+
+    fn decide(&mut self, priority: RoomPriority, within_share: bool) -> Admission {
+        Self::decide_on(&mut self.micro_tokens, self.rate_per_second, priority, within_share)
+    }
+
+    /// The room bucket's decision (on its tokens, so that a sender's bucket may be held
+    /// meanwhile).
+    fn decide_on(
+        micro_tokens: &mut u64,
+        rate_per_second: u32,
+        priority: RoomPriority,
+        within_share: bool,
+    ) -> Admission {
+        let quarter = u64::from(rate_per_second) * MICRO / 4;
+        let reserve = match (priority, within_share) {
+            (RoomPriority::High, _) => {
+                *micro_tokens = micro_tokens.saturating_sub(MICRO);
                 return Admission::Deliver;
             }
-            RoomPriority::Normal => MICRO,
-            RoomPriority::Low => MICRO + self.capacity() / 2,
+            (RoomPriority::Normal, true) => 0,
+            (RoomPriority::Normal, false) => quarter,
+            (RoomPriority::Low, true) => 2 * quarter,
+            (RoomPriority::Low, false) => 3 * quarter,
         };
-        if self.micro_tokens >= needed {
-            self.micro_tokens -= MICRO;
+        if *micro_tokens >= MICRO + reserve {
+            *micro_tokens -= MICRO;
             Admission::Deliver
         } else {
             Admission::Drop
         }
+    }
+
+    /// Once a second, forgets the senders whose share bucket has filled up again (they fell
+    /// quiet: a new bucket would be the same).
+    fn prune(&mut self, now_us: u64) {
+        if now_us.saturating_sub(self.last_prune_us) < PRUNE_EVERY_US {
+            return;
+        }
+        self.last_prune_us = now_us;
+        let rate = u64::from(self.rate_per_second);
+        let senders = self.senders.len() as u64;
+        let full = ShareBucket::capacity(rate, senders);
+        self.senders.retain(|_, bucket| {
+            bucket.refill(now_us, rate, senders);
+            bucket.micro_tokens < full
+        });
     }
 }
 
@@ -348,8 +523,121 @@ mod tests {
         for p in RoomPriority::ALL {
             assert_eq!(RoomPriority::from_tag(Some(p.tag())), p);
         }
-        assert_eq!(RoomPriority::effective(RoomPriority::Low, true), RoomPriority::High);
-        assert_eq!(RoomPriority::effective(RoomPriority::Low, false), RoomPriority::Low);
+        assert_eq!(RoomPriority::effective(RoomPriority::Low, RoomSender::Privileged), RoomPriority::High);
+        assert_eq!(RoomPriority::effective(RoomPriority::Low, RoomSender::Member), RoomPriority::Low);
+    }
+
+    #[test]
+    fn a_members_claim_of_high_is_normal_and_privileged_senders_keep_high() {
+        use RoomPriority::{High, Low, Normal};
+        // A member: what it claims, but high is normal.
+        assert_eq!(RoomPriority::effective(High, RoomSender::Member), Normal);
+        assert_eq!(RoomPriority::effective(Normal, RoomSender::Member), Normal);
+        assert_eq!(RoomPriority::effective(Low, RoomSender::Member), Low);
+        assert_eq!(RoomPriority::effective(RoomPriority::from_tag(Some(0)), RoomSender::Member), Normal);
+        // Owner, admins, allowlisted: high whatever they tag.
+        for claimed in RoomPriority::ALL {
+            assert_eq!(RoomPriority::effective(claimed, RoomSender::Privileged), High);
+        }
+        // The app over REST: the level it asks for.
+        for claimed in RoomPriority::ALL {
+            assert_eq!(RoomPriority::effective(claimed, RoomSender::App), claimed);
+        }
+    }
+
+    /// Each sender: (name, priority, messages a second, evenly spread). Offers them all for
+    /// `seconds` through `offer_from`; returns, per sender, (offered, delivered) over the whole
+    /// run and delivered in the last second.
+    fn senders(rate: u32, senders: &[(&str, RoomPriority, u64)], seconds: u64) -> Vec<(u64, u64, u64)> {
+        let mut limiter = RoomRateLimiter::new(rate, 0);
+        let mut offers: Vec<(u64, usize)> = Vec::new();
+        for (i, &(_, _, per_second)) in senders.iter().enumerate() {
+            // Offset each sender a little so that they do not all offer at the same instant.
+            let offset = i as u64 * 37;
+            for k in 0..per_second * seconds {
+                offers.push((offset + k * SECOND / per_second, i));
+            }
+        }
+        offers.sort_unstable();
+        let mut counts = vec![(0u64, 0u64, 0u64); senders.len()];
+        let last_second = (seconds - 1) * SECOND;
+        for (now, i) in offers {
+            let (name, priority, _) = senders[i];
+            counts[i].0 += 1;
+            if limiter.offer_from(priority, name, now) == Admission::Deliver {
+                counts[i].1 += 1;
+                if now >= last_second {
+                    counts[i].2 += 1;
+                }
+            }
+        }
+        assert!(limiter.senders_tracked() <= senders.len());
+        counts
+    }
+
+    #[test]
+    fn a_flooder_loses_its_own_excess_not_the_others_messages() {
+        use RoomPriority::{High, Low, Normal};
+        // A flooder at 2,000/s and a polite member at 20/s, both normal, into 100/s.
+        let [flooder, polite] = senders(100, &[("flooder", Normal, 2000), ("polite", Normal, 20)], 10)[..] else {
+            unreachable!()
+        };
+        assert_eq!(polite.0, 200);
+        assert!(polite.1 * 100 >= polite.0 * 90, "polite {polite:?}");
+        assert_eq!(polite.2, 20, "every polite message in the steady state");
+        // The flooder gets what the others leave, not more: the room's rate holds.
+        assert!((75..=82).contains(&flooder.2), "flooder {flooder:?}");
+        assert!(flooder.1 <= 10 * 100 + 100 - polite.1, "flooder {flooder:?}");
+        assert_eq!(flooder.0, 20_000);
+
+        // Several flooders and several polite members: every polite message; each flooder gets at
+        // least its share (100 / 5 senders), the room's rate holds.
+        let counts = senders(
+            100,
+            &[("f1", Normal, 3000), ("f2", Normal, 1000), ("p1", Normal, 5), ("p2", Normal, 10), ("p3", Normal, 2)],
+            10,
+        );
+        assert_eq!(counts[2..].iter().map(|c| c.2).collect::<Vec<_>>(), [5, 10, 2], "{counts:?}");
+        let (f1, f2) = (counts[0].2, counts[1].2);
+        assert!(f1 + f2 <= 84 && f1 >= 19 && f2 >= 19, "{counts:?}");
+
+        // Alone, a flooder gets the whole rate (what nobody else uses is not wasted).
+        let [alone] = senders(100, &[("flooder", Normal, 2000)], 5)[..] else { unreachable!() };
+        assert!((99..=101).contains(&alone.2), "{alone:?}");
+
+        // Priority comes first: a polite low sender is still dropped under a normal flood...
+        let [_, low] = senders(100, &[("flooder", Normal, 2000), ("polite", Low, 10)], 10)[..] else { unreachable!() };
+        assert_eq!(low.2, 0, "{low:?}");
+        // ... but among low senders, the polite one gets through a low flood, and normal
+        // always does.
+        let counts = senders(100, &[("flooder", Low, 2000), ("polite", Low, 10), ("talker", Normal, 10)], 10);
+        assert_eq!((counts[1].2, counts[2].2), (10, 10), "{counts:?}");
+        // High is never dropped and has no share to keep.
+        let [flood, high] = senders(100, &[("flooder", Normal, 2000), ("owner", High, 300)], 5)[..] else {
+            unreachable!()
+        };
+        assert_eq!(high.1, high.0);
+        assert_eq!(flood.2, 0, "high took the budget");
+    }
+
+    #[test]
+    fn the_senders_map_is_bounded_and_forgets_the_quiet() {
+        let mut limiter = RoomRateLimiter::new(100, 0);
+        let names: Vec<String> = (0..MAX_TRACKED_SENDERS + 500).map(|i| format!("user{i}")).collect();
+        let mut delivered = 0;
+        for (i, name) in names.iter().enumerate() {
+            if limiter.offer_from(RoomPriority::Normal, name, i as u64) == Admission::Deliver {
+                delivered += 1;
+            }
+        }
+        assert_eq!(limiter.senders_tracked(), MAX_TRACKED_SENDERS);
+        assert_eq!(delivered, 100, "the room's bucket still holds");
+        // A few seconds later the quiet ones are forgotten at the next offer.
+        limiter.offer_from(RoomPriority::Normal, "late", 200 * SECOND);
+        assert_eq!(limiter.senders_tracked(), 1);
+        // High priority keeps no share.
+        limiter.offer_from(RoomPriority::High, "owner", 200 * SECOND);
+        assert_eq!(limiter.senders_tracked(), 1);
     }
 
     #[test]

@@ -97,6 +97,13 @@ error_table! {
     UnsupportedMediaType => 415, "web_application", "WebApplicationException", 4, "wrong parameter";
     /// Too many calls (app quota or failed logins).
     ReachLimit => 429, "reach_limit", "ReachLimitException", 7, "traffic limit";
+    /// The server is at its bound for costly work (password hashing) and the request waited
+    /// its turn in vain; the client may retry later.
+    ResourceLimited => 429, "resource_limited", "ResourceLimitedException", 7, "traffic limit";
+    /// Registration without an app token while the app's open registration is off. The web
+    /// SDK matches the text "Open registration doesn't allow" in the description, which it
+    /// passes on only for a 400 (a 403 becomes "permission denied").
+    RegistrationClosed => 400, "unauthorized", "UnauthorizedException", 7, "permission denied";
     /// Something broke inside the server; details are logged, never sent.
     Internal => 500, "internal_server_error", "InternalServerErrorException", 1, "internal error";
     /// The store is busy with a conflicting change; the client may retry.

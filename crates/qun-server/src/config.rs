@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// Seconds a chat room member may stay disconnected before leaving the room [default: 120].
     #[arg(long, env = "QUN_ROOM_GRACE_SECS")]
     pub room_grace_secs: Option<u64>,
+    /// Lets anyone register users in the default app, without an app token (`true` or
+    /// `false`; the flag alone means `true`). Applied at every start; unset, the app keeps
+    /// its stored setting, which is off for a new app (see `/settings/registration`).
+    #[arg(long, env = "QUN_OPEN_REGISTRATION", num_args = 0..=1, default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub open_registration: Option<bool>,
 }
 
 /// The TOML file: the same keys as the flags, with underscores.
@@ -56,6 +62,7 @@ struct FileConfig {
     room_grace_secs: Option<u64>,
     room_flush_max_ms: Option<u64>,
     room_idle_secs: Option<u64>,
+    open_registration: Option<bool>,
 }
 
 /// Connections per user by default (Agora's multi-device default allows several platforms).
@@ -95,6 +102,9 @@ pub struct Config {
     /// A chat room nobody is in (online or away) for this long is put to sleep: its tasks and
     /// state go; its recent messages are kept for the next joiner.
     pub room_idle: Duration,
+    /// The default app's open registration, set at every start; `None` keeps what the app
+    /// has stored (off for a new app).
+    pub open_registration: Option<bool>,
 }
 
 impl Config {
@@ -130,6 +140,7 @@ impl Config {
             room_grace: args.room_grace_secs.or(file.room_grace_secs).map_or(DEFAULT_ROOM_GRACE, Duration::from_secs),
             room_flush_max: file.room_flush_max_ms.map_or(DEFAULT_ROOM_FLUSH_MAX, Duration::from_millis),
             room_idle: file.room_idle_secs.map_or(DEFAULT_ROOM_IDLE, Duration::from_secs),
+            open_registration: args.open_registration.or(file.open_registration),
         })
     }
 
@@ -150,6 +161,7 @@ impl Config {
             room_grace: DEFAULT_ROOM_GRACE,
             room_flush_max: DEFAULT_ROOM_FLUSH_MAX,
             room_idle: DEFAULT_ROOM_IDLE,
+            open_registration: None,
         }
     }
 }
@@ -173,6 +185,14 @@ mod tests {
         assert_eq!(config.appkey.to_string(), "x#y");
         assert_eq!(config.plan, Plan::Pro);
         assert!(config.database_url.starts_with("sqlite://./qun-data"));
+
+        assert_eq!(config.open_registration, None, "unset: the stored setting stands");
+
+        std::fs::write(&file, "open_registration = true\n").unwrap();
+        let from_file = Config::resolve(ServeArgs { config: Some(file.clone()), ..Default::default() }).unwrap();
+        assert_eq!(from_file.open_registration, Some(true));
+        let args = ServeArgs { config: Some(file.clone()), open_registration: Some(false), ..Default::default() };
+        assert_eq!(Config::resolve(args).unwrap().open_registration, Some(false), "the flag beats the file");
 
         std::fs::write(&file, "bogus = 1\n").unwrap();
         assert!(Config::resolve(ServeArgs { config: Some(file), ..Default::default() }).is_err());

@@ -56,11 +56,24 @@ impl AppState {
                 name: config.appkey.app.clone(),
                 client_id,
                 client_secret_hash: auth::token_hash(&client_secret),
-                settings: AppSettings { plan: config.plan, ..AppSettings::default() },
+                settings: AppSettings {
+                    plan: config.plan,
+                    open_registration: config.open_registration.unwrap_or(false),
+                    ..AppSettings::default()
+                },
                 created_ms: now_ms() as i64,
             })
             .await
             .context("creating the default app")?;
+        // `--open-registration` applies at every start; unset, the stored setting stands.
+        let app = match config.open_registration {
+            Some(open) if open != app.settings.open_registration => {
+                let settings = AppSettings { open_registration: open, ..app.settings.clone() };
+                store.update_app_settings(app.id, &settings).await.context("setting open registration")?;
+                qun_store::AppRecord { settings, ..app }
+            }
+            _ => app,
+        };
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
         let max_failed_logins = config.max_failed_logins_per_minute;
         let hub = Arc::new(Hub::default());

@@ -24,7 +24,9 @@ pub struct NewApp {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct AppSettings {
-    /// Anyone may register a user without an app token.
+    /// Anyone may register a user without an app token (Agora's "open registration"). Off by
+    /// default: only the app administrator registers users. A row stored without the field
+    /// reads as off (the struct's serde default), so it needs no migration.
     pub open_registration: bool,
     pub plan: Plan,
     /// REST calls per second for the whole app; `None` = unlimited (Agora's quotas are a
@@ -37,7 +39,7 @@ pub struct AppSettings {
 impl Default for AppSettings {
     fn default() -> Self {
         AppSettings {
-            open_registration: true,
+            open_registration: false,
             plan: Plan::Enterprise,
             rest_rate_limit_per_second: None,
             rooms: RoomDeliveryDefaults::default(),

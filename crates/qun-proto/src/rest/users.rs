@@ -109,3 +109,11 @@ pub struct TokenExpiryReply<E: Serialize> {
     pub envelope: E,
     pub expire_timestamp: i64,
 }
+
+/// Qun's own `GET` / `PUT /settings/registration`: the app's open registration (anyone may
+/// register users, without an app token). The request body and the reply's `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSetting {
+    pub open: bool,
+}

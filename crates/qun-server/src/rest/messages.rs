@@ -70,7 +70,8 @@ pub(crate) async fn send_to_rooms(
     }
     let mut sent = SentMessages::new();
     for room in rooms {
-        let message = room_delivery::send_from_rest(&state, &ctx.app, room, &from, body.clone(), level).await?;
+        let message =
+            room_delivery::send_from_rest(&state, &ctx.app, &caller, room, &from, body.clone(), level).await?;
         sent.insert(room.to_string(), message.id.to_string());
     }
     Ok(ctx.data(sent))

@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/{user}/activate", post(users::activate))
         .route("/users/{user}/deactivate", post(users::deactivate))
         .route("/sdk/users/{user}/token/expires", get(users::token_expires))
+        .route("/settings/registration", get(users::registration_setting).put(users::set_registration_setting))
         .route("/users/{user}/joined_chatgroups", get(groups::joined_legacy))
         .route("/users/{user}/messageroaming", post(messages::roaming))
         .route("/messages/chatgroups", post(messages::send_to_groups))

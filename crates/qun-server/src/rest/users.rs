@@ -6,16 +6,15 @@ use axum::response::{IntoResponse, Response};
 use qun_core::{UserName, limits};
 use qun_proto::ErrorCode;
 use qun_proto::rest::users::{
-    AppTokenResponse, ChangePassword, RegisterFailure, RegisterUser, ResultData, TokenExpiry, TokenExpiryReply,
-    TokenRequest, UpdateUser, UserTokenResponse,
+    AppTokenResponse, ChangePassword, RegisterFailure, RegisterUser, RegistrationSetting, ResultData, TokenExpiry,
+    TokenExpiryReply, TokenRequest, UpdateUser, UserTokenResponse,
 };
 use serde_json::Value;
 
 use crate::auth;
 use crate::http::{Ctx, HttpError, JsonBody};
 use crate::ids::now_ms;
-use crate::services::Caller;
-use crate::services::users::{check_password, issue_token, prepare_user, user_entity};
+use crate::services::users::{check_password, issue_token, may_register, prepare_user, user_entity};
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
 use qun_proto::msync::KickReason;
@@ -94,17 +93,13 @@ pub(crate) async fn token(
 }
 
 /// `POST /users`: one user (object) or up to 60 (array). Needs an app token unless the app
-/// allows open registration.
+/// allows open registration (`/settings/registration`).
 pub(crate) async fn register(
     State(state): State<AppState>,
     ctx: Ctx,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, HttpError> {
-    match &ctx.caller {
-        Some(Caller::AppAdmin) => {}
-        Some(Caller::User(_)) | None if ctx.app.settings.open_registration => {}
-        _ => return Err(HttpError::new(ErrorCode::Unauthorized, "registration needs an app token")),
-    }
+    may_register(&ctx.app, ctx.caller.as_ref())?;
     let (batch, items): (bool, Vec<RegisterUser>) = match body {
         Value::Array(items) => (
             true,
@@ -125,6 +120,8 @@ pub(crate) async fn register(
     for item in &items {
         match prepare_user(item.username.as_deref(), item.password.as_deref(), item.nickname.as_deref()).await {
             Ok(user) => prepared.push(user),
+            // The server is busy hashing: the whole request is refused, not one user.
+            Err(error) if error.code == ErrorCode::ResourceLimited => return Err(error.into()),
             Err(error) if batch => failures.push(RegisterFailure {
                 username: item.username.clone().unwrap_or_default(),
                 register_user_fail_reason: error.description,
@@ -232,10 +229,7 @@ pub(crate) async fn change_password(
     if body.newpassword.is_empty() || limits::chars(&body.newpassword) > limits::PASSWORD_MAX_CHARS {
         return Err(HttpError::new(ErrorCode::IllegalArgument, "password must be 1 to 64 characters"));
     }
-    let hash = auth::hash_password(body.newpassword).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        HttpError::new(ErrorCode::Internal, "internal error")
-    })?;
+    let hash = auth::hash_password(body.newpassword).await?;
     if !state.store.set_password(ctx.app.id, &name, &hash, now_ms() as i64).await? {
         return Err(user_not_found(&name));
     }
@@ -295,6 +289,26 @@ pub(crate) async fn token_expires(
     let expires = ctx.token_expires_ms.unwrap_or(NEVER_EXPIRES_MS);
     let envelope = ctx.envelope::<_, ()>(Some(TokenExpiry { expires_in: expires }), Vec::new());
     Ok(Json(TokenExpiryReply { envelope, expire_timestamp: expires }).into_response())
+}
+
+/// `GET /settings/registration` (Qun's own call): whether the app's open registration is on.
+pub(crate) async fn registration_setting(ctx: Ctx) -> Result<Response, HttpError> {
+    ctx.require_app_admin()?;
+    Ok(ctx.data(RegistrationSetting { open: ctx.app.settings.open_registration }))
+}
+
+/// `PUT /settings/registration` `{"open": bool}` (Qun's own call): turns the app's open
+/// registration on or off; answers the new setting. Kept in the store with the app.
+pub(crate) async fn set_registration_setting(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<RegistrationSetting>,
+) -> Result<Response, HttpError> {
+    ctx.require_app_admin()?;
+    let settings = qun_store::AppSettings { open_registration: body.open, ..ctx.app.settings.clone() };
+    let app = state.update_app_settings(&ctx.app, settings).await?;
+    tracing::info!(app_id = app.id, open = body.open, "open registration changed");
+    Ok(ctx.data(RegistrationSetting { open: app.settings.open_registration }))
 }
 
 /// What "never" is told as: 9999-12-31, far beyond any timer.

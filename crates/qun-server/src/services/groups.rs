@@ -153,6 +153,7 @@ pub async fn change_group<T>(
             .map(|m| m.user)
             .collect();
         let decision = decide(&scene)?;
+        check_join_caps(state, app, added_members(&decision.mutations)).await?;
         if decision.mutations.is_empty() && decision.events.is_empty() {
             return Ok((decision.output, AppliedChange { version: scene.group().version, timeline_seqs: Vec::new() }));
         }
@@ -218,6 +219,33 @@ where
         }
     }
     Err(store_error(StoreError::Conflict))
+}
+
+/// The users a change makes members.
+fn added_members(mutations: &[GroupMutation]) -> impl Iterator<Item = &UserName> {
+    mutations.iter().filter_map(|mutation| match mutation {
+        GroupMutation::AddMember { user, .. } => Some(user),
+        _ => None,
+    })
+}
+
+/// Refuses a change that would make a user a member of more groups than the app's plan allows
+/// (Agora's "groups a user may join"; owned groups count): one user cannot be made to carry
+/// tens of thousands of groups, nor create them. Checked before the commit, so concurrent
+/// joins may pass the cap by a few; the cap bounds the growth, not the exact count.
+async fn check_join_caps(
+    state: &AppState,
+    app: &AppRecord,
+    users: impl Iterator<Item = &UserName>,
+) -> Result<(), ApiError> {
+    let cap = u64::from(app.settings.plan.groups_joined_limit());
+    for user in users {
+        let (_, joined) = state.store.user_groups(app.id, user, 0, 0).await.map_err(store_error)?;
+        if joined >= cap {
+            return Err(ApiError::new(ErrorCode::ExceedLimit, format!("user {user} has joined too many groups!")));
+        }
+    }
+    Ok(())
 }
 
 /// Tells the hub what a committed change means for online sessions: who joined or left the
@@ -473,6 +501,7 @@ pub async fn create(
             event: GroupEvent { operation: GroupOperation::DirectJoined, to: vec![member.clone()], ..base.clone() },
         });
     }
+    check_join_caps(state, app, added_members(&mutations)).await?;
     let new = NewGroup { id: group_id, owner: request.owner.clone(), settings: request.settings, created_ms: now };
     let change = GroupChange { mutations, events, now_ms: now };
     let applied = state.store.create_group(app.id, &new, &change).await.map_err(store_error)?;

@@ -60,7 +60,7 @@ pub async fn check_password(
     let not_found = || ApiError::new(ErrorCode::GrantUserNotFound, "user not found");
     let Ok(user_name) = UserName::parse(name) else {
         // No such user can exist; the same time as any other unknown user all the same.
-        auth::verify_against_dummy(password.to_owned()).await;
+        auth::verify_against_dummy(password.to_owned()).await?;
         return Err(not_found());
     };
     if !state.login_throttle.allows(app.id, user_name.as_str(), now) {
@@ -68,11 +68,11 @@ pub async fn check_password(
     }
     let user = state.store.user(app.id, &user_name).await.map_err(store_error)?;
     let Some(user) = user else {
-        auth::verify_against_dummy(password.to_owned()).await;
+        auth::verify_against_dummy(password.to_owned()).await?;
         state.login_throttle.record_failure(app.id, user_name.as_str(), now);
         return Err(not_found());
     };
-    if !auth::verify_password(password.to_owned(), user.password_hash.clone()).await {
+    if !auth::verify_password(password.to_owned(), user.password_hash.clone()).await? {
         state.login_throttle.record_failure(app.id, user_name.as_str(), now);
         return Err(ApiError::new(ErrorCode::InvalidGrant, "invalid password"));
     }
@@ -83,7 +83,22 @@ pub async fn check_password(
     Ok(user)
 }
 
-/// Validates one registration and hashes its password.
+/// Whether `caller` may register users in `app`: the app administrator always; anyone else
+/// (a user token, or no token) only while the app's open registration is on. The refusal is
+/// Agora's, whose text the web SDK matches ("Open registration doesn't allow").
+pub fn may_register(app: &AppRecord, caller: Option<&crate::services::Caller>) -> Result<(), ApiError> {
+    match caller {
+        Some(crate::services::Caller::AppAdmin) => Ok(()),
+        _ if app.settings.open_registration => Ok(()),
+        _ => Err(ApiError::new(
+            ErrorCode::RegistrationClosed,
+            "Open registration doesn't allow, so register user need token",
+        )),
+    }
+}
+
+/// Validates one registration and hashes its password (429 `resource_limited` when no
+/// hashing slot frees up in time).
 pub async fn prepare_user(
     raw_name: Option<&str>,
     password: Option<&str>,
@@ -104,10 +119,7 @@ pub async fn prepare_user(
     if limits::chars(nickname) > limits::NICKNAME_MAX_CHARS {
         return Err(ApiError::new(ErrorCode::IllegalArgument, "nickname is longer than 100 characters"));
     }
-    let password_hash = auth::hash_password(password.to_owned()).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::new(ErrorCode::Internal, "internal error")
-    })?;
+    let password_hash = auth::hash_password(password.to_owned()).await?;
     Ok(NewUser { uuid: new_uuid(), name, password_hash, nickname: nickname.to_owned(), created_ms: now_ms() as i64 })
 }
 

@@ -708,3 +708,35 @@ async fn blocking_drops_pending_applications_and_invitations() {
         assert_eq!(error_of(status, &body), (404, "resource_not_found".into()));
     });
 }
+
+#[tokio::test]
+async fn a_user_belongs_to_at_most_the_plans_number_of_groups() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start_with(backend, |config| config.plan = qun_core::Plan::Free).await;
+        server.users(&["ann", "ben"]).await;
+        let create =
+            |owner: &str, members: &[&str]| json!({"groupname":"g","public":true,"owner":owner,"members":members});
+        // The free plan: 100 groups per user, owned ones included.
+        for _ in 0..100 {
+            let (status, body) = server.admin(Method::POST, "/chatgroups", Some(create("ann", &[]))).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let (status, body) = server.admin(Method::POST, "/chatgroups", Some(create("ann", &[]))).await;
+        assert_eq!(error_of(status, &body), (403, "exceed_limit".into()));
+        assert_eq!(body["error_description"], "user ann has joined too many groups!");
+        // Nobody can make her a member of one more: at creation, or added later.
+        let (status, body) = server.admin(Method::POST, "/chatgroups", Some(create("ben", &["ann"]))).await;
+        assert_eq!(error_of(status, &body), (403, "exceed_limit".into()));
+        let (status, body) = server.admin(Method::POST, "/chatgroups", Some(create("ben", &[]))).await;
+        assert_eq!(status, 200, "{body}");
+        let group = body["data"]["groupid"].as_str().unwrap().to_owned();
+        let (status, body) = server.admin(Method::POST, &format!("/chatgroups/{group}/users/ann"), None).await;
+        assert_eq!(error_of(status, &body), (403, "exceed_limit".into()));
+        // Nothing changed: she is in 100 groups, ben's group has ben alone.
+        let ann = server.login("ann").await;
+        let (_, body) = server.call(Method::GET, "/chatgroups/user/ann/joined_count", Some(&ann), None).await;
+        assert_eq!(body["data"], 100, "{body}");
+        let (_, body) = server.admin(Method::GET, &format!("/chatgroups/{group}/users"), None).await;
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(1), "{body}");
+    }
+}

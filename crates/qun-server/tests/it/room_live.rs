@@ -435,16 +435,105 @@ async fn drops_above_the_rate_are_counted_exactly() {
         assert_eq!(get("qun_room_messages_offered_total"), 80);
         assert_eq!(delivered + dropped, 80, "{metrics:?}");
         assert_eq!(received.len() as u64, delivered, "what was delivered is what arrived");
-        // High priority (tag 0, and anything from the owner) is never dropped.
-        assert_eq!(get("qun_room_messages_delivered_total/high"), 20);
+        // High priority (anything from the owner) is never dropped; a member's tag 0 is normal.
+        assert_eq!(get("qun_room_messages_delivered_total/high"), 10);
         assert_eq!(get("qun_room_messages_dropped_total/high"), 0);
-        assert_eq!(received.iter().filter(|t| t.starts_with("high") || t.starts_with("owner")).count(), 20);
+        assert_eq!(received.iter().filter(|t| t.starts_with("owner")).count(), 10);
         // Low goes first: of 30 low offered into a full bucket of 5, at most 3 get through
         // (while more than half the bucket is left); normal gets what is left.
         assert!(get("qun_room_messages_dropped_total/low") >= 27, "{metrics:?}");
         assert!(get("qun_room_messages_dropped_total/normal") >= 20, "{metrics:?}");
         assert!(get("qun_room_messages_delivered_total/normal") >= 1, "{metrics:?}");
         assert_eq!(get("qun_room_members_online"), 3);
+    });
+}
+
+#[tokio::test]
+async fn a_members_claimed_high_is_normal_and_a_flooder_does_not_starve_the_others() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol", "dan"]).await;
+        let room = room(&server, "ann", json!({})).await;
+        let delivery = format!("/chatrooms/{room}/delivery");
+        admin_ok(&server, Method::PUT, &delivery, Some(json!({"rate_limit": 5}))).await;
+        let bob = Device::connect(&server, "bob").await;
+        let mut carol = Device::connect(&server, "carol").await;
+        let dan = Device::connect(&server, "dan").await;
+        for device in [&bob, &carol, &dan] {
+            device.connection.join_room(&room, false).await.expect("join");
+        }
+        carol.drain(Duration::from_millis(200)).await;
+
+        // An ordinary member tagging its messages high (0) far above 5/s: normal, so dropped
+        // above the threshold and counted as normal.
+        for i in 0..30 {
+            bob.connection.send_room_text(&room, &format!("claimed high {i}"), Some(0)).await.expect("acked");
+        }
+        let received = texts_in(&carol.drain(Duration::from_millis(300)).await);
+        let metrics = room_metrics(&server, &room).await;
+        let get = |metrics: &BTreeMap<String, u64>, key: &str| {
+            metrics.get(key).copied().unwrap_or_else(|| panic!("{key} in {metrics:?}"))
+        };
+        assert_eq!(get(&metrics, "qun_room_messages_delivered_total/high"), 0, "{metrics:?}");
+        assert_eq!(get(&metrics, "qun_room_messages_dropped_total/high"), 0, "{metrics:?}");
+        assert!(get(&metrics, "qun_room_messages_dropped_total/normal") >= 24, "{metrics:?}");
+        let delivered = get(&metrics, "qun_room_messages_delivered_total/normal");
+        assert_eq!(delivered + get(&metrics, "qun_room_messages_dropped_total/normal"), 30, "{metrics:?}");
+        assert_eq!(received.len() as u64, delivered);
+        // The same claim over REST with bob's own token is no different.
+        let bob_token = server.login("bob").await;
+        for i in 0..10 {
+            let message = json!({"from": "bob", "to": [room], "type": "txt", "body": {"msg": format!("rest high {i}")},
+                "chatroom_msg_level": "high"});
+            let (status, body) =
+                server.call(Method::POST, "/messages/chatrooms", Some(&bob_token), Some(message)).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let metrics = room_metrics(&server, &room).await;
+        assert_eq!(get(&metrics, "qun_room_messages_delivered_total/high"), 0, "{metrics:?}");
+        assert_eq!(get(&metrics, "qun_room_messages_dropped_total/high"), 0, "{metrics:?}");
+        assert_eq!(get(&metrics, "qun_room_messages_offered_total"), 40, "{metrics:?}");
+        let delivered = get(&metrics, "qun_room_messages_delivered_total/normal");
+        carol.drain(Duration::from_millis(300)).await;
+
+        // Fairness: bob floods while dan sends 5 a second (within his
+        // share of 20/s between two senders): dan's messages get through, bob loses his own.
+        admin_ok(&server, Method::PUT, &delivery, Some(json!({"rate_limit": 20}))).await;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let flood = async {
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                bob.connection.send_room_text(&room, &format!("flood {sent}"), Some(1)).await.expect("acked");
+                sent += 1;
+                if sent.is_multiple_of(10) {
+                    // At most about 1,000/s (50 times the rate): a flood, without starving the
+                    // tests running beside this one.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            sent
+        };
+        let polite = async {
+            for i in 0..8 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                dan.connection.send_room_text(&room, &format!("polite {i}"), None).await.expect("acked");
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        };
+        let (flooded, ()) = tokio::join!(flood, polite);
+        let received = texts_in(&carol.drain(Duration::from_millis(300)).await);
+        let polite = received.iter().filter(|t| t.starts_with("polite")).count();
+        let flood = received.iter().filter(|t| t.starts_with("flood")).count() as u64;
+        assert!(flooded > 200, "a flood: {flooded}");
+        assert!(polite >= 7, "the polite member's messages get through: {polite} of 8 ({flood} of {flooded} flooded)");
+        assert!(flood < flooded / 2, "the flooder loses its excess: {flood} of {flooded}");
+        // Every message offered is counted, once.
+        let metrics = room_metrics(&server, &room).await;
+        assert_eq!(get(&metrics, "qun_room_messages_offered_total"), 40 + flooded + 8, "{metrics:?}");
+        assert_eq!(
+            get(&metrics, "qun_room_messages_delivered_total/normal"),
+            delivered + flood + polite as u64,
+            "{metrics:?}"
+        );
     });
 }
 

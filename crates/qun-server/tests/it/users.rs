@@ -9,6 +9,8 @@ use crate::harness::{TestServer, error_of, on_every_backend};
 async fn register_login_and_read() {
     on_every_backend!(|server: TestServer| async move {
         // Open registration: no token needed; one object gives one entity.
+        let (status, body) = server.admin(Method::PUT, "/settings/registration", Some(json!({"open": true}))).await;
+        assert_eq!(status, 200, "{body}");
         let (status, body) = server
             .call(Method::POST, "/users", None, Some(json!({"username":"Alice","password":"pw-alice","nickname":"Al"})))
             .await;
@@ -451,4 +453,97 @@ async fn replies_name_the_requests_host_and_end_with_a_newline() {
         assert_eq!(reply.status(), 200);
         assert!(reply.text().await.unwrap().ends_with("}\n"));
     });
+}
+
+/// The SDK's register call matches this text to tell a closed registration apart.
+const REGISTRATION_CLOSED: &str = "Open registration doesn't allow";
+
+#[tokio::test]
+async fn closed_registration_needs_the_app_token() {
+    on_every_backend!(|server: TestServer| async move {
+        // A new app's open registration is off.
+        let (status, body) = server.admin(Method::GET, "/settings/registration", None).await;
+        assert_eq!((status, &body["data"]), (200, &json!({"open": false})), "{body}");
+
+        // Anonymous single and batch registrations are refused with Agora's error (a 400, so
+        // the SDK passes the description on), and register nobody.
+        let one = json!({"username":"anon","password":"pw"});
+        let many = json!([{"username":"anon1","password":"pw"},{"username":"anon2","password":"pw"}]);
+        for body in [one.clone(), many.clone()] {
+            let (status, reply) = server.call(Method::POST, "/users", None, Some(body)).await;
+            assert_eq!(error_of(status, &reply), (400, "unauthorized".into()), "{reply}");
+            assert!(reply["error_description"].as_str().unwrap().contains(REGISTRATION_CLOSED), "{reply}");
+        }
+        // A user token is no better than none; nor may a user read or change the setting.
+        server.users(&["member"]).await;
+        let member = server.login("member").await;
+        let (status, reply) = server.call(Method::POST, "/users", Some(&member), Some(one.clone())).await;
+        assert_eq!(error_of(status, &reply), (400, "unauthorized".into()), "{reply}");
+        assert!(reply["error_description"].as_str().unwrap().contains(REGISTRATION_CLOSED), "{reply}");
+        let (status, _) =
+            server.call(Method::PUT, "/settings/registration", Some(&member), Some(json!({"open": true}))).await;
+        assert_eq!(status, 403);
+        let (status, _) = server.call(Method::GET, "/settings/registration", None, None).await;
+        assert_eq!(status, 401);
+        for name in ["anon", "anon1", "anon2"] {
+            let (status, _) = server.admin(Method::GET, &format!("/users/{name}"), None).await;
+            assert_eq!(status, 404, "{name} was not registered");
+        }
+
+        // The app token always registers, single and batch.
+        let (status, reply) = server.admin(Method::POST, "/users", Some(one.clone())).await;
+        assert_eq!(status, 200, "{reply}");
+        let (status, reply) = server.admin(Method::POST, "/users", Some(many)).await;
+        assert_eq!((status, reply["entities"].as_array().map(Vec::len)), (200, Some(2)), "{reply}");
+
+        // Opened over REST: anonymous and user-token registrations work.
+        let (status, reply) = server.admin(Method::PUT, "/settings/registration", Some(json!({"open": true}))).await;
+        assert_eq!((status, &reply["data"]), (200, &json!({"open": true})), "{reply}");
+        let (status, reply) =
+            server.call(Method::POST, "/users", None, Some(json!({"username":"walkin","password":"pw"}))).await;
+        assert_eq!(status, 200, "{reply}");
+        let batch = json!([{"username":"walkin1","password":"pw"}]);
+        let (status, reply) = server.call(Method::POST, "/users", Some(&member), Some(batch)).await;
+        assert_eq!(status, 200, "{reply}");
+        let (status, reply) = server
+            .call(Method::PUT, "/settings/registration", Some(&server.app_token), Some(json!({"open": "yes"})))
+            .await;
+        assert_eq!(status, 400, "{reply}");
+
+        // The setting is kept in the store: a restarted state reads it back.
+        let stored = server.state.store.app_by_key("qun", "test").await.unwrap().unwrap();
+        assert!(stored.settings.open_registration);
+        let restarted = qun_server::AppState::open((*server.state.config).clone()).await.unwrap();
+        let app = restarted.app("qun", "test").await.unwrap().unwrap();
+        assert!(app.settings.open_registration, "the setting survives a restart");
+        assert_eq!(app.settings.plan, stored.settings.plan, "other settings are kept");
+
+        // Closed again: refused again.
+        let (status, _) = server.admin(Method::PUT, "/settings/registration", Some(json!({"open": false}))).await;
+        assert_eq!(status, 200);
+        let (status, reply) =
+            server.call(Method::POST, "/users", None, Some(json!({"username":"late","password":"pw"}))).await;
+        assert_eq!(error_of(status, &reply), (400, "unauthorized".into()), "{reply}");
+    });
+}
+
+#[tokio::test]
+async fn the_config_sets_the_default_apps_open_registration() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start_with(backend, |config| config.open_registration = Some(true)).await;
+        let (status, reply) =
+            server.call(Method::POST, "/users", None, Some(json!({"username":"walkin","password":"pw"}))).await;
+        assert_eq!(status, 200, "{reply}");
+        let (_, reply) = server.admin(Method::GET, "/settings/registration", None).await;
+        assert_eq!(reply["data"], json!({"open": true}));
+
+        // At a start, the configured value wins over the stored one; unset, the stored one stands.
+        let mut config = (*server.state.config).clone();
+        config.open_registration = Some(false);
+        let restarted = qun_server::AppState::open(config.clone()).await.unwrap();
+        assert!(!restarted.app("qun", "test").await.unwrap().unwrap().settings.open_registration);
+        config.open_registration = None;
+        let restarted = qun_server::AppState::open(config).await.unwrap();
+        assert!(!restarted.app("qun", "test").await.unwrap().unwrap().settings.open_registration);
+    }
 }

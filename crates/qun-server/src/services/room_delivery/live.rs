@@ -366,14 +366,16 @@ impl LiveRoom {
 
     // -------------------------------------------------------------------- offering
 
-    /// Offers a message of `priority` (see `qun_core::room_delivery`): delivered to everyone in
-    /// the room at the next flush, or dropped. A high-priority message is never dropped: while
-    /// `pending` is full its sender waits.
+    /// Offers a message of `priority` from `sender` (see `qun_core::room_delivery`: the room's
+    /// rate is shared fairly between its senders): delivered to everyone in the room at the next
+    /// flush, or dropped. A high-priority message is never dropped: while `pending` is full its
+    /// sender waits.
     pub(crate) async fn offer_message(
         &self,
         id: u64,
         meta: Bytes,
         priority: RoomPriority,
+        sender: &UserName,
         except_session: Option<u64>,
     ) -> Offered {
         let index = priority_index(priority);
@@ -391,7 +393,8 @@ impl LiveRoom {
                     return Offered::Dropped;
                 }
                 if priority != RoomPriority::High || !full {
-                    let admitted = state.limiter.offer(priority, monotonic_us()) == Admission::Deliver;
+                    let admitted =
+                        state.limiter.offer_from(priority, sender.as_str(), monotonic_us()) == Admission::Deliver;
                     if !admitted || full {
                         self.counters.dropped[index].fetch_add(1, Ordering::Relaxed);
                         return Offered::Dropped;
@@ -651,8 +654,11 @@ mod tests {
         live.attach(&user("ann"), vec![ann.clone()]);
         live.attach(&user("bob"), vec![bob.clone()]);
         live.attach(&user("carol"), vec![carol.clone()]);
-        assert_eq!(live.offer_message(1, meta(1), RoomPriority::Normal, Some(ann.id)).await, Offered::Delivered);
-        assert_eq!(live.offer_message(2, meta(2), RoomPriority::Normal, None).await, Offered::Delivered);
+        assert_eq!(
+            live.offer_message(1, meta(1), RoomPriority::Normal, &user("ann"), Some(ann.id)).await,
+            Offered::Delivered
+        );
+        assert_eq!(live.offer_message(2, meta(2), RoomPriority::Normal, &user("ann"), None).await, Offered::Delivered);
         live.offer_event(3, meta(3), Some(user("carol")), true);
         live.flush();
         // One frame each; the same bytes for everyone with nothing left out.
@@ -663,7 +669,7 @@ mod tests {
         let (erin, mut erin_out) = session("erin");
         live.attach(&user("dave"), vec![dave]);
         live.attach(&user("erin"), vec![erin]);
-        live.offer_message(4, meta(4), RoomPriority::Normal, None).await;
+        live.offer_message(4, meta(4), RoomPriority::Normal, &user("ann"), None).await;
         live.flush();
         let (a, b) = (dave_out.try_recv().unwrap(), erin_out.try_recv().unwrap());
         assert_eq!(a.as_ptr(), b.as_ptr(), "serialized once, shared");
@@ -678,7 +684,7 @@ mod tests {
         let live = room();
         live.set_overrides(RoomDelivery { history_size: Some(3), ..Default::default() });
         for id in 1..=5 {
-            live.offer_message(id, meta(id), RoomPriority::High, None).await;
+            live.offer_message(id, meta(id), RoomPriority::High, &user("ann"), None).await;
             live.offer_event(100 + id, meta(100 + id), None, false);
         }
         live.flush();
@@ -717,13 +723,16 @@ mod tests {
         live.attach(&user("reader"), vec![reader]);
         live.set_overrides(RoomDelivery { rate_limit_per_second: Some(100_000), ..Default::default() });
         for id in 0..PENDING_MAX as u64 {
-            assert_eq!(live.offer_message(id, meta(id), RoomPriority::Normal, None).await, Offered::Delivered);
+            assert_eq!(
+                live.offer_message(id, meta(id), RoomPriority::Normal, &user("ann"), None).await,
+                Offered::Delivered
+            );
         }
-        assert_eq!(live.offer_message(1, meta(1), RoomPriority::Low, None).await, Offered::Dropped);
+        assert_eq!(live.offer_message(1, meta(1), RoomPriority::Low, &user("ann"), None).await, Offered::Dropped);
         // High priority waits for the flusher rather than being dropped.
         let waiting = tokio::spawn({
             let live = live.clone();
-            async move { live.offer_message(7, meta(7), RoomPriority::High, None).await }
+            async move { live.offer_message(7, meta(7), RoomPriority::High, &user("ann"), None).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished());

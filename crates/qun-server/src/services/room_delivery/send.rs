@@ -6,7 +6,7 @@
 //! sender is acknowledged either way (see ARCHITECTURE.md, "Chat rooms").
 
 use bytes::Bytes;
-use qun_core::room_delivery::PRIORITY_EXT_KEY;
+use qun_core::room_delivery::{PRIORITY_EXT_KEY, RoomSender};
 use qun_core::rules::{self, RoomAction, Subject};
 use qun_core::{RoomFlags, RoomId, RoomPriority, Standing, UserName};
 use qun_proto::msync::{Jid, KeyValue, Message, MessageBody, Meta, pb};
@@ -17,7 +17,7 @@ use crate::ids::now_ms;
 use crate::services::delivery::Origin;
 use crate::services::messages::Sent;
 use crate::services::rooms::room_not_found;
-use crate::services::{Venue, denial_error_in};
+use crate::services::{Caller, Venue, denial_error_in};
 use crate::state::AppState;
 
 /// The priority tag a message carries in `Meta.ext` (`chatroom_msg_tag`), if any.
@@ -76,22 +76,31 @@ pub async fn send_from_client(
         return Err(room_not_found(room_id));
     }
 
-    let priority = RoomPriority::effective(RoomPriority::from_tag(priority_tag(&meta.ext)), facts.privileged(user));
+    let claimed = RoomPriority::from_tag(priority_tag(&meta.ext));
+    let claimant = if facts.privileged(user) { RoomSender::Privileged } else { RoomSender::Member };
+    let priority = RoomPriority::effective(claimed, claimant);
     let id = state.ids.next();
     let sender = Jid::user_resource(live.app_key.clone(), user.as_str(), origin.resource());
-    // Meta.ext is relayed as sent: the SDK reads the message's priority back from chatroom_msg_tag.
-    let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, meta.ext, meta.routetype);
+    // Meta.ext is relayed as sent, but a member's refused claim of high goes out as normal
+    // (the SDK reads the message's priority back from the tag).
+    let mut ext = meta.ext;
+    show_priority(&mut ext, RoomPriority::shown(claimed, claimant));
+    let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, ext, meta.routetype);
     origin.sent(id);
-    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, Some(origin.session_id())).await;
+    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, user, Some(origin.session_id())).await;
     Ok(Sent { id, timestamp_ms: now })
 }
 
 /// A message to a chat room over REST (`POST /messages/chatrooms`) from `from`, whom the caller
-/// checked may send there. `level` is the request's `chatroom_msg_level` (normal by default);
-/// as from a client, messages of the owner, admins and allowlisted members are high priority.
+/// checked may send there. `level` is the request's `chatroom_msg_level` (normal by default),
+/// taken as asked when the app administrator calls; a user token's call is held to what the
+/// user could send from a client (a member's "high" is normal). As from a client, messages of
+/// the owner, admins and allowlisted members are admitted as high priority. The downlink's tag
+/// is the level asked for, but a member's refused high, which goes out as normal.
 pub(crate) async fn send_from_rest(
     state: &AppState,
     app: &AppRecord,
+    caller: &Caller,
     room_id: RoomId,
     from: &UserName,
     body: MessageBody,
@@ -99,14 +108,27 @@ pub(crate) async fn send_from_rest(
 ) -> Result<Sent, ApiError> {
     let live = state.rooms.live(state, app, room_id);
     let facts = live.facts(state).await?;
-    let priority = RoomPriority::effective(level, facts.privileged(from));
+    let claimant = match caller {
+        Caller::AppAdmin => RoomSender::App,
+        Caller::User(_) if facts.privileged(from) => RoomSender::Privileged,
+        Caller::User(_) => RoomSender::Member,
+    };
+    let priority = RoomPriority::effective(level, claimant);
     let id = state.ids.next();
     let now = now_ms();
-    let tag = KeyValue::int(PRIORITY_EXT_KEY, level.tag());
+    let tag = KeyValue::int(PRIORITY_EXT_KEY, RoomPriority::shown(level, claimant).tag());
     let sender = Jid::user(live.app_key.clone(), from.as_str());
     let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, vec![tag], None);
-    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, None).await;
+    live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, from, None).await;
     Ok(Sent { id, timestamp_ms: now })
+}
+
+/// Makes the `chatroom_msg_tag` the sender wrote, if any, say `shown` (see
+/// [`RoomPriority::shown`]); a message without one stays without (the SDK reads that as normal).
+fn show_priority(ext: &mut [KeyValue], shown: RoomPriority) {
+    for kv in ext.iter_mut().filter(|kv| kv.key.as_deref() == Some(PRIORITY_EXT_KEY)) {
+        *kv = KeyValue::int(PRIORITY_EXT_KEY, shown.tag());
+    }
 }
 
 /// The downlink `Meta` of a room message from `sender`, its body typed CHATROOM and addressed
@@ -154,5 +176,29 @@ mod tests {
         assert_eq!(priority_tag(&[tag(pb::key_value::Value::VarintValue(2))]), Some(2));
         assert_eq!(priority_tag(&[tag(pb::key_value::Value::StringValue("1".into()))]), Some(1));
         assert_eq!(priority_tag(&[]), None);
+    }
+
+    #[test]
+    fn the_downlink_tag_is_the_senders_but_a_refused_claim() {
+        let other = KeyValue::int("other", 7);
+        let tagged = |tag| vec![other.clone(), KeyValue::int(PRIORITY_EXT_KEY, tag)];
+        let shown = |ext: &[KeyValue], sender| RoomPriority::shown(RoomPriority::from_tag(priority_tag(ext)), sender);
+        // A member's claimed high (tag 0) goes out as normal (1); its other entries stay.
+        let mut ext = tagged(0);
+        let to_show = shown(&ext, RoomSender::Member);
+        show_priority(&mut ext, to_show);
+        assert_eq!(ext, tagged(1));
+        // Every other tag is relayed as sent, a privileged sender's low included.
+        for (tag, sender) in [(2, RoomSender::Member), (2, RoomSender::Privileged), (0, RoomSender::Privileged)] {
+            let mut ext = tagged(tag);
+            let to_show = shown(&ext, sender);
+            show_priority(&mut ext, to_show);
+            assert_eq!(ext, tagged(tag));
+        }
+        // No tag stays no tag.
+        let mut ext = vec![other.clone()];
+        let to_show = shown(&ext, RoomSender::Privileged);
+        show_priority(&mut ext, to_show);
+        assert_eq!(ext, vec![other]);
     }
 }
