@@ -48,23 +48,46 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let store = qun_store::open(&config.database_url).await.context("opening the database")?;
-        let (client_id, client_secret) = default_credentials(&config)?;
-        let app = store
-            .ensure_app(&NewApp {
-                uuid: crate::services::users::new_uuid(),
-                org: config.appkey.org.clone(),
-                name: config.appkey.app.clone(),
-                client_id,
-                client_secret_hash: auth::token_hash(&client_secret),
-                settings: AppSettings {
-                    plan: config.plan,
-                    open_registration: config.open_registration.unwrap_or(false),
-                    ..AppSettings::default()
-                },
-                created_ms: now_ms() as i64,
-            })
-            .await
-            .context("creating the default app")?;
+        let existing =
+            store.app_by_key(&config.appkey.org, &config.appkey.app).await.context("reading the default app")?;
+        let app = match (existing, default_credentials(&config)?) {
+            (Some(app), None) => {
+                tracing::info!(appkey = %config.appkey, client_id = %app.client_id, "the default app keeps its credentials");
+                app
+            }
+            (Some(app), Some((client_id, client_secret))) => {
+                let hash = auth::token_hash(&client_secret);
+                if app.client_id == client_id && app.client_secret_hash == hash {
+                    app
+                } else {
+                    store.set_app_credentials(app.id, &client_id, &hash).await.context("setting the credentials")?;
+                    tracing::info!(appkey = %config.appkey, %client_id, "the default app's credentials are now the configured ones");
+                    qun_store::AppRecord { client_id, client_secret_hash: hash, ..app }
+                }
+            }
+            (None, configured) => {
+                let (client_id, client_secret) = match configured {
+                    Some(credentials) => credentials,
+                    None => new_app_credentials(&config)?,
+                };
+                store
+                    .ensure_app(&NewApp {
+                        uuid: crate::services::users::new_uuid(),
+                        org: config.appkey.org.clone(),
+                        name: config.appkey.app.clone(),
+                        client_id,
+                        client_secret_hash: auth::token_hash(&client_secret),
+                        settings: AppSettings {
+                            plan: config.plan,
+                            open_registration: config.open_registration.unwrap_or(false),
+                            ..AppSettings::default()
+                        },
+                        created_ms: now_ms() as i64,
+                    })
+                    .await
+                    .context("creating the default app")?
+            }
+        };
         // `--open-registration` applies at every start; unset, the stored setting stands.
         let app = match config.open_registration {
             Some(open) if open != app.settings.open_registration => {
@@ -128,30 +151,41 @@ impl AppState {
 
 /// The default app's client id and secret: configured, or generated once and kept in the
 /// data dir (printed at the start that generated them, never logged).
-fn default_credentials(config: &Config) -> anyhow::Result<(String, String)> {
+/// The default app's credentials as configured (flag, environment or TOML), if they are.
+/// One rule, at every start: configured credentials apply (replacing what the app had);
+/// without them an existing app keeps its own, and a new one gets `credentials.toml`'s or
+/// freshly generated ones ([`new_app_credentials`]). The id and the secret go together.
+fn default_credentials(config: &Config) -> anyhow::Result<Option<(String, String)>> {
+    match (&config.client_id, &config.client_secret) {
+        (Some(id), Some(secret)) => Ok(Some((id.clone(), secret.clone()))),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!(
+            "the client id and secret go together: set both (QUN_CLIENT_ID and QUN_CLIENT_SECRET) or neither"
+        ),
+    }
+}
+
+/// Credentials for a default app created without configured ones: those kept in the data
+/// directory's `credentials.toml` (generated here for this app before, e.g. when the database
+/// was reset), or new ones, written there (mode 0600) and printed once — only then, and only
+/// because the app is created with them, so what is printed works.
+fn new_app_credentials(config: &Config) -> anyhow::Result<(String, String)> {
     let path = config.data_dir.join("credentials.toml");
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Stored {
         client_id: String,
         client_secret: String,
     }
-    let stored: Option<Stored> = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let stored: Stored = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            return Ok((stored.client_id, stored.client_secret));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let client_id = config
-        .client_id
-        .clone()
-        .or_else(|| stored.as_ref().map(|s| s.client_id.clone()))
-        .unwrap_or_else(|| format!("qun-{}", auth::random_secret(9)));
-    if let Some(secret) = &config.client_secret {
-        return Ok((client_id, secret.clone()));
     }
-    if let Some(stored) = stored {
-        return Ok((client_id, stored.client_secret));
-    }
-    let generated = Stored { client_id: client_id.clone(), client_secret: auth::random_secret(24) };
+    let generated =
+        Stored { client_id: format!("qun-{}", auth::random_secret(9)), client_secret: auth::random_secret(24) };
     write_private(&path, &toml::to_string(&generated)?)?;
     println!(
         "Generated the credentials of app {}: client_id={} client_secret={} (kept in {}; shown only this once)",
@@ -160,7 +194,7 @@ fn default_credentials(config: &Config) -> anyhow::Result<(String, String)> {
         generated.client_secret,
         path.display()
     );
-    Ok((client_id, generated.client_secret))
+    Ok((generated.client_id, generated.client_secret))
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {

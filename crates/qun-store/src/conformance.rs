@@ -127,6 +127,12 @@ pub async fn ensure_app_is_idempotent(store: &dyn Store) {
     assert_eq!(updated.settings, settings);
     assert_eq!(store.app_by_key("qun", "second").await.expect("app_by_key"), Some(second.clone()));
     assert!(matches!(store.update_app_settings(second.id + 1000, &settings).await, Err(StoreError::NotFound)));
+
+    // Credentials can be replaced; the app is found with the new ones.
+    store.set_app_credentials(created.id, "new-id", b"new-hash").await.expect("set_app_credentials");
+    let read = store.app_by_key("qun", "demo").await.expect("app_by_key").expect("the app");
+    assert_eq!((read.client_id.as_str(), read.client_secret_hash.as_slice()), ("new-id", b"new-hash".as_slice()));
+    assert!(matches!(store.set_app_credentials(second.id + 1000, "x", b"y").await, Err(StoreError::NotFound)));
 }
 
 pub async fn create_users_reports_each_taken_name(store: &dyn Store) {

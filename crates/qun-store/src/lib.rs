@@ -77,6 +77,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_app(&self, new: &NewApp) -> StoreResult<AppRecord>;
     async fn app_by_key(&self, org: &str, app: &str) -> StoreResult<Option<AppRecord>>;
     async fn update_app_settings(&self, app_id: i64, settings: &AppSettings) -> StoreResult<()>;
+    /// Replaces the app's client credentials (the id, and the secret's hash).
+    async fn set_app_credentials(&self, app_id: i64, client_id: &str, client_secret_hash: &[u8]) -> StoreResult<()>;
 
     // ---------------------------------------------------------------- users
     /// Inserts users one by one in one transaction; a taken name is reported per item

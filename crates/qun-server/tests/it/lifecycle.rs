@@ -247,3 +247,66 @@ fn an_unknown_log_format_is_refused_at_start() {
     let stderr = read_all(child.stderr.take());
     assert!(stderr.contains(r#"QUN_LOG_FORMAT must be "text" or "json""#), "{stderr}");
 }
+
+/// An app token for the default app with these credentials: the status of the grant.
+async fn grant(server: &Process, client_id: &str, client_secret: &str) -> u16 {
+    let body = json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret});
+    let (status, _) =
+        RestClient::new(&server.base, "qun", "life").call(Method::POST, "/token", Some(body)).await.expect("token");
+    status
+}
+
+#[tokio::test]
+async fn configured_credentials_apply_at_every_start_and_generated_ones_work() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let start = |configure: fn(&mut Command)| {
+        let mut command = Process::command(data_dir.path(), port);
+        command.env("QUN_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::piped());
+        configure(&mut command);
+        Process::start_with(command, port)
+    };
+
+    // First start, nothing configured: generated, printed once, and they work.
+    let server = start(|c| {
+        c.env_remove("QUN_CLIENT_ID").env_remove("QUN_CLIENT_SECRET");
+    })
+    .await;
+    let (stdout, _) = {
+        let status = grant(&server, "nobody", "nothing").await;
+        assert_eq!(status, 401);
+        server.terminate_with_output()
+    };
+    let printed = stdout.lines().find(|l| l.starts_with("Generated the credentials")).expect("printed once");
+    let field = |name: &str| printed.split(&format!("{name}=")).nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let (generated_id, generated_secret) = (field("client_id"), field("client_secret"));
+    let server = start(|c| {
+        c.env_remove("QUN_CLIENT_ID").env_remove("QUN_CLIENT_SECRET");
+    })
+    .await;
+    assert_eq!(grant(&server, &generated_id, &generated_secret).await, 200);
+    let (stdout, _) = server.terminate_with_output();
+    assert!(!stdout.contains("Generated"), "printed again: {stdout}");
+
+    // Configured ones replace them (the command's default CLIENT_ID/SECRET).
+    let server = start(|_| {}).await;
+    assert_eq!(grant(&server, CLIENT_ID, CLIENT_SECRET).await, 200);
+    assert_eq!(grant(&server, &generated_id, &generated_secret).await, 401);
+    server.terminate_with_output();
+
+    // Started again without them: the app keeps the configured ones, nothing is generated.
+    let server = start(|c| {
+        c.env_remove("QUN_CLIENT_ID").env_remove("QUN_CLIENT_SECRET");
+    })
+    .await;
+    assert_eq!(grant(&server, CLIENT_ID, CLIENT_SECRET).await, 200);
+    let (stdout, _) = server.terminate_with_output();
+    assert!(!stdout.contains("Generated"), "{stdout}");
+
+    // Half a pair is refused at start.
+    let mut command = Process::command(data_dir.path(), port);
+    command.env_remove("QUN_CLIENT_SECRET").stdout(Stdio::null()).stderr(Stdio::piped());
+    let output = command.output().expect("run qun");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("go together"), "{:?}", output.stderr);
+}

@@ -112,6 +112,22 @@ macro_rules! impl_store {
                     if updated == 0 { Err(StoreError::NotFound) } else { Ok(()) }
                 }
 
+                async fn set_app_credentials(
+                    &self,
+                    app_id: i64,
+                    client_id: &str,
+                    client_secret_hash: &[u8],
+                ) -> StoreResult<()> {
+                    let updated = sqlx::query("UPDATE apps SET client_id = $2, client_secret_hash = $3 WHERE id = $1")
+                        .bind(app_id)
+                        .bind(client_id)
+                        .bind(client_secret_hash)
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected();
+                    if updated == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+                }
+
                 // ------------------------------------------------------------ users
 
                 async fn create_users(
