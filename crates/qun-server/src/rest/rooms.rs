@@ -280,7 +280,7 @@ pub(crate) async fn modify(
         serde_json::from_value(body.clone()).map_err(|e| HttpError::new(ErrorCode::JsonParse, e.to_string()))?;
     let max_users = request.maxusers.map(maxusers).transpose()?;
     let plan_limit = ctx.app.settings.plan.room_member_limit();
-    let (changed, _) = change_room(&state, &ctx.app, &caller, room_id, &[], |scene| {
+    let changed = change_room(&state, &ctx.app, &caller, room_id, &[], |scene| {
         scene.authorize(RoomAction::UpdateInfo, None)?;
         let mut settings = scene.room().settings.clone();
         let mut changed = RoomModified::default();
@@ -424,7 +424,7 @@ async fn write_attributes(
             ));
         }
     };
-    let (result, _) = change_room_with(
+    let result = change_room_with(
         &state,
         &ctx.app,
         &caller,
@@ -489,7 +489,7 @@ async fn delete_attributes(
     if keys.is_empty() || keys.len() > limits::ROOM_ATTRS_PER_CALL {
         return Err(HttpError::new(ErrorCode::MetadataError, "remove 1 to 10 attributes at a time"));
     }
-    let (result, _) = change_room_with(
+    let result = change_room_with(
         &state,
         &ctx.app,
         &caller,
@@ -617,7 +617,7 @@ where
     F: Fn(&RoomScene, &mut BatchDecision, &UserName) -> Result<i64, ApiError>,
 {
     let caller = ctx.caller()?.clone();
-    let (results, _) = change_room(state, &ctx.app, &caller, room_id, users, |scene| {
+    let results = change_room(state, &ctx.app, &caller, room_id, users, |scene| {
         let mut decision = RoomDecision::new(Vec::new());
         let mut first_error = None;
         for user in users {

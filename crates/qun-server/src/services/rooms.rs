@@ -6,7 +6,7 @@
 //! Rooms have no offline store, so room events are never stored. A committed change's events,
 //! their receivers resolved from Agora's chat room table (agora-chat-api.md §5), go with the
 //! change to the room runtime (`state.rooms`, `RoomRuntime::committed`), which delivers them
-//! live to whoever is online in the room; they are also returned to the caller. A change that
+//! live to whoever is online in the room. A change that
 //! fails commits nothing and sends nothing.
 //!
 //! Presence (who is in the room) is held apart from roles: see `qun_core::room`.
@@ -174,7 +174,7 @@ impl<T> RoomDecision<T> {
 }
 
 /// Reads, decides and commits one room operation (see the module docs); returns the decision's
-/// output and the events it sent.
+/// output.
 ///
 /// `users` are the users `decide` will look at besides the caller.
 pub async fn change_room<T>(
@@ -184,12 +184,12 @@ pub async fn change_room<T>(
     room_id: RoomId,
     users: &[UserName],
     decide: impl Fn(&RoomScene) -> Result<RoomDecision<T>, ApiError>,
-) -> Result<(T, Vec<RoomEventNotice>), ApiError> {
+) -> Result<T, ApiError> {
     for _ in 0..MAX_ATTEMPTS {
         let scene = load_room_scene(state, app, caller, room_id, users).await?;
         let decision = decide(&scene)?;
         if decision.mutations.is_empty() && decision.events.is_empty() {
-            return Ok((decision.output, Vec::new()));
+            return Ok(decision.output);
         }
         let notices = resolve_events(state, app, &scene, &decision);
         let change = RoomChange { mutations: decision.mutations, now_ms: scene.now_ms };
@@ -197,7 +197,7 @@ pub async fn change_room<T>(
             Ok(_) => {
                 // The realtime layer follows the change and delivers its events.
                 state.rooms.committed(state, app, room_id, &change.mutations, &notices);
-                return Ok((decision.output, notices));
+                return Ok(decision.output);
             }
             Err(StoreError::Conflict) => continue,
             Err(StoreError::NotFound) => return Err(room_not_found(room_id)),
@@ -220,7 +220,7 @@ pub async fn change_room_with<Facts, T, FactsRead>(
     users: &[UserName],
     read_facts: impl Fn() -> FactsRead,
     decide: impl Fn(&RoomScene, &Facts) -> Result<RoomDecision<T>, ApiError>,
-) -> Result<(T, Vec<RoomEventNotice>), ApiError>
+) -> Result<T, ApiError>
 where
     FactsRead: std::future::Future<Output = Result<Facts, ApiError>>,
 {
@@ -234,7 +234,7 @@ where
             .map(|room| room.version)
             .ok_or_else(|| room_not_found(room_id))?;
         let facts = read_facts().await?;
-        let (outcome, notices) = change_room(state, app, caller, room_id, users, |scene| {
+        let outcome = change_room(state, app, caller, room_id, users, |scene| {
             if scene.room().version != version_before {
                 // An empty decision commits nothing; the loop reads the facts again.
                 return Ok(RoomDecision::new(None));
@@ -244,7 +244,7 @@ where
         })
         .await?;
         if let Some(output) = outcome {
-            return Ok((output, notices));
+            return Ok(output);
         }
     }
     Err(store_error(StoreError::Conflict))

@@ -92,7 +92,7 @@ async fn commit(state: &AppState, live: &Arc<LiveRoom>, ops: Vec<PresenceOp>) {
     })
     .await;
     match result {
-        Ok((outcomes, _)) => {
+        Ok(outcomes) => {
             for (op, outcome) in ops.into_iter().zip(outcomes) {
                 match (op, outcome) {
                     (PresenceOp::Join { user, session_id, meta_id, reply, .. }, Outcome::Joined(info)) => {
