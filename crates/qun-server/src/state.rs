@@ -1,45 +1,40 @@
-//! The shared server state: a cheap `Clone` handle (everything behind `Arc`).
+//! The shared server state, assembled at start-up: a cheap `Clone` handle (everything behind
+//! `Arc`) holding the services' context and the gateway's hub.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use parking_lot::RwLock;
-use qun_store::{AppRecord, AppSettings, NewApp, Store};
+use qun_store::{AppSettings, NewApp};
 
 use crate::auth::{self, LoginThrottle};
 use crate::config::Config;
 use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
 use crate::lifecycle::Lifecycle;
+use crate::services::Services;
+use crate::services::context::AppCache;
 use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
 
-/// Handed to every request. Clone freely.
+/// Handed to every request and connection. Clone freely. Assembled once, at start-up
+/// ([`AppState::open`]): what services may use is [`Services`] (reached through `Deref`), and
+/// the rest is the gateway's own.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub ids: Arc<IdGenerator>,
-    pub config: Arc<Config>,
-    pub login_throttle: Arc<LoginThrottle>,
-    /// Online sessions (the gateway's own view: logins, pulls, chat room members).
+    pub services: Services,
+    /// Online sessions (the gateway's own view: logins, pulls, group members online). Services
+    /// reach them only through [`Services::delivery`], which the hub implements.
     pub hub: Arc<Hub>,
-    /// Where services send "something new for these users" (the hub, on one node).
-    pub delivery: Arc<dyn Delivery>,
-    /// Every task the server runs, and the signal that stops them.
-    pub lifecycle: Lifecycle,
-    /// Stores messages in batched transactions.
-    pub writer: MessageWriter,
-    /// The newest timeline entries of active groups, ready to send.
-    pub recent: Arc<RecentTimelines>,
-    /// Chat rooms live: presence, delivery, history, rate limits.
-    pub rooms: Arc<RoomRuntime>,
-    /// Apps by `(org, app)`. Apps are few and rarely change; a miss asks the store.
-    /// `parking_lot::RwLock` (no poisoning): held for a map lookup only, never across an `.await`.
-    apps: Arc<RwLock<HashMap<(String, String), AppRecord>>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl AppState {
@@ -101,56 +96,30 @@ impl AppState {
         let max_failed_logins = config.max_failed_logins_per_minute;
         let hub = Arc::new(Hub::default());
         let lifecycle = Lifecycle::default();
-        let state = AppState {
+        let delivery: Arc<dyn Delivery> = hub.clone();
+        let services = Services {
             writer: MessageWriter::start(store.clone(), &lifecycle),
-            rooms: Arc::new(RoomRuntime::new(hub.clone(), config.room_grace, config.room_flush_max, config.room_idle)),
-            delivery: hub.clone(),
-            hub,
+            rooms: Arc::new(RoomRuntime::new(
+                delivery.clone(),
+                config.room_grace,
+                config.room_flush_max,
+                config.room_idle,
+            )),
+            delivery,
             lifecycle,
             recent: Arc::new(RecentTimelines::default()),
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),
             login_throttle: Arc::new(LoginThrottle::new(max_failed_logins)),
-            apps: Arc::new(RwLock::new(HashMap::new())),
+            apps: AppCache::default(),
         };
+        let state = AppState { services, hub };
         state.rooms.start(&state).await;
         Ok(state)
     }
-
-    /// The app named in a REST path.
-    pub async fn app(&self, org: &str, app: &str) -> Result<Option<AppRecord>, qun_store::StoreError> {
-        let key = (org.to_owned(), app.to_owned());
-        if let Some(found) = self.apps.read().get(&key) {
-            return Ok(Some(found.clone()));
-        }
-        let found = self.store.app_by_key(org, app).await?;
-        if let Some(record) = &found {
-            self.apps.write().insert(key, record.clone());
-        }
-        Ok(found)
-    }
-
-    /// Changes an app's settings (plan, registration, quotas) in the store and in the cache.
-    pub async fn update_app_settings(
-        &self,
-        app: &AppRecord,
-        settings: AppSettings,
-    ) -> Result<AppRecord, qun_store::StoreError> {
-        self.store.update_app_settings(app.id, &settings).await?;
-        let updated = AppRecord { settings, ..app.clone() };
-        self.apps.write().insert((app.org.clone(), app.name.clone()), updated.clone());
-        self.rooms.app_changed(&updated);
-        Ok(updated)
-    }
-
-    pub fn files_dir(&self) -> PathBuf {
-        self.config.data_dir.join("files")
-    }
 }
 
-/// The default app's client id and secret: configured, or generated once and kept in the
-/// data dir (printed at the start that generated them, never logged).
 /// The default app's credentials as configured (flag, environment or TOML), if they are.
 /// One rule, at every start: configured credentials apply (replacing what the app had);
 /// without them an existing app keeps its own, and a new one gets `credentials.toml`'s or

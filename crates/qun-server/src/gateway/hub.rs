@@ -19,7 +19,7 @@ use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
 
 use super::session::Session;
-use crate::services::delivery::Delivery;
+use crate::services::delivery::{Connection, Delivery};
 
 type AppId = i64;
 
@@ -134,6 +134,13 @@ impl Hub {
 
 /// The hub is where delivery ends on this node: hints become NOTICEs to the sessions here.
 impl Delivery for Hub {
+    fn connections_of(&self, app_id: AppId, user: &UserName) -> Vec<Arc<dyn Connection>> {
+        let maps = self.maps.read();
+        maps.sessions_of(app_id, user)
+            .map(|sessions| sessions.iter().map(|s| s.clone() as Arc<dyn Connection>).collect())
+            .unwrap_or_default()
+    }
+
     /// Tells every online member's sessions that the group's queue has new data, but the
     /// session `except` (one that has the news already: its own send).
     fn group_updated(&self, app_id: AppId, group: GroupId, except: Option<u64>) {

@@ -119,7 +119,7 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
     }
     state.hub.add_memberships(session.app_id, &session.user, &groups);
     // The chat rooms the user is in (presence) deliver to this session too.
-    state.rooms.session_online(state, session).await;
+    state.rooms.session_online(state, &session.app, &session.user).await;
     // The same device logging in again replaces its old connection; beyond the device limit
     // the oldest connections are replaced.
     let (same_device, other_devices): (Vec<_>, Vec<_>) =

@@ -123,7 +123,7 @@ async fn connection(socket: WebSocket, state: AppState) {
     login::save_cursors(&state, &session).await;
     state.hub.unregister(&session);
     // The user's chat rooms stop delivering here; their last connection starts their absence.
-    state.rooms.session_offline(&session);
+    state.rooms.session_offline(session.app_id, &session.user, session.id);
     if let Some(reason) = session.close_reason() {
         tracing::info!(user = %session.user, session = session.id, ?reason, "session closed by the server");
         if reason.is_kick() {

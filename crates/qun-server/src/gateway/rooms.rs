@@ -57,18 +57,20 @@ pub(super) async fn uplink_muc(state: &AppState, session: &Session, meta: Meta) 
         if body.leave_other_rooms() {
             for other in state.rooms.rooms_of(session.app_id, &session.user) {
                 if other != room_id
-                    && let Err(error) = state.rooms.leave(state, session, other).await
+                    && let Err(error) = state.rooms.leave(state, &session.app, &session.user, other).await
                 {
                     tracing::warn!(%error, user = %session.user, room = %other, "leaving another room failed");
                 }
             }
         }
         // Acknowledged by the room on success.
-        if let Err(error) = state.rooms.join(state, session, room_id, meta_id, ext).await {
+        if let Err(error) =
+            state.rooms.join(state, &session.app, &session.user, session.id, room_id, meta_id, ext).await
+        {
             refuse(error);
         }
     } else {
-        match state.rooms.leave(state, session, room_id).await {
+        match state.rooms.leave(state, &session.app, &session.user, room_id).await {
             Ok(()) => session.send(msync::sync_ack(meta_id, None, msync::Status::ok(), now_ms())),
             Err(error) => refuse(error),
         };

@@ -15,7 +15,7 @@ use qun_core::GroupId;
 
 use super::cursors::CursorBook;
 use super::queues::queue_jid;
-use crate::services::delivery::{Origin, SessionId};
+use crate::services::delivery::{Connection, Origin, SessionId};
 
 /// Frames a session may have waiting to be written before it counts as a slow consumer and is
 /// disconnected. Notices are coalesced (one per queue until the client pulls), so only a
@@ -230,12 +230,23 @@ impl Session {
     }
 }
 
-/// What the send paths need of the connection a message came from.
-impl Origin for Session {
+/// What the chat room runtime needs of a connection.
+impl Connection for Session {
     fn session_id(&self) -> SessionId {
         self.id
     }
 
+    fn push(&self, frame: Bytes) -> bool {
+        self.send(frame)
+    }
+
+    fn has_sent(&self, id: u64) -> bool {
+        Session::has_sent(self, id)
+    }
+}
+
+/// What the send paths need of the connection a message came from.
+impl Origin for Session {
     fn resource(&self) -> &str {
         &self.resource
     }

@@ -6,6 +6,9 @@
 //! Every call is a hint: the database is the truth, and a session that misses one gets
 //! everything at its next pull or login. So no call blocks, fails or waits.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use qun_core::{GroupId, UserName};
 use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
@@ -13,10 +16,20 @@ use qun_store::QueueKey;
 /// A connection, as services may name one: to leave it out of a fan-out (it has the news).
 pub type SessionId = u64;
 
+/// A live connection as the chat room runtime holds one (the gateway's session implements
+/// it): pushed frames go out in order, and a connection that cannot keep up refuses them (the
+/// gateway cuts it off as a slow consumer).
+pub trait Connection: Send + Sync {
+    fn session_id(&self) -> SessionId;
+    /// Queues a frame; false when the connection refused it (full, or closed).
+    fn push(&self, frame: Bytes) -> bool;
+    /// Whether this connection sent message `id` (a room joiner is not sent its own again).
+    fn has_sent(&self, id: u64) -> bool;
+}
+
 /// The connection a client's message came from, as the send paths need it (the gateway's
 /// session implements it): it has its own message already, since the ack carries the id.
-pub trait Origin: Send + Sync {
-    fn session_id(&self) -> SessionId;
+pub trait Origin: Connection {
     /// The connection's resource, written into the message's `from`.
     fn resource(&self) -> &str;
     /// It sent message `id`: its pulls leave the message out.
@@ -28,6 +41,8 @@ pub trait Origin: Send + Sync {
 
 /// See the module docs.
 pub trait Delivery: Send + Sync {
+    /// The connections `user` has right now (the chat room runtime pushes to them).
+    fn connections_of(&self, app_id: i64, user: &UserName) -> Vec<Arc<dyn Connection>>;
     /// The group's timeline has new entries: tell every online member's sessions but `except`.
     fn group_updated(&self, app_id: i64, group: GroupId, except: Option<SessionId>);
     /// One of `user`'s queues has new items: tell their sessions but `except`.

@@ -4,10 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use qun_core::rules::{self, GroupAction, Subject};
-use qun_core::{
-    Audience, AudienceRule, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, Standing, UserName,
-};
+use qun_core::rules::{self, GroupAction};
+use qun_core::{Audience, AudienceRule, GroupEvent, GroupId, GroupOperation, GroupSettings, MemberRole, UserName};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{
     AppRecord, AppliedChange, EventRecord, GroupChange, GroupMutation, GroupRecord, GroupSnapshot, NewGroup,
@@ -15,22 +13,96 @@ use qun_store::{
 };
 
 use crate::ids::now_ms;
-use crate::services::Caller;
 use crate::services::recent::RecentEntry;
-use crate::services::{denial_error, store_error};
-use crate::state::AppState;
+pub use crate::services::user_not_found;
+use crate::services::venue::{self, CountChange, Venue};
+use crate::services::{Caller, Services, VenueKind, denial_error, store_error};
 
-/// How often a change is re-decided after losing a race with another change of the group.
-const MAX_ATTEMPTS: usize = 8;
+/// The shared scene ([`venue::Scene`]) of a group.
+pub type Scene = venue::Scene<GroupVenue>;
+/// The shared decision ([`venue::Decision`]) of a group change.
+pub type Decision<T> = venue::Decision<GroupVenue, T>;
 
-/// What the rules and the event receivers need to know about the group right now.
+/// Groups, for the shared change path: events are stored with the change and hinted to the
+/// sessions they concern after it.
 #[derive(Debug)]
-pub struct Scene {
-    pub snapshot: GroupSnapshot,
-    /// Owner and admins (loaded for changes only: they receive many events).
-    pub managers: Vec<UserName>,
-    pub now_ms: i64,
-    caller: Caller,
+pub enum GroupVenue {}
+
+impl Venue for GroupVenue {
+    const KIND: VenueKind = VenueKind::Group;
+    type Id = GroupId;
+    type Snapshot = GroupSnapshot;
+    type User = UserInGroup;
+    type Mutation = GroupMutation;
+    type Event = PlannedEvent;
+    type Applied = AppliedChange;
+
+    fn count_change(mutation: &GroupMutation) -> CountChange {
+        match mutation {
+            GroupMutation::AddMember { .. } => CountChange::Joined,
+            GroupMutation::RemoveMember { .. } => CountChange::Left,
+            GroupMutation::Dissolve => CountChange::Emptied,
+            _ => CountChange::Same,
+        }
+    }
+
+    fn snapshot_user<'s>(snapshot: &'s GroupSnapshot, name: &UserName) -> Option<&'s UserInGroup> {
+        snapshot.user(name)
+    }
+
+    fn version(snapshot: &GroupSnapshot) -> i64 {
+        snapshot.group.version
+    }
+
+    fn not_found(id: GroupId) -> ApiError {
+        group_not_found(id)
+    }
+
+    fn unchanged(scene: &Scene) -> AppliedChange {
+        AppliedChange { version: scene.version(), timeline_seqs: Vec::new() }
+    }
+
+    async fn current_version(state: &Services, app: &AppRecord, id: GroupId) -> Result<Option<i64>, ApiError> {
+        let groups = state.store.groups(app.id, &[id]).await.map_err(store_error)?;
+        Ok(groups.first().map(|group| group.version))
+    }
+
+    async fn load_for_change(
+        state: &Services,
+        app: &AppRecord,
+        caller: &Caller,
+        id: GroupId,
+        users: &[UserName],
+    ) -> Result<Scene, ApiError> {
+        let mut scene = load_scene(state, app, caller, id, users).await?;
+        let managers = state.store.group_managers(app.id, id).await.map_err(store_error)?;
+        scene.managers = managers.into_iter().map(|m| m.user).collect();
+        Ok(scene)
+    }
+
+    async fn commit<T>(
+        state: &Services,
+        app: &AppRecord,
+        scene: &Scene,
+        decision: Decision<T>,
+    ) -> Result<Option<(T, AppliedChange)>, ApiError> {
+        check_join_caps(state, app, added_members(&decision.mutations)).await?;
+        let change = GroupChange {
+            events: resolve_events(state, scene, &decision),
+            mutations: decision.mutations,
+            now_ms: scene.now_ms,
+        };
+        let group_id = scene.group_id();
+        match state.store.apply_group_change(app.id, group_id, scene.version(), &change).await {
+            Ok(applied) => {
+                publish_change(state, app, group_id, &change, &applied);
+                Ok(Some((decision.output, applied)))
+            }
+            Err(StoreError::Conflict) => Ok(None),
+            Err(StoreError::NotFound) => Err(group_not_found(group_id)),
+            Err(other) => Err(store_error(other)),
+        }
+    }
 }
 
 impl Scene {
@@ -42,51 +114,11 @@ impl Scene {
         self.snapshot.group.id
     }
 
-    /// The user in the snapshot (they must have been asked for).
-    pub fn user(&self, name: &UserName) -> &UserInGroup {
-        self.snapshot.user(name).expect("every user the operation names is in the snapshot")
-    }
-
-    pub fn standing(&self, name: &UserName) -> Standing {
-        self.user(name).standing()
-    }
-
-    pub fn caller_name(&self) -> Option<&UserName> {
-        match &self.caller {
-            Caller::AppAdmin => None,
-            Caller::User(name) => Some(name),
-        }
-    }
-
-    /// The name events carry as `from` for the caller ("admin" for the app administrator).
-    pub fn actor_label(&self) -> String {
-        self.caller_name().map(|n| n.to_string()).unwrap_or_else(|| "admin".to_owned())
-    }
-
-    fn rules_caller(&self) -> rules::Caller {
-        match &self.caller {
-            Caller::AppAdmin => rules::Caller::AppAdmin,
-            Caller::User(name) => {
-                let user = self.user(name);
-                rules::Caller::User(Subject {
-                    standing: user.standing(),
-                    muted: user.muted(self.now_ms),
-                    allowlisted: user.allowlisted(),
-                })
-            }
-        }
-    }
-
     /// Asks the rules; a denial comes back as the error the client sees.
     pub fn authorize(&self, action: GroupAction, target: Option<&UserName>) -> Result<(), ApiError> {
         let target_standing = target.map(|t| self.standing(t));
         rules::authorize(self.rules_caller(), action, target_standing, self.group().flags())
             .map_err(|denial| denial_error(denial, &self.group_id().to_string(), &self.actor_label(), target))
-    }
-
-    /// 404 for users that do not exist in the app.
-    pub fn require_exists(&self, name: &UserName) -> Result<(), ApiError> {
-        if self.user(name).exists { Ok(()) } else { Err(user_not_found(name)) }
     }
 }
 
@@ -117,74 +149,24 @@ impl PlannedEvent {
     }
 }
 
-/// What a decision produced: the mutations, the events and the operation's own answer.
-#[derive(Debug)]
-pub struct Decision<T> {
-    pub mutations: Vec<GroupMutation>,
-    pub events: Vec<PlannedEvent>,
-    pub output: T,
-}
-
-impl<T> Decision<T> {
-    pub fn new(output: T) -> Self {
-        Decision { mutations: Vec::new(), events: Vec::new(), output }
-    }
-}
-
-/// Reads, decides and commits one group operation (see the module docs).
+/// Reads, decides and commits one group operation (see [`venue::change`]).
 ///
 /// `users` are the users `decide` will look at besides the caller.
 pub async fn change_group<T>(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     group_id: GroupId,
     users: &[UserName],
     decide: impl Fn(&Scene) -> Result<Decision<T>, ApiError>,
 ) -> Result<(T, AppliedChange), ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let mut scene = load_scene(state, app, caller, group_id, users).await?;
-        scene.managers = state
-            .store
-            .group_managers(app.id, group_id)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .map(|m| m.user)
-            .collect();
-        let decision = decide(&scene)?;
-        check_join_caps(state, app, added_members(&decision.mutations)).await?;
-        if decision.mutations.is_empty() && decision.events.is_empty() {
-            return Ok((decision.output, AppliedChange { version: scene.group().version, timeline_seqs: Vec::new() }));
-        }
-        let change = GroupChange {
-            events: resolve_events(state, &scene, &decision)?,
-            mutations: decision.mutations,
-            now_ms: scene.now_ms,
-        };
-        match state.store.apply_group_change(app.id, group_id, scene.group().version, &change).await {
-            Ok(applied) => {
-                publish_change(state, app, group_id, &change, &applied);
-                return Ok((decision.output, applied));
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(StoreError::NotFound) => return Err(group_not_found(group_id)),
-            Err(other) => return Err(store_error(other)),
-        }
-    }
-    Err(store_error(StoreError::Conflict))
+    venue::change(state, app, caller, group_id, users, decide).await
 }
 
-/// [`change_group`] for decisions that also need facts read from the store outside the group
-/// snapshot (a pending request, a file's owner, members' current attributes).
-///
-/// `change_group` guards only what its snapshot holds. Here the group's version is noted
-/// before the facts are read, and a decision on a snapshot of any other version is dropped
-/// (committing nothing) and the whole read is done again. Every change of a group (requests,
-/// files and attributes included) bumps its version, so a decision is never made on facts
-/// older than its snapshot.
+/// [`change_group`] for decisions that also need facts read outside the group snapshot (a
+/// pending request, a file's owner, members' current attributes): see [`venue::change_with`].
 pub async fn change_group_with<Facts, T, FactsRead>(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     group_id: GroupId,
@@ -195,30 +177,7 @@ pub async fn change_group_with<Facts, T, FactsRead>(
 where
     FactsRead: std::future::Future<Output = Result<Facts, ApiError>>,
 {
-    for _ in 0..MAX_ATTEMPTS {
-        let version_before = state
-            .store
-            .groups(app.id, &[group_id])
-            .await
-            .map_err(store_error)?
-            .first()
-            .map(|group| group.version)
-            .ok_or_else(|| group_not_found(group_id))?;
-        let facts = read_facts().await?;
-        let (outcome, _) = change_group(state, app, caller, group_id, users, |scene| {
-            if scene.group().version != version_before {
-                // An empty decision commits nothing; the loop reads the facts again.
-                return Ok(Decision::new(None));
-            }
-            let decision = decide(scene, &facts)?;
-            Ok(Decision { mutations: decision.mutations, events: decision.events, output: Some(decision.output) })
-        })
-        .await?;
-        if let Some(output) = outcome {
-            return Ok(output);
-        }
-    }
-    Err(store_error(StoreError::Conflict))
+    venue::change_with(state, app, caller, group_id, users, read_facts, decide).await
 }
 
 /// The users a change makes members.
@@ -234,7 +193,7 @@ fn added_members(mutations: &[GroupMutation]) -> impl Iterator<Item = &UserName>
 /// tens of thousands of groups, nor create them. Checked before the commit, so concurrent
 /// joins may pass the cap by a few; the cap bounds the growth, not the exact count.
 async fn check_join_caps(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     users: impl Iterator<Item = &UserName>,
 ) -> Result<(), ApiError> {
@@ -252,7 +211,7 @@ async fn check_join_caps(
 /// group, and which queues have new events (group-wide ones also go to the recent-timeline
 /// cache, serialized once).
 pub fn publish_change(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     group_id: GroupId,
     change: &GroupChange,
@@ -306,7 +265,7 @@ pub fn publish_change(
 
 /// A read-only look at a group: the snapshot for the caller and `users`.
 pub async fn load_scene(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     group_id: GroupId,
@@ -324,12 +283,12 @@ pub async fn load_scene(
         .map_err(store_error)?
         .ok_or_else(|| group_not_found(group_id))?;
     // Reads and sends never need the owner and admins; changes load them (for receivers).
-    Ok(Scene { snapshot, managers: Vec::new(), now_ms: now, caller: caller.clone() })
+    Ok(Scene::new(snapshot, now, caller))
 }
 
 /// Turns planned events into stored records with resolved receivers.
-fn resolve_events<T>(state: &AppState, scene: &Scene, decision: &Decision<T>) -> Result<Vec<EventRecord>, ApiError> {
-    let member_count = member_count_after(scene.group().member_count, &decision.mutations);
+fn resolve_events<T>(state: &Services, scene: &Scene, decision: &Decision<T>) -> Vec<EventRecord> {
+    let member_count = venue::member_count_after::<GroupVenue>(scene.group().member_count, &decision.mutations);
     let group_name = decision
         .mutations
         .iter()
@@ -357,7 +316,7 @@ fn resolve_events<T>(state: &AppState, scene: &Scene, decision: &Decision<T>) ->
             },
         });
     }
-    Ok(records)
+    records
 }
 
 /// The receivers of one event, by its operation's rule (agora-chat-api.md §5). `None` when
@@ -391,30 +350,15 @@ pub fn audience(scene: &Scene, planned: &PlannedEvent) -> Option<Audience> {
     }
 }
 
-fn member_count_after(before: u32, mutations: &[GroupMutation]) -> u32 {
-    mutations
-        .iter()
-        .fold(before as i64, |count, m| match m {
-            GroupMutation::AddMember { .. } => count + 1,
-            GroupMutation::RemoveMember { .. } => count - 1,
-            GroupMutation::Dissolve => 0,
-            _ => count,
-        })
-        .max(0) as u32
-}
-
 pub fn group_not_found(group_id: GroupId) -> ApiError {
-    ApiError::new(ErrorCode::GroupNotFound, format!("grpID {group_id} does not exist!"))
-}
-
-pub fn user_not_found(name: &UserName) -> ApiError {
-    ApiError::new(ErrorCode::UserNotFound, format!("username {name} doesn't exist!"))
+    group_not_found_raw(&group_id.to_string())
 }
 
 pub fn parse_group_id(raw: &str) -> Result<GroupId, ApiError> {
     GroupId::parse(raw.trim()).map_err(|_| group_not_found_raw(raw))
 }
 
+/// Agora's answer for a group id that names no group, as the client wrote it.
 fn group_not_found_raw(raw: &str) -> ApiError {
     ApiError::new(ErrorCode::GroupNotFound, format!("grpID {raw} does not exist!"))
 }
@@ -431,7 +375,7 @@ pub struct CreateGroup {
 
 /// Creates a group with its owner and initial members (who join directly, as Agora does).
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     request: CreateGroup,
@@ -517,7 +461,7 @@ pub async fn create(
 /// unless they joined on their own (`None`).
 pub fn join(
     scene: &Scene,
-    state: &AppState,
+    state: &Services,
     decision: &mut Decision<impl Sized>,
     user: &UserName,
     joined_event: Option<GroupOperation>,

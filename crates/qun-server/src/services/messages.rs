@@ -15,12 +15,13 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ids::now_ms;
 use crate::lifecycle::Lifecycle;
 use crate::services::Caller;
+use crate::services::Services;
 use crate::services::delivery::{Origin, SessionId};
-use crate::services::groups::{group_not_found, load_scene, user_not_found};
+use crate::services::groups::{group_not_found, load_scene, parse_group_id};
 use crate::services::receipts;
 use crate::services::recent::RecentEntry;
 use crate::services::store_error;
-use crate::state::AppState;
+use crate::services::user_not_found;
 
 /// Body plus ext of one message, in bytes (Agora: 5 KB).
 pub const MESSAGE_MAX_BYTES: usize = 5 * 1024;
@@ -46,7 +47,7 @@ pub enum Target {
 /// A message from a logged-in client (`Meta{ns: CHAT}`) of `user`, sent over the connection
 /// `origin`: checked, stored and fanned out (or, for a chat room, offered to the room).
 pub async fn send_from_client(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     user: &UserName,
     origin: &dyn Origin,
@@ -73,9 +74,7 @@ pub async fn send_from_client(
     }
     let to = meta.to.clone().unwrap_or_default();
     let target = match (to.is_conference(), body_type) {
-        (true, pb::message_body::Type::Groupchat) => {
-            Target::Group(GroupId::parse(to.name()).map_err(|_| group_not_found_raw(to.name()))?)
-        }
+        (true, pb::message_body::Type::Groupchat) => Target::Group(parse_group_id(to.name())?),
         // Chat rooms store nothing: their own path (services::room_delivery).
         (true, pb::message_body::Type::Chatroom) => {
             return crate::services::room_delivery::send_from_client(state, app, user, origin, meta, body).await;
@@ -93,14 +92,10 @@ pub async fn send_from_client(
     send(state, app, &sender, Some(origin), target, body, meta.ext, meta.id, meta.routetype).await
 }
 
-fn group_not_found_raw(raw: &str) -> ApiError {
-    ApiError::new(ErrorCode::GroupNotFound, format!("grpID {raw} does not exist!"))
-}
-
 /// Checks, stores and fans out one message. `origin` is the sending connection (none for
 /// REST): its resource goes into the message, and it is not told about its own message.
 pub async fn send(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     sender: &Caller,
     origin: Option<&dyn Origin>,
@@ -210,7 +205,7 @@ fn caught_up_with_own_send(
 }
 
 /// Hints the sessions that can read the new message (but `quiet_session`).
-fn notify(state: &AppState, app_id: i64, conversation: &Conversation, sender: &UserName, quiet_session: Option<u64>) {
+fn notify(state: &Services, app_id: i64, conversation: &Conversation, sender: &UserName, quiet_session: Option<u64>) {
     match conversation {
         Conversation::Group(group) => state.delivery.group_updated(app_id, *group, quiet_session),
         Conversation::Chat { low, high } => {

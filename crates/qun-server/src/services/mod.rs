@@ -3,6 +3,7 @@
 //!
 //! Services speak [`ApiError`]; they know nothing of HTTP.
 
+pub(crate) mod context;
 pub mod delivery;
 pub mod groups;
 pub mod messages;
@@ -11,6 +12,9 @@ pub mod recent;
 pub mod room_delivery;
 pub mod rooms;
 pub mod users;
+pub mod venue;
+
+pub use context::Services;
 
 use qun_core::UserName;
 use qun_core::rules::Denial;
@@ -28,7 +32,7 @@ pub enum Caller {
 /// Maps a store failure to the error table; internal details are logged, not sent.
 pub fn store_error(error: StoreError) -> ApiError {
     match error {
-        StoreError::Conflict => ApiError::new(ErrorCode::Busy, "the group is being changed by another request, retry"),
+        StoreError::Conflict => ApiError::new(ErrorCode::Busy, "changed by another request meanwhile, retry"),
         StoreError::AlreadyExists => ApiError::new(ErrorCode::DuplicateUniqueProperty, "already exists"),
         StoreError::NotFound => ApiError::new(ErrorCode::ResourceNotFound, "not found"),
         other => {
@@ -46,28 +50,38 @@ pub fn parse_user(raw: &str) -> Result<UserName, ApiError> {
 
 /// Maps a rules denial to the error table, naming the user and group involved.
 pub fn denial_error(denial: Denial, group: &str, actor: &str, target: Option<&UserName>) -> ApiError {
-    denial_error_in(Venue::Group, denial, group, actor, target)
+    denial_error_in(VenueKind::Group, denial, group, actor, target)
+}
+
+/// Agora's answer for a user name that names no user of the app.
+pub fn user_not_found(name: &UserName) -> ApiError {
+    ApiError::new(ErrorCode::UserNotFound, format!("username {name} doesn't exist!"))
 }
 
 /// Where a rules denial happened: a group or a chat room (the rules are shared; the messages
 /// name the one it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Venue {
+pub enum VenueKind {
     Group,
     Room,
 }
 
-impl Venue {
+impl VenueKind {
     fn noun(self) -> &'static str {
         match self {
-            Venue::Group => "group",
-            Venue::Room => "chatroom",
+            VenueKind::Group => "group",
+            VenueKind::Room => "chatroom",
         }
+    }
+
+    /// A change that kept losing the race with others (see `venue::change`).
+    pub fn busy(self) -> ApiError {
+        ApiError::new(ErrorCode::Busy, format!("the {} is being changed by another request, retry", self.noun()))
     }
 }
 
 /// Maps a rules denial to the error table, naming the user and the group or room (`id`).
-pub fn denial_error_in(venue: Venue, denial: Denial, id: &str, actor: &str, target: Option<&UserName>) -> ApiError {
+pub fn denial_error_in(venue: VenueKind, denial: Denial, id: &str, actor: &str, target: Option<&UserName>) -> ApiError {
     let target = target.map(UserName::as_str).unwrap_or("");
     let noun = venue.noun();
     let (code, text) = match denial {

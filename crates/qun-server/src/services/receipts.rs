@@ -12,10 +12,10 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::QueueKey;
 
 use crate::ids::now_ms;
-use crate::services::groups::user_not_found;
+use crate::services::Services;
 use crate::services::messages::Sent;
 use crate::services::store_error;
-use crate::state::AppState;
+use crate::services::user_not_found;
 
 /// The receipt kind an uplink message body type stands for, if it is a receipt.
 pub fn receipt_kind(body_type: pb::message_body::Type) -> Option<ReceiptKind> {
@@ -32,7 +32,7 @@ pub fn receipt_kind(body_type: pb::message_body::Type) -> Option<ReceiptKind> {
 /// and hints the peer's devices. Group receipts (read counts for `allowGroupAck` messages, group conversation
 /// acks) are not served yet and are refused.
 pub async fn send_from_client(
-    state: &AppState,
+    state: &Services,
     app_id: i64,
     sender: &UserName,
     meta: &Meta,

@@ -23,12 +23,8 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, NewRoom, RoomChange, RoomMutation, RoomRecord, RoomSnapshot, StoreError, UserInRoom};
 
 use crate::ids::now_ms;
-use crate::services::Caller;
-use crate::services::{Venue, denial_error_in, store_error};
-use crate::state::AppState;
-
-/// How often a change is re-decided after losing a race with another change of the room.
-const MAX_ATTEMPTS: usize = 8;
+use crate::services::venue::{self, CountChange, Venue};
+use crate::services::{Caller, Services, VenueKind, denial_error_in, store_error, user_not_found};
 
 // ------------------------------------------------------------------------ the events
 
@@ -44,12 +40,83 @@ pub struct RoomEventNotice {
 
 // ------------------------------------------------------------------------ the change path
 
-/// What the rules and the event receivers need to know about the room right now.
+/// The shared scene ([`venue::Scene`]) of a chat room.
+pub type RoomScene = venue::Scene<RoomVenue>;
+/// The shared decision ([`venue::Decision`]) of a room change.
+pub type RoomDecision<T> = venue::Decision<RoomVenue, T>;
+
+/// Chat rooms, for the shared change path: events are not stored; the committed change and
+/// its events go to the room runtime, which follows it in memory and delivers them live.
 #[derive(Debug)]
-pub struct RoomScene {
-    pub snapshot: RoomSnapshot,
-    pub now_ms: i64,
-    caller: Caller,
+pub enum RoomVenue {}
+
+impl Venue for RoomVenue {
+    const KIND: VenueKind = VenueKind::Room;
+    type Id = RoomId;
+    type Snapshot = RoomSnapshot;
+    type User = UserInRoom;
+    type Mutation = RoomMutation;
+    type Event = PlannedRoomEvent;
+    type Applied = ();
+
+    fn count_change(mutation: &RoomMutation) -> CountChange {
+        match mutation {
+            RoomMutation::AddMember { .. } => CountChange::Joined,
+            RoomMutation::RemoveMember { .. } => CountChange::Left,
+            RoomMutation::Destroy => CountChange::Emptied,
+            _ => CountChange::Same,
+        }
+    }
+
+    fn snapshot_user<'s>(snapshot: &'s RoomSnapshot, name: &UserName) -> Option<&'s UserInRoom> {
+        snapshot.user(name)
+    }
+
+    fn version(snapshot: &RoomSnapshot) -> i64 {
+        snapshot.room.version
+    }
+
+    fn not_found(id: RoomId) -> ApiError {
+        room_not_found(id)
+    }
+
+    fn unchanged(_scene: &RoomScene) {}
+
+    async fn current_version(state: &Services, app: &AppRecord, id: RoomId) -> Result<Option<i64>, ApiError> {
+        let rooms = state.store.rooms(app.id, &[id]).await.map_err(store_error)?;
+        Ok(rooms.first().map(|room| room.version))
+    }
+
+    async fn load_for_change(
+        state: &Services,
+        app: &AppRecord,
+        caller: &Caller,
+        id: RoomId,
+        users: &[UserName],
+    ) -> Result<RoomScene, ApiError> {
+        load_room_scene(state, app, caller, id, users).await
+    }
+
+    async fn commit<T>(
+        state: &Services,
+        app: &AppRecord,
+        scene: &RoomScene,
+        decision: RoomDecision<T>,
+    ) -> Result<Option<(T, ())>, ApiError> {
+        let notices = resolve_events(state, app, scene, &decision);
+        let room_id = scene.room_id();
+        let change = RoomChange { mutations: decision.mutations, now_ms: scene.now_ms };
+        match state.store.apply_room_change(app.id, room_id, scene.version(), &change).await {
+            Ok(_) => {
+                // The realtime layer follows the change and delivers its events.
+                state.rooms.committed(state, app, room_id, &change.mutations, &notices);
+                Ok(Some((decision.output, ())))
+            }
+            Err(StoreError::Conflict) => Ok(None),
+            Err(StoreError::NotFound) => Err(room_not_found(room_id)),
+            Err(other) => Err(store_error(other)),
+        }
+    }
 }
 
 impl RoomScene {
@@ -61,44 +128,9 @@ impl RoomScene {
         self.snapshot.room.id
     }
 
-    /// The user in the snapshot (they must have been asked for).
-    pub fn user(&self, name: &UserName) -> &UserInRoom {
-        self.snapshot.user(name).expect("every user the operation names is in the snapshot")
-    }
-
-    pub fn standing(&self, name: &UserName) -> Standing {
-        self.user(name).standing()
-    }
-
     /// In the room now.
     pub fn present(&self, name: &UserName) -> bool {
         self.user(name).present()
-    }
-
-    pub fn caller_name(&self) -> Option<&UserName> {
-        match &self.caller {
-            Caller::AppAdmin => None,
-            Caller::User(name) => Some(name),
-        }
-    }
-
-    /// The name events carry as `from` for the caller ("admin" for the app administrator).
-    pub fn actor_label(&self) -> String {
-        self.caller_name().map(|n| n.to_string()).unwrap_or_else(|| "admin".to_owned())
-    }
-
-    pub fn rules_caller(&self) -> rules::Caller {
-        match &self.caller {
-            Caller::AppAdmin => rules::Caller::AppAdmin,
-            Caller::User(name) => {
-                let user = self.user(name);
-                rules::Caller::User(Subject {
-                    standing: user.standing(),
-                    muted: user.muted(self.now_ms),
-                    allowlisted: user.allowlisted,
-                })
-            }
-        }
     }
 
     /// Asks the rules; a denial comes back as the error the client sees.
@@ -110,12 +142,7 @@ impl RoomScene {
 
     /// A denial about `target` in this room, as the client sees it.
     pub fn denial(&self, denial: rules::Denial, target: Option<&UserName>) -> ApiError {
-        denial_error_in(Venue::Room, denial, &self.room_id().to_string(), &self.actor_label(), target)
-    }
-
-    /// 404 for users that do not exist in the app.
-    pub fn require_exists(&self, name: &UserName) -> Result<(), ApiError> {
-        if self.user(name).exists { Ok(()) } else { Err(crate::services::groups::user_not_found(name)) }
+        denial_error_in(VenueKind::Room, denial, &self.room_id().to_string(), &self.actor_label(), target)
     }
 }
 
@@ -159,61 +186,25 @@ impl PlannedRoomEvent {
     }
 }
 
-/// What a decision produced: the mutations, the events and the operation's own answer.
-#[derive(Debug)]
-pub struct RoomDecision<T> {
-    pub mutations: Vec<RoomMutation>,
-    pub events: Vec<PlannedRoomEvent>,
-    pub output: T,
-}
-
-impl<T> RoomDecision<T> {
-    pub fn new(output: T) -> Self {
-        RoomDecision { mutations: Vec::new(), events: Vec::new(), output }
-    }
-}
-
-/// Reads, decides and commits one room operation (see the module docs); returns the decision's
-/// output.
+/// Reads, decides and commits one room operation (see [`venue::change`]); returns the
+/// decision's output.
 ///
 /// `users` are the users `decide` will look at besides the caller.
 pub async fn change_room<T>(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     room_id: RoomId,
     users: &[UserName],
     decide: impl Fn(&RoomScene) -> Result<RoomDecision<T>, ApiError>,
 ) -> Result<T, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let scene = load_room_scene(state, app, caller, room_id, users).await?;
-        let decision = decide(&scene)?;
-        if decision.mutations.is_empty() && decision.events.is_empty() {
-            return Ok(decision.output);
-        }
-        let notices = resolve_events(state, app, &scene, &decision);
-        let change = RoomChange { mutations: decision.mutations, now_ms: scene.now_ms };
-        match state.store.apply_room_change(app.id, room_id, scene.room().version, &change).await {
-            Ok(_) => {
-                // The realtime layer follows the change and delivers its events.
-                state.rooms.committed(state, app, room_id, &change.mutations, &notices);
-                return Ok(decision.output);
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(StoreError::NotFound) => return Err(room_not_found(room_id)),
-            Err(other) => return Err(store_error(other)),
-        }
-    }
-    Err(store_error(StoreError::Conflict))
+    Ok(venue::change(state, app, caller, room_id, users, decide).await?.0)
 }
 
 /// [`change_room`] for decisions that also need facts read outside the room snapshot (the
-/// room's custom attributes). The room's version is noted before the facts are read, and a
-/// decision on a snapshot of any other version is dropped (committing nothing) and everything
-/// is read again; every room change bumps the version, so a decision never rests on facts
-/// older than its snapshot.
+/// room's custom attributes): see [`venue::change_with`].
 pub async fn change_room_with<Facts, T, FactsRead>(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     room_id: RoomId,
@@ -224,35 +215,12 @@ pub async fn change_room_with<Facts, T, FactsRead>(
 where
     FactsRead: std::future::Future<Output = Result<Facts, ApiError>>,
 {
-    for _ in 0..MAX_ATTEMPTS {
-        let version_before = state
-            .store
-            .rooms(app.id, &[room_id])
-            .await
-            .map_err(store_error)?
-            .first()
-            .map(|room| room.version)
-            .ok_or_else(|| room_not_found(room_id))?;
-        let facts = read_facts().await?;
-        let outcome = change_room(state, app, caller, room_id, users, |scene| {
-            if scene.room().version != version_before {
-                // An empty decision commits nothing; the loop reads the facts again.
-                return Ok(RoomDecision::new(None));
-            }
-            let decision = decide(scene, &facts)?;
-            Ok(RoomDecision { mutations: decision.mutations, events: decision.events, output: Some(decision.output) })
-        })
-        .await?;
-        if let Some(output) = outcome {
-            return Ok(output);
-        }
-    }
-    Err(store_error(StoreError::Conflict))
+    venue::change_with(state, app, caller, room_id, users, read_facts, decide).await
 }
 
 /// A read-only look at a room: the snapshot for the caller and `users`.
 pub async fn load_room_scene(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     room_id: RoomId,
@@ -270,17 +238,17 @@ pub async fn load_room_scene(
         .await
         .map_err(store_error)?
         .ok_or_else(|| room_not_found(room_id))?;
-    Ok(RoomScene { snapshot, now_ms: now_ms() as i64, caller: caller.clone() })
+    Ok(RoomScene::new(snapshot, now_ms() as i64, caller))
 }
 
 /// Turns planned events into notices with resolved receivers.
 fn resolve_events<T>(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     scene: &RoomScene,
     decision: &RoomDecision<T>,
 ) -> Vec<RoomEventNotice> {
-    let member_count = member_count_after(scene.room().member_count, &decision.mutations);
+    let member_count = venue::member_count_after::<RoomVenue>(scene.room().member_count, &decision.mutations);
     let room_name = decision
         .mutations
         .iter()
@@ -327,18 +295,6 @@ pub fn room_audience(scene: &RoomScene, planned: &PlannedRoomEvent) -> Option<Ro
     }
 }
 
-fn member_count_after(before: u32, mutations: &[RoomMutation]) -> u32 {
-    mutations
-        .iter()
-        .fold(i64::from(before), |count, m| match m {
-            RoomMutation::AddMember { .. } => count + 1,
-            RoomMutation::RemoveMember { .. } => count - 1,
-            RoomMutation::Destroy => 0,
-            _ => count,
-        })
-        .max(0) as u32
-}
-
 pub fn room_not_found(room_id: RoomId) -> ApiError {
     room_not_found_raw(&room_id.to_string())
 }
@@ -355,7 +311,7 @@ pub fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 
 /// Mutations and events for `user` entering the room (the REST add, the websocket join):
 /// the others hear `memberPresence`.
-pub fn enter(state: &AppState, decision: &mut RoomDecision<impl Sized>, user: &UserName, ext: &str) {
+pub fn enter(state: &Services, decision: &mut RoomDecision<impl Sized>, user: &UserName, ext: &str) {
     decision.mutations.push(RoomMutation::AddMember { user: user.clone(), join_order: state.ids.next() as i64 });
     decision.events.push(PlannedRoomEvent::new(RoomOperation::Presence, user.to_string(), vec![user.clone()]).ext(ext));
 }
@@ -401,7 +357,7 @@ pub struct CreateRoom {
 /// Creates a room with its owner and first members in it. From a client, only a chatroom
 /// super admin may, and only a room they own. No events: nobody is in the room to hear them.
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     request: CreateRoom,
@@ -420,7 +376,7 @@ pub async fn create(
         Caller::User(name) => state.store.is_room_super_admin(app.id, name).await.map_err(store_error)?,
     };
     rules::authorize_room(rules_caller, RoomAction::Create { super_admin }, None, RoomFlags::default())
-        .map_err(|denial| denial_error_in(Venue::Room, denial, "", caller_label(caller).as_str(), None))?;
+        .map_err(|denial| denial_error_in(VenueKind::Room, denial, "", caller_label(caller).as_str(), None))?;
 
     let plan_limit = app.settings.plan.room_member_limit();
     let settings = RoomSettings {
@@ -441,7 +397,7 @@ pub async fn create(
     }
     for name in std::iter::once(&request.owner).chain(&members) {
         if state.store.user(app.id, name).await.map_err(store_error)?.is_none() {
-            return Err(crate::services::groups::user_not_found(name));
+            return Err(user_not_found(name));
         }
     }
     let now = now_ms() as i64;

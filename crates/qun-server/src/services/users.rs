@@ -7,8 +7,8 @@ use qun_store::{AppRecord, NewUser, TokenRecord, UserRecord};
 
 use crate::auth;
 use crate::ids::now_ms;
+use crate::services::Services;
 use crate::services::store_error;
-use crate::state::AppState;
 
 /// An issued token and its lifetime in seconds (0 = never expires).
 #[derive(Debug)]
@@ -20,7 +20,7 @@ pub struct IssuedToken {
 /// Issues a token for the app admin (`user: None`) or a user. `ttl_secs`: `None` for the
 /// default, `Some(0)` for a token that never expires.
 pub async fn issue_token(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     user: Option<&UserName>,
     ttl_secs: Option<i64>,
@@ -51,7 +51,7 @@ pub async fn issue_token(
 /// password check too (against a dummy hash), so the reply's timing does not tell whether the
 /// user exists; the reply itself does, as Agora's does (404 "user not found").
 pub async fn check_password(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     name: &str,
     password: &str,

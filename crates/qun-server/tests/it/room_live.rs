@@ -238,7 +238,7 @@ async fn members_in_the_room_at_start_leave_unless_they_come_back() {
         admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/users/bob"), None).await;
         let state = &server.state;
         let fresh = qun_server::services::room_delivery::RoomRuntime::new(
-            state.hub.clone(),
+            state.delivery.clone(),
             Duration::from_millis(500),
             Duration::from_millis(100),
             Duration::from_secs(600),

@@ -15,9 +15,9 @@ use qun_proto::ApiError;
 
 use super::live::LiveRoom;
 use crate::ids::now_ms;
+use crate::services::Services;
 use crate::services::rooms::room_not_found;
 use crate::services::store_error;
-use crate::state::AppState;
 
 /// See the module docs.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ impl RoomFacts {
 
 impl LiveRoom {
     /// The room's facts, read from the store if they are not known.
-    pub(crate) async fn facts(&self, state: &AppState) -> Result<Arc<RoomFacts>, ApiError> {
+    pub(crate) async fn facts(&self, state: &Services) -> Result<Arc<RoomFacts>, ApiError> {
         if let Some(facts) = self.facts.read().clone() {
             return Ok(facts);
         }

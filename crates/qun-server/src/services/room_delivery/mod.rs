@@ -44,9 +44,9 @@ use tokio::time::Instant;
 
 use self::live::LiveRoom;
 use self::presence::PresenceOp;
-use crate::gateway::{Hub, Session};
+use crate::services::Services;
+use crate::services::delivery::{Delivery, SessionId};
 use crate::services::rooms::{RoomEventNotice, room_not_found};
-use crate::state::AppState;
 
 type RoomKey = (i64, RoomId);
 type UserKey = (i64, UserName);
@@ -69,7 +69,8 @@ struct Maps {
 /// See the module docs. One per server, shared behind an `Arc`.
 pub struct RoomRuntime {
     maps: Mutex<Maps>,
-    hub: Arc<Hub>,
+    /// Where the runtime finds a user's connections (the gateway's hub, on one node).
+    delivery: Arc<dyn Delivery>,
     grace: Duration,
     flush_max: Duration,
     idle: Duration,
@@ -82,8 +83,8 @@ impl std::fmt::Debug for RoomRuntime {
 }
 
 impl RoomRuntime {
-    pub fn new(hub: Arc<Hub>, grace: Duration, flush_max: Duration, idle: Duration) -> RoomRuntime {
-        RoomRuntime { maps: Mutex::new(Maps::default()), hub, grace, flush_max, idle }
+    pub fn new(delivery: Arc<dyn Delivery>, grace: Duration, flush_max: Duration, idle: Duration) -> RoomRuntime {
+        RoomRuntime { maps: Mutex::new(Maps::default()), delivery, grace, flush_max, idle }
     }
 
     fn maps(&self) -> parking_lot::MutexGuard<'_, Maps> {
@@ -92,7 +93,7 @@ impl RoomRuntime {
 
     /// After a (re)start: nobody is online, so every member's absence starts now; and the
     /// sweeper that ends absences starts.
-    pub async fn start(&self, state: &AppState) {
+    pub async fn start(&self, state: &Services) {
         match state.store.room_presences().await {
             Ok(presences) => {
                 let deadline = Instant::now() + self.grace;
@@ -113,12 +114,12 @@ impl RoomRuntime {
     }
 
     /// The room's live state, made if the room had none.
-    pub(crate) fn live(&self, state: &AppState, app: &AppRecord, room_id: RoomId) -> Arc<LiveRoom> {
+    pub(crate) fn live(&self, state: &Services, app: &AppRecord, room_id: RoomId) -> Arc<LiveRoom> {
         let mut maps = self.maps();
         self.ensure(&mut maps, state, app, room_id)
     }
 
-    fn ensure(&self, maps: &mut Maps, state: &AppState, app: &AppRecord, room_id: RoomId) -> Arc<LiveRoom> {
+    fn ensure(&self, maps: &mut Maps, state: &Services, app: &AppRecord, room_id: RoomId) -> Arc<LiveRoom> {
         if let Some(live) = maps.rooms.get(&(app.id, room_id)) {
             return live.clone();
         }
@@ -135,7 +136,7 @@ impl RoomRuntime {
 
     /// Whether `user` has a connection.
     pub fn is_online(&self, app_id: i64, user: &UserName) -> bool {
-        !self.hub.sessions_of(app_id, user).is_empty()
+        !self.delivery.connections_of(app_id, user).is_empty()
     }
 
     fn bump(maps: &mut Maps, key: &UserKey) {
@@ -147,7 +148,7 @@ impl RoomRuntime {
     /// A room change was committed: follow it in memory and send its events.
     pub(crate) fn committed(
         &self,
-        state: &AppState,
+        state: &Services,
         app: &AppRecord,
         room_id: RoomId,
         mutations: &[RoomMutation],
@@ -172,7 +173,7 @@ impl RoomRuntime {
             match mutation {
                 RoomMutation::AddMember { user, .. } => {
                     let key = (app.id, user.clone());
-                    let sessions = self.hub.sessions_of(app.id, user);
+                    let sessions = self.delivery.connections_of(app.id, user);
                     if sessions.is_empty() {
                         maps.absent.insert(((app.id, room_id), user.clone()), Instant::now() + self.grace);
                     } else {
@@ -238,7 +239,7 @@ impl RoomRuntime {
                 }
                 RoomAudience::Users(users) => {
                     for user in users {
-                        live.send_direct(&meta, &self.hub.sessions_of(app.id, user));
+                        live.send_direct(&meta, &self.delivery.connections_of(app.id, user));
                     }
                 }
             }
@@ -260,15 +261,15 @@ impl RoomRuntime {
 
     // -------------------------------------------------------------------- sessions
 
-    /// A session logged in: it receives the rooms its user is in, and their absence ends.
-    pub async fn session_online(&self, state: &AppState, session: &Arc<Session>) {
-        let key = (session.app_id, session.user.clone());
+    /// A session of `user` logged in: it receives the rooms its user is in, and their absence ends.
+    pub async fn session_online(&self, state: &Services, app: &AppRecord, user: &UserName) {
+        let key = (app.id, user.clone());
         for _ in 0..8 {
             let epoch = self.maps().epochs.get(&key).copied().unwrap_or(0);
-            let rooms = match state.store.user_rooms(session.app_id, &session.user, 0, 20_000).await {
+            let rooms = match state.store.user_rooms(app.id, user, 0, 20_000).await {
                 Ok((rooms, _)) => rooms,
                 Err(error) => {
-                    tracing::error!(%error, user = %session.user, "rooms: cannot read the user's rooms");
+                    tracing::error!(%error, user = %user, "rooms: cannot read the user's rooms");
                     return;
                 }
             };
@@ -277,33 +278,33 @@ impl RoomRuntime {
                 // A join or leave of this user committed meanwhile: read again.
                 continue;
             }
-            let sessions = self.hub.sessions_of(session.app_id, &session.user);
+            let sessions = self.delivery.connections_of(app.id, user);
             for (room, _) in rooms {
-                let live = self.ensure(&mut maps, state, &session.app, room.id);
-                live.attach(&session.user, sessions.clone());
+                let live = self.ensure(&mut maps, state, app, room.id);
+                live.attach(user, sessions.clone());
                 maps.user_rooms.entry(key.clone()).or_default().insert(room.id);
-                maps.absent.remove(&((session.app_id, room.id), session.user.clone()));
+                maps.absent.remove(&((app.id, room.id), user.clone()));
             }
             return;
         }
-        tracing::warn!(user = %session.user, "rooms: the user's rooms kept changing during login");
+        tracing::warn!(user = %user, "rooms: the user's rooms kept changing during login");
     }
 
-    /// A session ended (after it left the hub): when it was the user's last, their absence
+    /// A session of `user` ended (after it left the hub): when it was the user's last, their absence
     /// starts in every room they are in.
-    pub fn session_offline(&self, session: &Session) {
-        let key = (session.app_id, session.user.clone());
+    pub fn session_offline(&self, app_id: i64, user: &UserName, session_id: SessionId) {
+        let key = (app_id, user.clone());
         let mut maps = self.maps();
         let rooms: Vec<RoomId> = maps.user_rooms.get(&key).map(|r| r.iter().copied().collect()).unwrap_or_default();
         for room in &rooms {
-            if let Some(live) = maps.rooms.get(&(session.app_id, *room)) {
-                live.detach_session(&session.user, session.id);
+            if let Some(live) = maps.rooms.get(&(app_id, *room)) {
+                live.detach_session(user, session_id);
             }
         }
-        if self.hub.sessions_of(session.app_id, &session.user).is_empty() {
+        if self.delivery.connections_of(app_id, user).is_empty() {
             let deadline = Instant::now() + self.grace;
             for room in rooms {
-                maps.absent.insert(((session.app_id, room), session.user.clone()), deadline);
+                maps.absent.insert(((app_id, room), user.clone()), deadline);
             }
             maps.user_rooms.remove(&key);
             maps.epochs.remove(&key);
@@ -311,39 +312,47 @@ impl RoomRuntime {
     }
 
     /// The rooms an online user is in.
-    pub(crate) fn rooms_of(&self, app_id: i64, user: &UserName) -> Vec<RoomId> {
+    pub fn rooms_of(&self, app_id: i64, user: &UserName) -> Vec<RoomId> {
         self.maps().user_rooms.get(&(app_id, user.clone())).map(|r| r.iter().copied().collect()).unwrap_or_default()
     }
 
     // -------------------------------------------------------------------- websocket join and leave
 
-    /// Joins `session`'s user to the room; on success the ack (with `chatroomInfo`) and the
-    /// room's recent messages have been sent to the session.
-    pub(crate) async fn join(
+    /// Joins `user` to the room from their connection `session_id`; on success the ack (with
+    /// `chatroomInfo`) and the room's recent messages have been sent to that connection.
+    pub async fn join(
         &self,
-        state: &AppState,
-        session: &Session,
+        state: &Services,
+        app: &AppRecord,
+        user: &UserName,
+        session_id: SessionId,
         room_id: RoomId,
         meta_id: u64,
         ext: String,
     ) -> Result<(), ApiError> {
-        let live = self.live(state, &session.app, room_id);
+        let live = self.live(state, app, room_id);
         let (reply, answer) = oneshot::channel();
-        let op = PresenceOp::Join { user: session.user.clone(), session_id: session.id, meta_id, ext, reply };
+        let op = PresenceOp::Join { user: user.clone(), session_id, meta_id, ext, reply };
         submit(&live, op, answer, room_id).await
     }
 
-    /// Takes `session`'s user out of the room.
-    pub(crate) async fn leave(&self, state: &AppState, session: &Session, room_id: RoomId) -> Result<(), ApiError> {
-        let live = self.live(state, &session.app, room_id);
+    /// Takes `user` out of the room.
+    pub async fn leave(
+        &self,
+        state: &Services,
+        app: &AppRecord,
+        user: &UserName,
+        room_id: RoomId,
+    ) -> Result<(), ApiError> {
+        let live = self.live(state, app, room_id);
         let (reply, answer) = oneshot::channel();
-        submit(&live, PresenceOp::Leave { user: session.user.clone(), reply }, answer, room_id).await
+        submit(&live, PresenceOp::Leave { user: user.clone(), reply }, answer, room_id).await
     }
 
     /// A websocket join committed: attaches the user's sessions and greets the joiner.
     fn joined(
         &self,
-        _state: &AppState,
+        _state: &Services,
         live: &Arc<LiveRoom>,
         user: &UserName,
         session_id: u64,
@@ -352,7 +361,7 @@ impl RoomRuntime {
     ) {
         let key = (live.app_id, user.clone());
         let mut maps = self.maps();
-        let sessions = self.hub.sessions_of(live.app_id, user);
+        let sessions = self.delivery.connections_of(live.app_id, user);
         if sessions.is_empty() {
             // The joiner went away meanwhile: they are in the room, and away.
             live.abandon_join(user);
@@ -363,12 +372,12 @@ impl RoomRuntime {
         maps.user_rooms.entry(key).or_default().insert(live.room_id);
         maps.absent.remove(&((live.app_id, live.room_id), user.clone()));
         let ack = msync::join_ack(&live.app_key, live.room_id, user.as_str(), meta_id, info, crate::ids::now_ms());
-        let joiner = sessions.iter().find(|s| s.id == session_id).cloned();
+        let joiner = sessions.iter().find(|s| s.session_id() == session_id).cloned();
         live.greet(user, sessions, |ring| {
             if let Some(joiner) = &joiner {
-                joiner.send(ack);
+                joiner.push(ack);
                 if let Some(frame) = live.ring_frame(ring, |id| joiner.has_sent(id)) {
-                    joiner.send(frame);
+                    joiner.push(frame);
                 }
             }
         });
@@ -471,7 +480,7 @@ async fn submit(
 }
 
 /// Ends absences as their grace periods run out, and puts idle rooms to sleep.
-async fn sweep(state: AppState, tick: Duration) {
+async fn sweep(state: Services, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sleep_check_every = (state.rooms.idle / 10).clamp(tick, Duration::from_secs(10));

@@ -18,10 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::live::LiveRoom;
 use crate::services::Caller;
-use crate::services::groups::user_not_found;
+use crate::services::Services;
 use crate::services::rooms::{RoomDecision, RoomScene, change_room, enter, leave};
-use crate::services::{Venue, denial_error_in};
-use crate::state::AppState;
+use crate::services::user_not_found;
+use crate::services::{VenueKind, denial_error_in};
 
 /// Ops committed in one transaction at most.
 const BATCH: usize = 256;
@@ -58,7 +58,7 @@ enum Outcome {
 }
 
 /// The actor of one room: runs until the room is forgotten (its sender dropped).
-pub(crate) async fn run(state: AppState, live: Arc<LiveRoom>, mut ops: mpsc::Receiver<PresenceOp>) {
+pub(crate) async fn run(state: Services, live: Arc<LiveRoom>, mut ops: mpsc::Receiver<PresenceOp>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         // A stopping server commits no more presence: every member's absence starts at the
@@ -75,7 +75,7 @@ pub(crate) async fn run(state: AppState, live: Arc<LiveRoom>, mut ops: mpsc::Rec
     }
 }
 
-async fn commit(state: &AppState, live: &Arc<LiveRoom>, ops: Vec<PresenceOp>) {
+async fn commit(state: &Services, live: &Arc<LiveRoom>, ops: Vec<PresenceOp>) {
     let app = live.app.read().clone();
     let mut users: Vec<UserName> = Vec::new();
     for op in &ops {
@@ -143,7 +143,7 @@ fn refusal(outcome: Outcome) -> ApiError {
 /// Decides every op of the batch, in order, against the snapshot and what the earlier ops of
 /// the batch did.
 fn decide(
-    state: &AppState,
+    state: &Services,
     scene: &RoomScene,
     ops: &[PresenceOp],
     plan_limit: u32,
@@ -166,7 +166,7 @@ fn decide(
         };
         let authorize = |action: RoomAction| {
             rules::authorize_room(rules::Caller::User(subject), action, None, RoomFlags { mute_all: room.mute_all })
-                .map_err(|denial| denial_error_in(Venue::Room, denial, &room_label, user.as_str(), None))
+                .map_err(|denial| denial_error_in(VenueKind::Room, denial, &room_label, user.as_str(), None))
         };
         let outcome = match op {
             PresenceOp::Join { ext, .. } => {

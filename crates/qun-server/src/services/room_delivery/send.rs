@@ -14,11 +14,11 @@ use qun_proto::{ApiError, ErrorCode};
 use qun_store::AppRecord;
 
 use crate::ids::now_ms;
+use crate::services::Services;
 use crate::services::delivery::Origin;
 use crate::services::messages::Sent;
 use crate::services::rooms::room_not_found;
-use crate::services::{Caller, Venue, denial_error_in};
-use crate::state::AppState;
+use crate::services::{Caller, VenueKind, denial_error_in};
 
 /// The priority tag a message carries in `Meta.ext` (`chatroom_msg_tag`), if any.
 pub(crate) fn priority_tag(ext: &[KeyValue]) -> Option<i64> {
@@ -32,7 +32,7 @@ pub(crate) fn priority_tag(ext: &[KeyValue]) -> Option<i64> {
 /// A message to a chat room from a logged-in client (`Meta{to: room, ns: CHAT}`, body type
 /// CHATROOM), its size already checked.
 pub async fn send_from_client(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     user: &UserName,
     origin: &dyn Origin,
@@ -71,7 +71,7 @@ pub async fn send_from_client(
         None,
         RoomFlags { mute_all: facts.mute_all },
     )
-    .map_err(|denial| denial_error_in(Venue::Room, denial, &room_id.to_string(), user.as_str(), None))?;
+    .map_err(|denial| denial_error_in(VenueKind::Room, denial, &room_id.to_string(), user.as_str(), None))?;
     if live.is_closed() {
         return Err(room_not_found(room_id));
     }
@@ -98,7 +98,7 @@ pub async fn send_from_client(
 /// the owner, admins and allowlisted members are admitted as high priority. The downlink's tag
 /// is the level asked for, but a member's refused high, which goes out as normal.
 pub(crate) async fn send_from_rest(
-    state: &AppState,
+    state: &Services,
     app: &AppRecord,
     caller: &Caller,
     room_id: RoomId,
