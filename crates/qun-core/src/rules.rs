@@ -274,10 +274,7 @@ pub fn authorize(
             }
             Ok(())
         }
-        DecideApplication | AddMember => {
-            gates.manager()?;
-            target_outsider(target)
-        }
+        DecideApplication | AddMember => gates.add_member(target),
         Invite => {
             match gates.standing {
                 Some(Member) if !group.allow_invites => return Err(Denial::InvitesNotAllowed),
@@ -286,30 +283,11 @@ pub fn authorize(
             }
             target_outsider(target)
         }
-        Kick | Mute | Unmute | AllowlistAdd | AllowlistRemove => {
-            gates.manager()?;
-            target_member(target)?;
-            gates.may_manage(target)
-        }
-        Block => {
-            gates.manager()?;
-            if target == Blocklisted {
-                return Err(Denial::TargetBlocklisted);
-            }
-            gates.may_manage(target)
-        }
-        Unblock => {
-            gates.manager()?;
-            target_blocklisted(target)
-        }
-        AddAdmin => {
-            gates.owner()?;
-            target_new_admin(target)
-        }
-        RemoveAdmin => {
-            gates.owner()?;
-            target_admin(target)
-        }
+        Kick | Mute | Unmute | AllowlistAdd | AllowlistRemove => gates.manage_member(target),
+        Block => gates.block(target),
+        Unblock => gates.unblock(target),
+        AddAdmin => gates.add_admin(target),
+        RemoveAdmin => gates.remove_admin(target),
         TransferOwnership => {
             gates.owner()?;
             match target {
@@ -374,6 +352,44 @@ impl Gates {
             Standing::Admin if self.standing == Some(Standing::Admin) => Err(Denial::TargetIsAdmin),
             _ => Ok(()),
         }
+    }
+
+    // The actions groups and rooms decide alike, whole.
+
+    /// Bring an outsider in.
+    fn add_member(self, target: Standing) -> Result<(), Denial> {
+        self.manager()?;
+        target_outsider(target)
+    }
+
+    /// Act on a member below the caller (kick, mute, allowlist).
+    fn manage_member(self, target: Standing) -> Result<(), Denial> {
+        self.manager()?;
+        target_member(target)?;
+        self.may_manage(target)
+    }
+
+    fn block(self, target: Standing) -> Result<(), Denial> {
+        self.manager()?;
+        if target == Standing::Blocklisted {
+            return Err(Denial::TargetBlocklisted);
+        }
+        self.may_manage(target)
+    }
+
+    fn unblock(self, target: Standing) -> Result<(), Denial> {
+        self.manager()?;
+        target_blocklisted(target)
+    }
+
+    fn add_admin(self, target: Standing) -> Result<(), Denial> {
+        self.owner()?;
+        target_new_admin(target)
+    }
+
+    fn remove_admin(self, target: Standing) -> Result<(), Denial> {
+        self.owner()?;
+        target_admin(target)
     }
 }
 

@@ -16,10 +16,7 @@
 //!
 //! [`authorize`]: super::authorize
 
-use super::{
-    Caller, Denial, Gates, may_speak, target_admin, target_blocklisted, target_member, target_new_admin,
-    target_outsider,
-};
+use super::{Caller, Denial, Gates, may_speak};
 use crate::{RoomFlags, Standing};
 
 /// Everything one can do to or in a chat room.
@@ -155,40 +152,18 @@ pub fn authorize_room(
         }
         SetAttributes { forced: false } | RemoveAttributes { forced: false } => gates.member(),
         SetAttributes { forced: true } | RemoveAttributes { forced: true } => gates.manager(),
-        AddMember => {
-            gates.manager()?;
-            target_outsider(target)
-        }
-        Kick | Mute | AllowlistAdd => {
-            gates.manager()?;
-            target_member(target)?;
-            gates.may_manage(target)
-        }
+        AddMember => gates.add_member(target),
+        Kick | Mute | AllowlistAdd => gates.manage_member(target),
         // A mute or allowlist entry outlives presence: it may be lifted from anyone below the
         // caller, in the room or not.
         Unmute | AllowlistRemove => {
             gates.manager()?;
             gates.may_manage(target)
         }
-        Block => {
-            gates.manager()?;
-            if target == Standing::Blocklisted {
-                return Err(Denial::TargetBlocklisted);
-            }
-            gates.may_manage(target)
-        }
-        Unblock => {
-            gates.manager()?;
-            target_blocklisted(target)
-        }
-        AddAdmin => {
-            gates.owner()?;
-            target_new_admin(target)
-        }
-        RemoveAdmin => {
-            gates.owner()?;
-            target_admin(target)
-        }
+        Block => gates.block(target),
+        Unblock => gates.unblock(target),
+        AddAdmin => gates.add_admin(target),
+        RemoveAdmin => gates.remove_admin(target),
     }
 }
 
