@@ -41,6 +41,11 @@ pub fn id_floor_at(unix_ms: u64) -> u64 {
     unix_ms.saturating_sub(EPOCH_MS) << (NODE_BITS + COUNTER_BITS)
 }
 
+/// When id `id` was generated, ms since the Unix epoch (to the millisecond, borrowing aside).
+pub fn id_time_ms(id: u64) -> u64 {
+    (id >> (NODE_BITS + COUNTER_BITS)) + EPOCH_MS
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -70,5 +75,14 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), count);
         assert!(all[0] < i64::MAX as u64);
+    }
+
+    #[test]
+    fn an_id_tells_when_it_was_made() {
+        let before = now_ms();
+        let id = IdGenerator::new(5).next();
+        let made = id_time_ms(id);
+        assert!(made >= before && made <= now_ms(), "{before} <= {made}");
+        assert_eq!(id_time_ms(id_floor_at(made)), made);
     }
 }

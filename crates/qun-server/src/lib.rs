@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod rest;
 pub mod services;
 pub mod state;
+pub mod telemetry;
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;

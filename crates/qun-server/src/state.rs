@@ -17,6 +17,7 @@ use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
+use crate::telemetry::{LiveCollector, LiveSource, Metrics, RoomStats};
 
 /// Handed to every request and connection. Clone freely. Assembled once, at start-up
 /// ([`AppState::open`]): what services may use is [`Services`] (reached through `Deref`), and
@@ -97,8 +98,9 @@ impl AppState {
         let hub = Arc::new(Hub::default());
         let lifecycle = Lifecycle::default();
         let delivery: Arc<dyn Delivery> = hub.clone();
+        let metrics = Arc::new(Metrics::new(store.backend()));
         let services = Services {
-            writer: MessageWriter::start(store.clone(), &lifecycle),
+            writer: MessageWriter::start(store.clone(), &lifecycle, metrics.clone()),
             rooms: Arc::new(RoomRuntime::new(
                 delivery.clone(),
                 config.room_grace,
@@ -113,10 +115,33 @@ impl AppState {
             config: Arc::new(config),
             login_throttle: Arc::new(LoginThrottle::new(max_failed_logins)),
             apps: AppCache::default(),
+            metrics,
         };
         let state = AppState { services, hub };
+        let live = LiveParts { hub: state.hub.clone(), rooms: state.rooms.clone() };
+        state.metrics.add_collector(LiveCollector(Arc::new(live)));
         state.rooms.start(&state).await;
         Ok(state)
+    }
+}
+
+/// What `/metrics` reads of the live parts at each scrape.
+struct LiveParts {
+    hub: Arc<Hub>,
+    rooms: Arc<RoomRuntime>,
+}
+
+impl LiveSource for LiveParts {
+    fn sessions_online(&self) -> u64 {
+        self.hub.session_count() as u64
+    }
+
+    fn room_members_away(&self) -> u64 {
+        self.rooms.absent_count() as u64
+    }
+
+    fn rooms(&self) -> Vec<RoomStats> {
+        self.rooms.stats()
     }
 }
 

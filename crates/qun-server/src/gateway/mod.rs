@@ -27,6 +27,7 @@ use qun_proto::msync::{self, Command};
 use tokio::sync::mpsc;
 
 use crate::state::AppState;
+use crate::telemetry::LoginResult;
 
 /// The SDK gives up on a login reply after 10 s; we give the client as long to send it.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,7 +69,10 @@ async fn connection(socket: WebSocket, state: AppState) {
         },
         () = state.lifecycle.stopping() => return,
     };
-    let (session, outbound, reply) = match login::login(&state, &first).await {
+    let logged_in = login::login(&state, &first).await;
+    let result = if logged_in.is_ok() { LoginResult::Ok } else { LoginResult::Refused };
+    state.metrics.login("msync", result);
+    let (session, outbound, reply) = match logged_in {
         Ok(login::LoggedIn { session: (session, outbound), reply }) => (Arc::new(session), outbound, reply),
         Err(reply) => {
             if let Some(reply) = reply {

@@ -14,6 +14,7 @@ use super::session::{GroupView, Session};
 use crate::ids::{id_floor_at, now_ms};
 use crate::services::recent::RecentEntry;
 use crate::state::AppState;
+use crate::telemetry::Kind;
 
 /// The JID name of the personal-events queue.
 pub(crate) const PERSONAL_QUEUE_NAME: &str = "~events";
@@ -117,7 +118,7 @@ pub(crate) async fn pull(
             stored
         }
     };
-    let (metas, consumed) = match &queue {
+    let Batch { metas, consumed, messages } = match &queue {
         QueueKey::Group(group) => group_batch(state, session, *group, cursor).await?,
         QueueKey::Chat(peer) => chat_batch(state, session, peer, cursor).await?,
         QueueKey::Personal => {
@@ -125,9 +126,10 @@ pub(crate) async fn pull(
             let events = state.store.user_events(session.app_id, &session.user, after as u64, PULL_BATCH).await?;
             let metas =
                 events.iter().map(|stored| EncodedMeta::new(&personal_meta(&session.app_key, stored))).collect();
-            (metas, events.last().map(|e| e.id as i64))
+            Batch { metas, consumed: events.last().map(|e| e.id as i64), messages: Messages::default() }
         }
     };
+    state.metrics.pulls.inc();
     let jid = queue_jid(&session.app_key, &queue);
     if metas.is_empty() {
         // Everything read was invisible to this user: move past it ourselves.
@@ -139,19 +141,51 @@ pub(crate) async fn pull(
     if let Some(seq) = consumed {
         session.cursors.sent_through(&queue, seq);
     }
+    if messages.count > 0 {
+        let kind = if matches!(queue, QueueKey::Group(_)) { Kind::Group } else { Kind::Chat };
+        state.metrics.delivered(kind, messages.count, messages.newest);
+    }
     Ok(msync::pull_batch(jid, &metas, consumed.map(|seq| seq as u64), false, now_ms()))
 }
 
-/// The next batch of a group queue, and the last sequence it consumed.
+/// The messages of a batch, for the metrics.
+#[derive(Debug, Default)]
+struct Messages {
+    count: u64,
+    /// The newest message's id.
+    newest: Option<u64>,
+}
+
+impl Messages {
+    fn add(&mut self, id: u64) {
+        self.count += 1;
+        self.newest = Some(self.newest.map_or(id, |newest| newest.max(id)));
+    }
+}
+
+/// The next batch of a queue: its metas, the last sequence it consumed, and its messages.
+struct Batch {
+    metas: Vec<EncodedMeta>,
+    consumed: Option<i64>,
+    messages: Messages,
+}
+
+impl Batch {
+    fn empty() -> Batch {
+        Batch { metas: Vec::new(), consumed: None, messages: Messages::default() }
+    }
+}
+
+/// The next batch of a group queue.
 async fn group_batch(
     state: &AppState,
     session: &Session,
     group: GroupId,
     cursor: Option<i64>,
-) -> Result<(Vec<EncodedMeta>, Option<i64>), qun_store::StoreError> {
+) -> Result<Batch, qun_store::StoreError> {
     let (app_id, user) = (session.app_id, &session.user);
     if !state.hub.is_member(app_id, user, group) {
-        return Ok((Vec::new(), None));
+        return Ok(Batch::empty());
     }
     let (view, known_last) = match session.group_view(group) {
         Some(view) => (view, state.recent.newest(app_id, group)),
@@ -160,7 +194,7 @@ async fn group_batch(
             let Some((membership, last_seq)) =
                 snapshot.and_then(|s| s.users[0].membership.clone().map(|m| (m, s.group.last_seq)))
             else {
-                return Ok((Vec::new(), None));
+                return Ok(Batch::empty());
             };
             let view = GroupView { floor: membership.cursor_seq, shielded: membership.shielded };
             session.remember_group_view(group, view);
@@ -174,6 +208,7 @@ async fn group_batch(
     let mut after = start_seq(cursor, view.floor, last_seq, GROUP_OFFLINE_LIMIT);
     let mut metas = Vec::new();
     let mut consumed = None;
+    let mut messages = Messages::default();
     while metas.is_empty() {
         let entries = match state.recent.read(app_id, group, after, PULL_BATCH as usize) {
             Some((entries, _)) => entries,
@@ -192,31 +227,38 @@ async fn group_batch(
             let hidden = entry.except.as_ref() == Some(user)
                 || (entry.is_message && (view.shielded || session.has_sent(entry.id)));
             if !hidden {
+                if entry.is_message {
+                    messages.add(entry.id);
+                }
                 metas.push(EncodedMeta::from_serialized(entry.meta));
             }
         }
     }
-    Ok((metas, consumed))
+    Ok(Batch { metas, consumed, messages })
 }
 
-/// The next batch of a 1:1 queue, and the last sequence it consumed.
+/// The next batch of a 1:1 queue.
 async fn chat_batch(
     state: &AppState,
     session: &Session,
     peer: &UserName,
     cursor: Option<i64>,
-) -> Result<(Vec<EncodedMeta>, Option<i64>), qun_store::StoreError> {
+) -> Result<Batch, qun_store::StoreError> {
     let conversation = Conversation::chat(session.user.clone(), peer.clone());
     let newest = state.store.history(session.app_id, &conversation, None, 1).await?.first().map_or(0, |e| e.seq);
     let after = start_seq(cursor, 0, newest, CHAT_OFFLINE_LIMIT);
     let entries = state.store.chat_timeline(session.app_id, &conversation, after, PULL_BATCH).await?;
+    let mut messages = Messages::default();
     let metas = entries
         .iter()
         .filter(|entry| !session.has_sent(entry.id))
         .map(|entry| recent_entry(&session.app_key, entry))
-        .map(|entry| EncodedMeta::from_serialized(entry.meta))
+        .map(|entry| {
+            messages.add(entry.id);
+            EncodedMeta::from_serialized(entry.meta)
+        })
         .collect();
-    Ok((metas, entries.last().map(|e| e.seq)))
+    Ok(Batch { metas, consumed: entries.last().map(|e| e.seq), messages })
 }
 
 /// A stored timeline entry in the form the cache keeps: ready-to-send bytes.

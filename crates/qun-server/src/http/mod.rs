@@ -22,7 +22,11 @@ pub fn router(state: AppState) -> Router {
             .route("/health", axum::routing::get(health))
             .route("/metrics", axum::routing::get(metrics::metrics))
             .route("/websocket", axum::routing::get(crate::gateway::upgrade))
-            .nest("/{org}/{app}", crate::rest::routes())
+            .nest(
+                "/{org}/{app}",
+                crate::rest::routes()
+                    .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::observe)),
+            )
             .fallback(error::not_found)
             .with_state(state),
     )

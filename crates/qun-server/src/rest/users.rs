@@ -17,9 +17,22 @@ use crate::ids::now_ms;
 use crate::services::users::{check_password, issue_token, may_register, prepare_user, user_entity};
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
+use crate::telemetry::LoginResult;
+use qun_proto::ApiError;
 use qun_proto::msync::KickReason;
 
 /// `POST /token`: `client_credentials`, `password`, or `inherit` (with an app token).
+/// How a password login ended, for the metrics.
+fn login_result<T>(checked: &Result<T, ApiError>) -> LoginResult {
+    match checked {
+        Ok(_) => LoginResult::Ok,
+        Err(error) if matches!(error.code, ErrorCode::ReachLimit | ErrorCode::ResourceLimited) => {
+            LoginResult::Throttled
+        }
+        Err(_) => LoginResult::Refused,
+    }
+}
+
 pub(crate) async fn token(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -49,7 +62,9 @@ pub(crate) async fn token(
             let (Some(name), Some(password)) = (request.username.as_deref(), request.password.as_deref()) else {
                 return Err(HttpError::new(ErrorCode::InvalidParameter, "username and password must be provided"));
             };
-            let user = check_password(&state, app, name, password).await?;
+            let checked = check_password(&state, app, name, password).await;
+            state.metrics.login("rest", login_result(&checked));
+            let user = checked?;
             let issued = issue_token(&state, app, Some(&user.name), request.ttl).await?;
             Ok(Json(UserTokenResponse {
                 access_token: issued.token,

@@ -17,6 +17,7 @@ use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
+use crate::telemetry::Metrics;
 
 /// See the module docs. Clone freely.
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub struct Services {
     pub recent: Arc<RecentTimelines>,
     /// Chat rooms live: presence, delivery, history, rate limits.
     pub rooms: Arc<RoomRuntime>,
+    /// What `GET /metrics` reports.
+    pub metrics: Arc<Metrics>,
     pub(crate) apps: AppCache,
 }
 

@@ -22,6 +22,7 @@ use crate::services::receipts;
 use crate::services::recent::RecentEntry;
 use crate::services::store_error;
 use crate::services::user_not_found;
+use crate::telemetry::{Kind, Metrics};
 
 /// Body plus ext of one message, in bytes (Agora: 5 KB).
 pub const MESSAGE_MAX_BYTES: usize = 5 * 1024;
@@ -167,6 +168,8 @@ pub async fn send(
         .await;
     match stored {
         Ok(AppendOutcome::Stored { seq }) => {
+            let kind = if matches!(conversation, Conversation::Group(_)) { Kind::Group } else { Kind::Chat };
+            state.metrics.messages_accepted.of(kind).inc();
             if let Conversation::Group(group) = &conversation {
                 let entry = RecentEntry { seq, id, except: None, is_message: true, meta: meta_bytes };
                 state.recent.insert(app_id, *group, entry);
@@ -221,6 +224,7 @@ fn notify(state: &Services, app_id: i64, conversation: &Conversation, sender: &U
 #[derive(Debug, Clone)]
 pub struct MessageWriter {
     requests: mpsc::Sender<WriteRequest>,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 #[derive(Debug)]
@@ -233,19 +237,25 @@ struct WriteRequest {
 impl MessageWriter {
     /// Starts the writer task on `store`. When the server stops it takes no more sends and
     /// commits those already queued, then ends.
-    pub fn start(store: std::sync::Arc<dyn qun_store::Store>, lifecycle: &Lifecycle) -> MessageWriter {
+    pub fn start(
+        store: std::sync::Arc<dyn qun_store::Store>,
+        lifecycle: &Lifecycle,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> MessageWriter {
         let (requests, receiver) = mpsc::channel(WRITER_QUEUE);
-        lifecycle.spawn(write_loop(store, receiver, lifecycle.clone()));
-        MessageWriter { requests }
+        lifecycle.spawn(write_loop(store, receiver, lifecycle.clone(), metrics.clone()));
+        MessageWriter { requests, metrics }
     }
 
     /// Stores one message; resolves after its transaction committed.
     pub async fn append(&self, app_id: i64, message: NewMessage) -> StoreResult<AppendOutcome> {
         let (reply, outcome) = oneshot::channel();
-        self.requests
-            .send(WriteRequest { app_id, message, reply })
-            .await
-            .map_err(|_| StoreError::Corrupt("the message writer stopped".to_owned()))?;
+        self.metrics.writer_queue.inc();
+        let queued = self.requests.send(WriteRequest { app_id, message, reply }).await;
+        if queued.is_err() {
+            self.metrics.writer_queue.dec();
+        }
+        queued.map_err(|_| StoreError::Corrupt("the message writer stopped".to_owned()))?;
         outcome.await.map_err(|_| StoreError::Corrupt("the message writer stopped".to_owned()))?
     }
 }
@@ -254,6 +264,7 @@ async fn write_loop(
     store: std::sync::Arc<dyn qun_store::Store>,
     mut receiver: mpsc::Receiver<WriteRequest>,
     lifecycle: Lifecycle,
+    metrics: std::sync::Arc<Metrics>,
 ) {
     let mut batch: Vec<WriteRequest> = Vec::with_capacity(WRITER_BATCH);
     loop {
@@ -268,13 +279,17 @@ async fn write_loop(
         if received == 0 {
             break;
         }
+        metrics.writer_queue.dec_by(received as i64);
         // One transaction per app in the batch (nearly always one).
         batch.sort_by_key(|request| request.app_id);
         while !batch.is_empty() {
             let app_id = batch[0].app_id;
             let split = batch.iter().position(|r| r.app_id != app_id).unwrap_or(batch.len());
             let (replies, messages): (Vec<_>, Vec<_>) = batch.drain(..split).map(|r| (r.reply, r.message)).unzip();
-            match store.append_messages(app_id, &messages).await {
+            let started = std::time::Instant::now();
+            let appended = store.append_messages(app_id, &messages).await;
+            metrics.store_commit_latency.observe(started.elapsed().as_secs_f64());
+            match appended {
                 Ok(outcomes) => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(outcome);

@@ -37,6 +37,7 @@ use super::presence::PresenceOp;
 use crate::ids::now_ms;
 use crate::lifecycle::Lifecycle;
 use crate::services::delivery::Connection;
+use crate::telemetry::{Kind, Metrics, RoomStats};
 
 /// Entries waiting for the flusher at most (see the module docs).
 pub(crate) const PENDING_MAX: usize = 4096;
@@ -126,27 +127,6 @@ pub(crate) struct RoomCounters {
     frames_refused: AtomicU64,
 }
 
-/// A reading of a room's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomStats {
-    pub app_key: String,
-    pub room_id: RoomId,
-    pub members_online: u64,
-    /// Messages delivered and dropped, by priority (high, normal, low).
-    pub delivered: [u64; 3],
-    pub dropped: [u64; 3],
-    pub events_dropped: u64,
-    pub frames: u64,
-    pub frames_refused: u64,
-    pub history: u64,
-}
-
-impl RoomStats {
-    pub fn offered(&self) -> u64 {
-        self.delivered.iter().sum::<u64>() + self.dropped.iter().sum::<u64>()
-    }
-}
-
 fn priority_index(priority: RoomPriority) -> usize {
     match priority {
         RoomPriority::High => 0,
@@ -177,6 +157,7 @@ pub(crate) struct LiveRoom {
     /// The room's presence actor (joins, leaves and expiries, committed in batches); taken
     /// away when the room closes, which ends the actor.
     presence: Mutex<Option<mpsc::Sender<PresenceOp>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for LiveRoom {
@@ -186,7 +167,12 @@ impl std::fmt::Debug for LiveRoom {
 }
 
 impl LiveRoom {
-    pub(crate) fn new(app: &AppRecord, room_id: RoomId, presence: mpsc::Sender<PresenceOp>) -> LiveRoom {
+    pub(crate) fn new(
+        app: &AppRecord,
+        room_id: RoomId,
+        presence: mpsc::Sender<PresenceOp>,
+        metrics: Arc<Metrics>,
+    ) -> LiveRoom {
         let app_key = msync::app_key(&app.org, &app.name);
         let overrides = RoomDelivery::default();
         let delivery = overrides.effective(&app.settings.rooms);
@@ -217,6 +203,7 @@ impl LiveRoom {
             facts_generation: AtomicU64::new(0),
             facts_loading: tokio::sync::Mutex::new(()),
             presence: Mutex::new(Some(presence)),
+            metrics,
         }
     }
 
@@ -511,35 +498,43 @@ impl LiveRoom {
         let shared = msync::push_batch(self.jid.clone(), &metas, timestamp);
         let except_sessions: HashSet<u64> = chunk.iter().filter_map(|p| p.except_session).collect();
         let except_users: HashSet<&UserName> = chunk.iter().filter_map(|p| p.except_user.as_ref()).collect();
-        let (mut frames, mut refused) = (0u64, 0u64);
+        let messages = chunk.iter().filter(|p| p.is_message).count() as u64;
+        let newest_message = chunk.iter().rev().find(|p| p.is_message).map(|p| p.id);
+        let (mut frames, mut refused, mut delivered) = (0u64, 0u64, 0u64);
         for recipient in recipients {
             let excluded = (!except_sessions.is_empty() && except_sessions.contains(&recipient.session.session_id()))
                 || (!except_users.is_empty() && except_users.contains(&recipient.user));
-            let frame = if excluded {
-                let own: Vec<EncodedMeta> = chunk
+            let (frame, frame_messages) = if excluded {
+                let own: Vec<(&Pending, EncodedMeta)> = chunk
                     .iter()
                     .zip(&metas)
                     .filter(|(p, _)| {
                         p.except_session != Some(recipient.session.session_id())
                             && p.except_user.as_ref() != Some(&recipient.user)
                     })
-                    .map(|(_, meta)| meta.clone())
+                    .map(|(p, meta)| (p, meta.clone()))
                     .collect();
                 if own.is_empty() {
                     continue;
                 }
-                msync::push_batch(self.jid.clone(), &own, timestamp)
+                let own_messages = own.iter().filter(|(p, _)| p.is_message).count() as u64;
+                let own: Vec<EncodedMeta> = own.into_iter().map(|(_, meta)| meta).collect();
+                (msync::push_batch(self.jid.clone(), &own, timestamp), own_messages)
             } else {
-                shared.clone()
+                (shared.clone(), messages)
             };
             if recipient.session.push(frame) {
                 frames += 1;
+                delivered += frame_messages;
             } else {
                 refused += 1;
             }
         }
         self.counters.frames.fetch_add(frames, Ordering::Relaxed);
         self.counters.frames_refused.fetch_add(refused, Ordering::Relaxed);
+        if delivered > 0 {
+            self.metrics.delivered(Kind::Room, delivered, newest_message);
+        }
     }
 
     /// Sends one event frame to `sessions` right away (events for named users, who may not be
@@ -618,7 +613,7 @@ mod tests {
     }
 
     fn room() -> LiveRoom {
-        LiveRoom::new(&app(), RoomId(9), mpsc::channel(1).0)
+        LiveRoom::new(&app(), RoomId(9), mpsc::channel(1).0, Arc::new(Metrics::new("test")))
     }
 
     fn user(name: &str) -> UserName {

@@ -26,7 +26,6 @@ mod live;
 mod presence;
 mod send;
 
-pub use live::RoomStats;
 pub use send::send_from_client;
 pub(crate) use send::send_from_rest;
 
@@ -47,6 +46,7 @@ use self::presence::PresenceOp;
 use crate::services::Services;
 use crate::services::delivery::{Delivery, SessionId};
 use crate::services::rooms::{RoomEventNotice, room_not_found};
+use crate::telemetry::RoomStats;
 
 type RoomKey = (i64, RoomId);
 type UserKey = (i64, UserName);
@@ -124,7 +124,7 @@ impl RoomRuntime {
             return live.clone();
         }
         let (presence, ops) = mpsc::channel(presence::QUEUE);
-        let live = Arc::new(LiveRoom::new(app, room_id, presence));
+        let live = Arc::new(LiveRoom::new(app, room_id, presence, state.metrics.clone()));
         if let Some(ring) = maps.sleeping_rings.remove(&(app.id, room_id)) {
             live.wake_with_ring(ring);
         }

@@ -19,6 +19,7 @@ use crate::services::delivery::Origin;
 use crate::services::messages::Sent;
 use crate::services::rooms::room_not_found;
 use crate::services::{Caller, VenueKind, denial_error_in};
+use crate::telemetry::Kind;
 
 /// The priority tag a message carries in `Meta.ext` (`chatroom_msg_tag`), if any.
 pub(crate) fn priority_tag(ext: &[KeyValue]) -> Option<i64> {
@@ -88,6 +89,7 @@ pub async fn send_from_client(
     let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, ext, meta.routetype);
     origin.sent(id);
     live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, user, Some(origin.session_id())).await;
+    state.metrics.messages_accepted.of(Kind::Room).inc();
     Ok(Sent { id, timestamp_ms: now })
 }
 
@@ -120,6 +122,7 @@ pub(crate) async fn send_from_rest(
     let sender = Jid::user(live.app_key.clone(), from.as_str());
     let downlink = room_message_meta(&live.app_key, id, now, sender, room_id, body, vec![tag], None);
     live.offer_message(id, Bytes::from(downlink.encode_to_vec()), priority, from, None).await;
+    state.metrics.messages_accepted.of(Kind::Room).inc();
     Ok(Sent { id, timestamp_ms: now })
 }
 
