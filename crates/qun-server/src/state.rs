@@ -17,6 +17,7 @@ use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
+use crate::storage::FileStorage;
 
 /// Handed to every request. Clone freely.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
     pub recent: Arc<RecentTimelines>,
     /// Chat rooms live: presence, delivery, history, rate limits.
     pub rooms: Arc<RoomRuntime>,
+    /// File bytes: chat files and group shared files.
+    pub files: FileStorage,
     /// Apps by `(org, app)`. Apps are few and rarely change; a miss asks the store.
     /// `parking_lot::RwLock` (no poisoning): held for a map lookup only, never across an `.await`.
     apps: Arc<RwLock<HashMap<(String, String), AppRecord>>>,
@@ -99,6 +102,8 @@ impl AppState {
         };
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
         let max_failed_logins = config.max_failed_logins_per_minute;
+        let files = FileStorage::open(&config.storage).context("opening the file storage")?;
+        files.check().await;
         let hub = Arc::new(Hub::default());
         let lifecycle = Lifecycle::default();
         let state = AppState {
@@ -108,6 +113,7 @@ impl AppState {
             hub,
             lifecycle,
             recent: Arc::new(RecentTimelines::default()),
+            files,
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),
@@ -115,6 +121,7 @@ impl AppState {
             apps: Arc::new(RwLock::new(HashMap::new())),
         };
         state.rooms.start(&state).await;
+        crate::services::chatfiles::start_sweeper(&state);
         Ok(state)
     }
 
@@ -144,8 +151,12 @@ impl AppState {
         Ok(updated)
     }
 
+    /// The local directory of the file storage (with S3: where it would be, unused).
     pub fn files_dir(&self) -> PathBuf {
-        self.config.data_dir.join("files")
+        match &self.config.storage {
+            crate::config::StorageConfig::Local { root } => root.clone(),
+            crate::config::StorageConfig::S3(_) => self.config.data_dir.join("files"),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Services speak [`ApiError`]; they know nothing of HTTP.
 
+pub mod chatfiles;
 pub mod delivery;
 pub mod groups;
 pub mod messages;
@@ -10,6 +11,7 @@ pub mod receipts;
 pub mod recent;
 pub mod room_delivery;
 pub mod rooms;
+pub mod thumbnails;
 pub mod users;
 
 use qun_core::UserName;
