@@ -24,7 +24,7 @@ function installBrowserShims() {
       return super.send(data, ...rest);
     }
   };
-  globalThis.XMLHttpRequest = require('xhr2');
+  globalThis.XMLHttpRequest = browserXhr(require('xhr2'));
   const store = new Map();
   globalThis.localStorage = {
     getItem: (k) => (store.has(k) ? store.get(k) : null),
@@ -54,6 +54,38 @@ function installBrowserShims() {
   if (!globalThis.navigator) {
     Object.defineProperty(globalThis, 'navigator', { value: { userAgent: 'node', onLine: true }, configurable: true });
   }
+}
+
+/**
+ * xhr2 with the two things a browser's XMLHttpRequest does that the SDK's file calls need:
+ * `send(FormData)` (uploads: xhr2 sends only strings and buffers, so Node's own multipart
+ * encoder, `new Response(formData)`, makes the body and its boundary) and
+ * `responseType = 'blob'` (downloads: xhr2 would decode the bytes as text).
+ */
+function browserXhr(Xhr2) {
+  return class BrowserXhr extends Xhr2 {
+    send(data) {
+      if (!(data instanceof FormData)) return super.send(data);
+      const encoded = new Response(data);
+      encoded.arrayBuffer().then(
+        (body) => {
+          this.setRequestHeader('Content-Type', encoded.headers.get('content-type'));
+          super.send(Buffer.from(body));
+        },
+        (error) => this.dispatchEvent({ type: 'error', error }),
+      );
+      return undefined;
+    }
+
+    // xhr2's hook that turns the received chunks into `response` (an internal of xhr2 0.2.1).
+    _parseResponse() {
+      if (this.responseType !== 'blob') return super._parseResponse();
+      const bytes = Buffer.concat(this._responseParts);
+      this._responseParts = null;
+      this.response = new Blob([bytes], { type: this.getResponseHeader('content-type') ?? '' });
+      return undefined;
+    }
+  };
 }
 
 /** The SDK module for `flavour` ("agora" → agora-chat@1.4.0, "easemob" → easemob-websdk@4.21.1). */

@@ -77,6 +77,13 @@ error_table! {
     GroupNotFound => 404, "service_resource_not_found", "ResourceNotFoundException", 1, "group not found";
     /// Another resource (file, request, route) does not exist.
     ResourceNotFound => 404, "resource_not_found", "ResourceNotFoundException", 1, "not found";
+    /// A chat file (`/chatfiles/{uuid}`) that was never uploaded, or was removed.
+    FileNotFound => 404, "entity_not_found", "EntityNotFoundException", 1, "not found";
+    /// A chat file past its retention: the SDK matches the error name `file_expired`.
+    FileExpired => 404, "file_expired", "FileExpiredException", 1, "file expired";
+    /// A restricted chat file asked for without its share secret, or with a wrong one; the
+    /// SDK matches the description [`FILE_NO_PERMISSION`].
+    FileNoPermission => 403, "forbidden_op", "ForbiddenOperationException", 7, "permission denied";
     /// The org/app in the path does not exist.
     AppNotFound => 404, "organization_application_not_found", "ApplicationNotFoundException", 2, "Sorry, the appkey is not found";
     /// The user name is taken.
@@ -109,6 +116,10 @@ error_table! {
     /// The store is busy with a conflicting change; the client may retry.
     Busy => 503, "service_unavailable", "ServiceUnavailableException", 1, "service unavailable";
 }
+
+/// The description of [`ErrorCode::FileNoPermission`]: the web SDK's download reports
+/// `WEBIM_DOWNLOADFILE_ERROR_NO_PERMISSION` for a 403 with exactly this text.
+pub const FILE_NO_PERMISSION: &str = "chatfile no permission";
 
 /// A client-visible error: a row of the table plus a human description.
 #[derive(Debug, Clone, PartialEq, Eq)]

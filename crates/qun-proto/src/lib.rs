@@ -8,4 +8,4 @@ pub mod error;
 pub mod msync;
 pub mod rest;
 
-pub use error::{ApiError, ErrorCode};
+pub use error::{ApiError, ErrorCode, FILE_NO_PERMISSION};

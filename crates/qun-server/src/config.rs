@@ -42,6 +42,30 @@ pub struct ServeArgs {
     #[arg(long, env = "QUN_OPEN_REGISTRATION", num_args = 0..=1, default_missing_value = "true",
         value_parser = clap::builder::BoolishValueParser::new())]
     pub open_registration: Option<bool>,
+    /// Where uploaded files live on local disk [default: <data dir>/files]; unused with S3.
+    #[arg(long, env = "QUN_FILES_DIR")]
+    pub files_dir: Option<PathBuf>,
+    /// Keep uploaded files in this S3 bucket (any S3-compatible store) instead of on local disk.
+    #[arg(long, env = "QUN_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// The S3 endpoint, e.g. `http://127.0.0.1:9000` for a local MinIO [default: AWS's].
+    #[arg(long, env = "QUN_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region [default: us-east-1].
+    #[arg(long, env = "QUN_S3_REGION")]
+    pub s3_region: Option<String>,
+    #[arg(long, env = "QUN_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    #[arg(long, env = "QUN_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Allows a plain `http://` S3 endpoint (`true` or `false`; the flag alone means `true`).
+    #[arg(long, env = "QUN_S3_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_allow_http: Option<bool>,
+    /// Seconds a chat file (message attachment) is kept; 0 keeps them forever [default: 604800,
+    /// Agora's 7 days].
+    #[arg(long, env = "QUN_CHATFILE_RETENTION_SECS")]
+    pub chatfile_retention_secs: Option<u64>,
 }
 
 /// The TOML file: the same keys as the flags, with underscores.
@@ -63,6 +87,14 @@ struct FileConfig {
     room_flush_max_ms: Option<u64>,
     room_idle_secs: Option<u64>,
     open_registration: Option<bool>,
+    files_dir: Option<PathBuf>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+    s3_allow_http: Option<bool>,
+    chatfile_retention_secs: Option<u64>,
 }
 
 /// Connections per user by default (Agora's multi-device default allows several platforms).
@@ -73,6 +105,8 @@ const DEFAULT_ROOM_GRACE: Duration = Duration::from_secs(120);
 const DEFAULT_ROOM_FLUSH_MAX: Duration = Duration::from_millis(400);
 /// How long a chat room nobody is in stays in memory (see `room_idle`).
 const DEFAULT_ROOM_IDLE: Duration = Duration::from_secs(600);
+/// How long chat files are kept (Agora: 7 days).
+const DEFAULT_CHATFILE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -105,6 +139,45 @@ pub struct Config {
     /// The default app's open registration, set at every start; `None` keeps what the app
     /// has stored (off for a new app).
     pub open_registration: Option<bool>,
+    /// Where file bytes live (chat files and group shared files).
+    pub storage: StorageConfig,
+    /// Chat files older than this are refused and swept away; `None` keeps them forever.
+    pub chatfile_retention: Option<Duration>,
+}
+
+/// Where file bytes live (see `storage.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// A directory on local disk.
+    Local { root: PathBuf },
+    /// A bucket of an S3-compatible store.
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket. Without keys, object_store's default credential chain applies
+/// (instance metadata and the like).
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    /// `None`: AWS's endpoint for the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    // The secret key stays out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("allow_http", &self.allow_http)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -125,6 +198,33 @@ impl Config {
         let appkey = AppKey::parse(&appkey_text).map_err(|e| anyhow::anyhow!("QUN_APPKEY {appkey_text:?}: {e}"))?;
         let plan_text = args.plan.or(file.plan).unwrap_or_else(|| "enterprise".to_owned());
         let plan = Plan::parse(&plan_text).with_context(|| format!("unknown plan {plan_text:?}"))?;
+        let storage = match args.s3_bucket.or(file.s3_bucket) {
+            Some(bucket) => {
+                let access_key_id = args.s3_access_key_id.or(file.s3_access_key_id);
+                let secret_access_key = args.s3_secret_access_key.or(file.s3_secret_access_key);
+                anyhow::ensure!(
+                    access_key_id.is_some() == secret_access_key.is_some(),
+                    "the S3 access key id and secret go together: set both (QUN_S3_ACCESS_KEY_ID and \
+                     QUN_S3_SECRET_ACCESS_KEY) or neither"
+                );
+                StorageConfig::S3(S3Config {
+                    bucket,
+                    endpoint: args.s3_endpoint.or(file.s3_endpoint),
+                    region: args.s3_region.or(file.s3_region).unwrap_or_else(|| "us-east-1".to_owned()),
+                    access_key_id,
+                    secret_access_key,
+                    allow_http: args.s3_allow_http.or(file.s3_allow_http).unwrap_or(false),
+                })
+            }
+            None => StorageConfig::Local {
+                root: args.files_dir.or(file.files_dir).unwrap_or_else(|| data_dir.join("files")),
+            },
+        };
+        let chatfile_retention = match args.chatfile_retention_secs.or(file.chatfile_retention_secs) {
+            None => Some(DEFAULT_CHATFILE_RETENTION),
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+        };
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
             data_dir,
@@ -141,6 +241,8 @@ impl Config {
             room_flush_max: file.room_flush_max_ms.map_or(DEFAULT_ROOM_FLUSH_MAX, Duration::from_millis),
             room_idle: file.room_idle_secs.map_or(DEFAULT_ROOM_IDLE, Duration::from_secs),
             open_registration: args.open_registration.or(file.open_registration),
+            storage,
+            chatfile_retention,
         })
     }
 
@@ -162,6 +264,8 @@ impl Config {
             room_flush_max: DEFAULT_ROOM_FLUSH_MAX,
             room_idle: DEFAULT_ROOM_IDLE,
             open_registration: None,
+            storage: StorageConfig::Local { root: data_dir.join("files") },
+            chatfile_retention: Some(DEFAULT_CHATFILE_RETENTION),
         }
     }
 }
@@ -193,6 +297,22 @@ mod tests {
         assert_eq!(from_file.open_registration, Some(true));
         let args = ServeArgs { config: Some(file.clone()), open_registration: Some(false), ..Default::default() };
         assert_eq!(Config::resolve(args).unwrap().open_registration, Some(false), "the flag beats the file");
+
+        assert_eq!(from_file.storage, StorageConfig::Local { root: PathBuf::from("./qun-data/files") });
+        assert_eq!(from_file.chatfile_retention, Some(Duration::from_secs(7 * 24 * 3600)));
+
+        std::fs::write(&file, "s3_bucket = \"chat\"\ns3_allow_http = true\nchatfile_retention_secs = 0\n").unwrap();
+        let args =
+            ServeArgs { config: Some(file.clone()), s3_endpoint: Some("http://s3:9000".into()), ..Default::default() };
+        let s3 = Config::resolve(args).unwrap();
+        assert_eq!(s3.chatfile_retention, None, "0 keeps chat files forever");
+        let StorageConfig::S3(bucket) = s3.storage else { panic!("a bucket means S3: {:?}", s3.storage) };
+        assert_eq!(
+            (bucket.bucket.as_str(), bucket.endpoint.as_deref(), bucket.region.as_str(), bucket.allow_http),
+            ("chat", Some("http://s3:9000"), "us-east-1", true)
+        );
+        let args = ServeArgs { config: Some(file.clone()), s3_access_key_id: Some("key".into()), ..Default::default() };
+        assert!(Config::resolve(args).is_err(), "a key id without its secret");
 
         std::fs::write(&file, "bogus = 1\n").unwrap();
         assert!(Config::resolve(ServeArgs { config: Some(file), ..Default::default() }).is_err());

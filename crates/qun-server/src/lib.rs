@@ -8,6 +8,7 @@
 //! - [`services`]: the operations themselves (users, groups): read, decide with
 //!   `qun_core::rules`, commit through `qun_store`, record events.
 //!
+//! - [`storage`]: where file bytes live (local disk or an S3-compatible bucket).
 //! - [`gateway`]: the msync websocket: login, sends, pulls, and the hub of online sessions.
 //!
 //! Invariant: this crate is the only one that knows HTTP and websockets.
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod rest;
 pub mod services;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 
 use std::future::{Future, IntoFuture};

@@ -17,6 +17,7 @@ use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
+use crate::storage::FileStorage;
 use crate::telemetry::{LiveCollector, LiveSource, Metrics, RoomStats};
 
 /// Handed to every request and connection. Clone freely. Assembled once, at start-up
@@ -95,6 +96,8 @@ impl AppState {
         };
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
         let max_failed_logins = config.max_failed_logins_per_minute;
+        let files = FileStorage::open(&config.storage).context("opening the file storage")?;
+        files.check().await;
         let hub = Arc::new(Hub::default());
         let lifecycle = Lifecycle::default();
         let delivery: Arc<dyn Delivery> = hub.clone();
@@ -110,6 +113,7 @@ impl AppState {
             delivery,
             lifecycle,
             recent: Arc::new(RecentTimelines::default()),
+            files,
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),
@@ -121,6 +125,7 @@ impl AppState {
         let live = LiveParts { hub: state.hub.clone(), rooms: state.rooms.clone() };
         state.metrics.add_collector(LiveCollector(Arc::new(live)));
         state.rooms.start(&state).await;
+        crate::services::chatfiles::start_sweeper(&state);
         Ok(state)
     }
 }

@@ -1,5 +1,6 @@
 //! REST JSON shapes, with Agora's field names.
 
+pub mod files;
 pub mod groups;
 pub mod messages;
 pub mod rooms;

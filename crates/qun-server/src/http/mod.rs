@@ -65,17 +65,27 @@ fn health_reply(backend: &str, answered: Result<(), String>) -> axum::response::
 
 /// What every route gets: a panic in a handler becomes a 500 in Agora's envelope (and the
 /// server goes on), and CORS: browser apps on another origin send the JSON content type and
-/// the Authorization header, which triggers a preflight.
+/// the Authorization header, which triggers a preflight; the SDK's file calls add their own
+/// headers (`restrict-access` and the thumbnail sizes on upload; `share-secret`, `thumbnail`
+/// and `X-Requested-With` on download).
 fn guarded(router: Router) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            "restrict-access".parse().expect("valid"),
-        ]);
+        .allow_headers(
+            [
+                "authorization",
+                "content-type",
+                "accept",
+                "restrict-access",
+                "thumbnail-width",
+                "thumbnail-height",
+                "share-secret",
+                "thumbnail",
+                "x-requested-with",
+            ]
+            .map(header::HeaderName::from_static),
+        );
     router
         .layer(CatchPanicLayer::custom(error::panic_reply))
         .layer(axum::middleware::map_response(error::json_ends_with_newline))

@@ -4,13 +4,13 @@
 //! Changes go through `services::groups::change_group`; a decision that needs facts the group
 //! snapshot does not hold (a file's owner, a member's current attributes) goes through
 //! [`change_group_with`](crate::services::groups::change_group_with), which drops the decision if the group moved after the facts
-//! were read. Shared files live on disk under `files_dir/<app_id>/<group_id>/<file_id>`; the
-//! database row is what makes a file exist, so the bytes are written before the row is
-//! committed and removed after the row is deleted.
+//! were read. Shared files' bytes live in the file storage (`storage.rs`, key
+//! `<app_id>/<group_id>/<file_id>`); the database row is what makes a file exist, so the bytes
+//! are written before the row is committed and removed after the row is deleted.
 
 use std::collections::BTreeMap;
-use std::path::{Path as FilePath, PathBuf};
 
+use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -24,8 +24,8 @@ use qun_proto::rest::groups::{
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, GroupMutation, SharedFileRecord};
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
+use super::uploads::{self, UploadRefused, header_text, receive_upload};
 use crate::http::{Ctx, HttpError, JsonBody};
 use crate::services::Caller;
 use crate::services::groups::{
@@ -33,14 +33,7 @@ use crate::services::groups::{
 };
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
-
-/// The body limit of the upload route: the largest file plus room for the multipart framing
-/// (boundaries and part headers), so a file just over the limit is still read whole and
-/// refused with our 400 rather than cut off by the transport.
-pub(crate) const UPLOAD_BODY_LIMIT_BYTES: usize = limits::SHARED_FILE_MAX_BYTES + 64 * 1024;
-
-/// Not an Agora limit: keeps the row and the download's Content-Disposition header small.
-const FILE_NAME_MAX_CHARS: usize = 256;
+use crate::storage::shared_file_key;
 
 // ------------------------------------------------------------------------ announcement
 
@@ -119,7 +112,7 @@ pub(crate) async fn upload_file(
     let ctx = match ctx {
         Ok(ctx) => ctx,
         Err(error) => {
-            drain(&mut multipart).await;
+            uploads::drain(&mut multipart).await;
             return Err(upload_failed(error.0.description));
         }
     };
@@ -127,10 +120,7 @@ pub(crate) async fn upload_file(
     match upload(&state, &ctx, &request, &mut multipart).await {
         Ok(uploaded) => Ok(ctx.data(uploaded)),
         Err(error) => {
-            // Read the rest of the body before answering: closing a connection with unread
-            // request bytes makes the kernel reset it, and the client may then lose our 400.
-            // The route's body limit bounds what this reads.
-            drain(&mut multipart).await;
+            uploads::drain(&mut multipart).await;
             tracing::info!(group = %group, error = %error, "shared file upload refused");
             Err(upload_failed(error.description))
         }
@@ -146,17 +136,16 @@ pub(crate) async fn download_file(
     let group_id = parse_group_id(&group)?;
     readable_scene(&state, &ctx, group_id).await?;
     let file = existing_file(&state, &ctx.app, group_id, &file_id).await?;
-    let path = stored_file_path(&state, &ctx.app, group_id, &file.file_id);
-    // Whole files in memory: they are at most 10 MB, and it keeps the reply's length exact.
-    let bytes = tokio::fs::read(&path).await.map_err(|error| {
-        tracing::error!(group_id = %group_id, file_id = %file.file_id, path = %path.display(), %error, "shared file bytes unreadable");
+    let stored = state.files.get(&shared_file_key(ctx.app.id, group_id, &file.file_id)).await?.ok_or_else(|| {
+        tracing::error!(group_id = %group_id, file_id = %file.file_id, "a shared file's bytes are missing");
         HttpError::new(ErrorCode::Internal, "internal error")
     })?;
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
-        (header::CONTENT_DISPOSITION, content_disposition(&file.name)),
+        (header::CONTENT_LENGTH, HeaderValue::from(stored.meta.size)),
+        (header::CONTENT_DISPOSITION, uploads::content_disposition("attachment", &file.name)),
     ];
-    Ok((headers, bytes).into_response())
+    Ok((headers, Body::from_stream(stored.into_stream())).into_response())
 }
 
 /// `DELETE /chatgroups/{g}/share_files/{f}` → `{group_id, file_id, result:true}`. Members may
@@ -189,9 +178,9 @@ pub(crate) async fn delete_file(
         },
     )
     .await?;
-    // The row is gone, so nothing refers to the bytes any more; a failure leaves an orphan
-    // file, never a dangling row.
-    remove_stored_file(&stored_file_path(&state, &ctx.app, group_id, &deleted)).await;
+    // The row is gone, so nothing refers to the bytes any more; a failure leaves orphan bytes
+    // (logged), never a dangling row.
+    let _ = state.files.delete(&shared_file_key(ctx.app.id, group_id, &deleted)).await;
     tracing::info!(group_id = %group_id, file_id = %deleted, "shared file deleted");
     Ok(ctx.data(FileDeleted { group_id: group_id.to_string(), file_id: deleted, result: true }))
 }
@@ -364,12 +353,6 @@ struct UploadRequest<'a> {
     group: &'a str,
 }
 
-/// A file received in full under its final name, not yet in the database.
-struct ReceivedFile {
-    name: String,
-    size: u64,
-}
-
 async fn upload(
     state: &AppState,
     ctx: &Ctx,
@@ -382,10 +365,15 @@ async fn upload(
     // decides again on fresh state.
     load_scene(state, &ctx.app, caller, group_id, &[]).await?.authorize(GroupAction::UploadFile, None)?;
 
+    let _turn = state.files.upload_turn().await;
+    let received = receive_upload(multipart, &[])
+        .await
+        .map_err(|refused: UploadRefused| ApiError::new(ErrorCode::UploadFailed, refused.to_string()))?
+        .file;
+    let size = received.size as i64;
     let file_id = state.ids.next().to_string();
-    let final_path = stored_file_path(state, &ctx.app, group_id, &file_id);
-    let received = receive_file(multipart, &final_path).await?;
-    let size = i64::try_from(received.size).map_err(|_| ApiError::new(ErrorCode::UploadFailed, "file too large"))?;
+    let key = shared_file_key(ctx.app.id, group_id, &file_id);
+    state.files.put(&key, received.payload()).await?;
 
     let committed = change_group(state, &ctx.app, caller, group_id, &[], |scene| {
         scene.authorize(GroupAction::UploadFile, None)?;
@@ -410,7 +398,7 @@ async fn upload(
     let (record, _) = match committed {
         Ok(committed) => committed,
         Err(error) => {
-            remove_stored_file(&final_path).await;
+            let _ = state.files.delete(&key).await;
             return Err(error);
         }
     };
@@ -426,96 +414,6 @@ async fn upload(
     })
 }
 
-/// Streams the first `file` part to a temporary name next to `final_path`, refusing it past
-/// the size limit, and renames it into place once it is complete and on disk.
-async fn receive_file(multipart: &mut Multipart, final_path: &FilePath) -> Result<ReceivedFile, ApiError> {
-    let upload_error = |description: String| ApiError::new(ErrorCode::UploadFailed, description);
-    let io_error = |error: std::io::Error| {
-        tracing::error!(path = %final_path.display(), %error, "writing a shared file failed");
-        ApiError::new(ErrorCode::Internal, "the file could not be stored")
-    };
-    loop {
-        let mut field = multipart
-            .next_field()
-            .await
-            .map_err(|error| upload_error(error.body_text()))?
-            .ok_or_else(|| upload_error("the multipart part \"file\" is missing".to_owned()))?;
-        if field.name() != Some("file") {
-            while field.chunk().await.map_err(|error| upload_error(error.body_text()))?.is_some() {}
-            continue;
-        }
-        let name = file_name(field.file_name())?;
-        if let Some(directory) = final_path.parent() {
-            tokio::fs::create_dir_all(directory).await.map_err(io_error)?;
-        }
-        let temporary = TemporaryFile::new(final_path.with_extension("part"));
-        let mut file = tokio::fs::File::create(&temporary.path).await.map_err(io_error)?;
-        let mut size: u64 = 0;
-        while let Some(chunk) = field.chunk().await.map_err(|error| upload_error(error.body_text()))? {
-            size += chunk.len() as u64;
-            if size > limits::SHARED_FILE_MAX_BYTES as u64 {
-                return Err(upload_error(format!("the file is larger than {} bytes", limits::SHARED_FILE_MAX_BYTES)));
-            }
-            file.write_all(&chunk).await.map_err(io_error)?;
-        }
-        // On disk before it gets its final name, so a crash never leaves a short file there.
-        file.sync_all().await.map_err(io_error)?;
-        drop(file);
-        tokio::fs::rename(&temporary.path, final_path).await.map_err(io_error)?;
-        temporary.keep();
-        return Ok(ReceivedFile { name, size });
-    }
-}
-
-/// A file being received, removed when dropped unless kept: on an error, and also when the
-/// client goes away and the handler is dropped mid-upload.
-struct TemporaryFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TemporaryFile {
-    fn new(path: PathBuf) -> TemporaryFile {
-        TemporaryFile { path, keep: false }
-    }
-
-    fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for TemporaryFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            // Blocking, but one unlink; `Drop` cannot await.
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Reads and discards what is left of a multipart body.
-async fn drain(multipart: &mut Multipart) {
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        while let Ok(Some(_)) = field.chunk().await {}
-    }
-}
-
-/// The name to keep for an uploaded file: its last path component (some browsers send a
-/// full path), without control characters.
-fn file_name(sent: Option<&str>) -> Result<String, ApiError> {
-    let sent = sent.unwrap_or("");
-    let last = sent.rsplit(['/', '\\']).next().unwrap_or(sent);
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim();
-    if limits::chars(cleaned) > FILE_NAME_MAX_CHARS {
-        return Err(ApiError::new(
-            ErrorCode::UploadFailed,
-            format!("the file name is longer than {FILE_NAME_MAX_CHARS} characters"),
-        ));
-    }
-    Ok(if cleaned.is_empty() { "file".to_owned() } else { cleaned.to_owned() })
-}
-
 /// The download URL of a file, absolute when the request named its Host.
 fn file_url(request: &UploadRequest<'_>, group_id: GroupId, file_id: &str) -> String {
     let path = format!("/{}/{}/chatgroups/{group_id}/share_files/{file_id}", request.org, request.app);
@@ -526,23 +424,14 @@ fn file_url(request: &UploadRequest<'_>, group_id: GroupId, file_id: &str) -> St
     }
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
-
 fn upload_failed(description: impl Into<String>) -> HttpError {
     HttpError::new(ErrorCode::UploadFailed, description)
 }
 
 // ------------------------------------------------------------------------ stored files
 
-/// Where a file's bytes live. File ids are server ids (decimal), checked by [`existing_file`]
-/// before a client-given id gets here, so the path cannot leave the group's directory.
-fn stored_file_path(state: &AppState, app: &AppRecord, group_id: GroupId, file_id: &str) -> PathBuf {
-    state.files_dir().join(app.id.to_string()).join(group_id.to_string()).join(file_id)
-}
-
-/// The file's row, or 404.
+/// The file's row, or 404. File ids are server ids (decimal), checked here before a
+/// client-given id reaches a storage key.
 async fn existing_file(
     state: &AppState,
     app: &AppRecord,
@@ -557,16 +446,6 @@ async fn existing_file(
     state.store.shared_file(app.id, group_id, file_id).await.map_err(store_error)?.ok_or_else(not_found)
 }
 
-async fn remove_stored_file(path: &FilePath) {
-    match tokio::fs::remove_file(path).await {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => {
-            tracing::warn!(path = %path.display(), %error, "an unreferenced shared file could not be removed")
-        }
-    }
-}
-
 fn shared_file(record: &SharedFileRecord) -> SharedFile {
     SharedFile {
         file_id: record.file_id.clone(),
@@ -575,24 +454,6 @@ fn shared_file(record: &SharedFileRecord) -> SharedFile {
         file_size: record.size,
         created: record.created_ms,
     }
-}
-
-/// `attachment` with the name twice: plain ASCII for old clients, RFC 5987 UTF-8 for the rest.
-fn content_disposition(file_name: &str) -> HeaderValue {
-    let ascii: String = file_name
-        .chars()
-        .map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' })
-        .collect();
-    let mut encoded = String::new();
-    for byte in file_name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
 // ------------------------------------------------------------------------ attribute rules
@@ -736,22 +597,5 @@ mod tests {
         assert!(attributes_after(Some(&full), &attributes(&[("x", "")])).is_ok());
         assert!(attributes_after(Some(&full), &attributes(&[("x", "y")])).is_err());
         assert!(attributes_after(Some(&full), &attributes(&[("0", &"v".repeat(510)), ("x", "")])).is_ok());
-    }
-
-    #[test]
-    fn uploaded_file_names_keep_their_last_component() {
-        assert_eq!(file_name(Some("C:\\fakepath\\report.pdf")).ok().as_deref(), Some("report.pdf"));
-        assert_eq!(file_name(Some("a/b/c.txt")).ok().as_deref(), Some("c.txt"));
-        assert_eq!(file_name(Some("bad\u{0}name")).ok().as_deref(), Some("badname"));
-        assert_eq!(file_name(None).ok().as_deref(), Some("file"));
-        assert!(file_name(Some(&"n".repeat(257))).is_err());
-    }
-
-    #[test]
-    fn content_disposition_is_a_valid_header_for_any_name() {
-        assert_eq!(
-            content_disposition("résumé \"v2\".txt").to_str().ok(),
-            Some("attachment; filename=\"r_sum_ _v2_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v2%22.txt")
-        );
     }
 }

@@ -1,12 +1,14 @@
 //! REST handlers, one module per area, all under `/{org}/{app}`. A handler parses its input,
 //! calls a service, and fills `qun-proto` types; it decides nothing itself.
 
+mod chatfiles;
 mod group_content;
 mod group_requests;
 mod groups;
 mod messages;
 mod room_delivery;
 mod rooms;
+mod uploads;
 mod user_lists;
 mod users;
 
@@ -32,6 +34,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/messages/chatgroups", post(messages::send_to_groups))
         .route("/messages/chatrooms", post(messages::send_to_rooms))
         .route("/messages/users", post(messages::send_to_users))
+        // message attachments (uploads are up to 10 MB: see below)
+        .route("/chatfiles", post(chatfiles::upload).layer(DefaultBodyLimit::max(uploads::UPLOAD_BODY_LIMIT_BYTES)))
+        .route("/chatfiles/{file}", get(chatfiles::download))
         // groups: lifecycle and lists
         .route("/chatgroups", post(groups::create).get(groups::list_all))
         .route("/publicchatgroups", get(groups::list_public))
@@ -74,7 +79,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/chatgroups/{group}/share_files",
             get(group_content::files)
                 .post(group_content::upload_file)
-                .layer(DefaultBodyLimit::max(group_content::UPLOAD_BODY_LIMIT_BYTES)),
+                .layer(DefaultBodyLimit::max(uploads::UPLOAD_BODY_LIMIT_BYTES)),
         )
         .route(
             "/chatgroups/{group}/share_files/{file}",

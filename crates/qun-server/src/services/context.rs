@@ -17,6 +17,7 @@ use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
+use crate::storage::FileStorage;
 use crate::telemetry::Metrics;
 
 /// See the module docs. Clone freely.
@@ -38,6 +39,8 @@ pub struct Services {
     pub rooms: Arc<RoomRuntime>,
     /// What `GET /metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// File bytes: chat files and group shared files.
+    pub files: FileStorage,
     pub(crate) apps: AppCache,
 }
 
@@ -73,7 +76,11 @@ impl Services {
         Ok(updated)
     }
 
+    /// The local directory of the file storage (with S3: where it would be, unused).
     pub fn files_dir(&self) -> PathBuf {
-        self.config.data_dir.join("files")
+        match &self.config.storage {
+            crate::config::StorageConfig::Local { root } => root.clone(),
+            crate::config::StorageConfig::S3(_) => self.config.data_dir.join("files"),
+        }
     }
 }

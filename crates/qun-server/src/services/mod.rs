@@ -3,6 +3,7 @@
 //!
 //! Services speak [`ApiError`]; they know nothing of HTTP.
 
+pub mod chatfiles;
 pub(crate) mod context;
 pub mod delivery;
 pub mod groups;
@@ -11,6 +12,7 @@ pub mod receipts;
 pub mod recent;
 pub mod room_delivery;
 pub mod rooms;
+pub mod thumbnails;
 pub mod users;
 pub mod venue;
 

@@ -5,6 +5,7 @@ mod harness;
 
 mod gateway;
 
+mod chatfiles;
 mod group_content;
 mod group_requests;
 mod groups;
