@@ -1,7 +1,7 @@
 //! The Rust client SDK for Qun, used by the tests, the benchmark and `qun chat`.
 //!
-//! - [`RestClient`]: Agora's REST calls (tokens, registration, a generic call, a few group
-//!   helpers), errors as [`Error::Api`] with Agora's `error` and `error_description`.
+//! - [`RestClient`]: Agora's REST calls (tokens, registration, a generic call, a few group and
+//!   chat room helpers), errors as [`Error::Api`] with Agora's `error` and `error_description`.
 //! - [`Connection`]: one msync websocket, behaving like the official web SDK
 //!   (sdk-behaviour.md §2): PROVISION login, UNREAD, NOTICE → pull → ack by `key = nextKey`
 //!   until `isLast`, one queue at a time in FIFO order, sends acknowledged by meta id (15 s),

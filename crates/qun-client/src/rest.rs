@@ -1,7 +1,8 @@
-//! The REST side: tokens, registration, a generic call, and the few typed group helpers the
-//! tests, the benchmark and the CLI need. Paths are Agora's, under `{base}/{org}/{app}`.
+//! The REST side: tokens, registration, a generic call, and the few typed group and chat room
+//! helpers the tests, the benchmark and the CLI need. Paths are Agora's, under `{base}/{org}/{app}`.
 
-use qun_proto::rest::groups::GroupCreated;
+use qun_proto::rest::groups::{GroupCreated, GroupDetails, GroupSummary};
+use qun_proto::rest::rooms::{JoinedRoom, RoomDetails};
 use qun_proto::rest::users::{AppTokenResponse, RegisterFailure, UserTokenResponse};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -139,6 +140,39 @@ impl RestClient {
         let body = json!({"usernames": users, "mute_duration": duration_ms});
         self.call_ok(Method::POST, &format!("/chatgroups/{group}/mute"), Some(body)).await?;
         Ok(())
+    }
+
+    /// The groups `user` is in, newest joined first, at most 500
+    /// (`GET /users/{u}/joined_chatgroups`; the user's own token or the app's).
+    pub async fn joined_groups(&self, user: &str) -> Result<Vec<GroupSummary>> {
+        parse(self.call_ok(Method::GET, &format!("/users/{user}/joined_chatgroups"), None).await?["data"].take())
+    }
+
+    /// The chat rooms `user` is in, newest joined first, at most 500
+    /// (`GET /users/{u}/joined_chatrooms`).
+    pub async fn joined_rooms(&self, user: &str) -> Result<Vec<JoinedRoom>> {
+        parse(self.call_ok(Method::GET, &format!("/users/{user}/joined_chatrooms"), None).await?["data"].take())
+    }
+
+    /// One group's details (`GET /chatgroups/{g}`); with a user token, `permission` is the
+    /// caller's role in it (`"none"` for a non-member).
+    pub async fn group_details(&self, group: &str) -> Result<GroupDetails> {
+        let reply = self.call_ok(Method::GET, &format!("/chatgroups/{group}"), None).await?;
+        parse(first_of(reply, "group")?)
+    }
+
+    /// One chat room's details (`GET /chatrooms/{id}`).
+    pub async fn room_details(&self, room: &str) -> Result<RoomDetails> {
+        let reply = self.call_ok(Method::GET, &format!("/chatrooms/{room}"), None).await?;
+        parse(first_of(reply, "chat room")?)
+    }
+}
+
+/// The first entry of a reply's `data` array.
+fn first_of(mut reply: Value, what: &str) -> Result<Value> {
+    match reply["data"].get_mut(0) {
+        Some(first) => Ok(first.take()),
+        None => Err(Error::Protocol(format!("no {what} in the reply"))),
     }
 }
 

@@ -4,7 +4,6 @@
 
 mod harness;
 
-mod cli;
 mod events;
 mod login;
 mod messages;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod chat_cli;
 mod gateway;
 
 mod chatfiles;
