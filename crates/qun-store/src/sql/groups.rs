@@ -17,10 +17,13 @@ use super::rows::{
     FileRow, GroupMembershipRow, GroupRow, MemberRow, RequestRow, TIMELINE_EVENT, convert_all, group_id_from_sql,
     sql_id, to_json, unique_violation_is_already_exists,
 };
-use super::venues::{ListTable, MemberCounts, VenueMutation, VenueStatements, VenueTables, muted_users, user_names};
+use super::venues::{
+    FIRST_VERSION, ListTable, MemberCounts, VenueMutation, VenueStatements, VenueTables, insert_venue, muted_users,
+    user_names,
+};
 use crate::{
     AppliedChange, GroupChange, GroupMutation, GroupRecord, GroupSnapshot, GroupStore, MemberPage, MembershipRecord,
-    NewGroup, QueueKey, RequestKind, RequestRecord, SharedFileRecord, StoreResult, UserInGroup,
+    NewGroup, QueueKey, RequestKind, RequestRecord, SharedFileRecord, StoreError, StoreResult, UserInGroup,
 };
 
 pub(super) const GROUPS: VenueTables = VenueTables {
@@ -35,7 +38,6 @@ pub(super) const GROUPS: VenueTables = VenueTables {
 #[async_trait]
 impl<D: Dialect> GroupStore for SqlStore<D> {
     async fn create_group(&self, app_id: i64, group: &NewGroup, change: &GroupChange) -> StoreResult<AppliedChange> {
-        const VERSION: i64 = 1;
         let mut tx = self.begin_write().await?;
         let insert = D::query(
             "INSERT INTO groups (app_id, id, owner, name, description, avatar, public, \
@@ -47,11 +49,11 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         .bind(app_id)
         .bind(sql_id(group.id.0))
         .bind(group.owner.as_str());
-        let insert = bind_settings(insert, &group.settings).bind(VERSION).bind(group.created_ms);
-        GROUPS.insert::<D>(&mut tx, insert).await?;
+        let insert = bind_settings(insert, &group.settings).bind(FIRST_VERSION).bind(group.created_ms);
+        insert_venue::<D>(&mut tx, insert).await?;
         let timeline_seqs = apply_change::<D>(&mut tx, app_id, sql_id(group.id.0), change).await?;
         tx.commit().await?;
-        Ok(AppliedChange { version: VERSION, timeline_seqs })
+        Ok(AppliedChange { version: FIRST_VERSION, timeline_seqs })
     }
 
     async fn apply_group_change(
@@ -329,7 +331,7 @@ async fn apply_change<D: Dialect>(
                 )
                 .fetch_optional_scalar(conn)
                 .await?
-                .ok_or(crate::StoreError::NotFound)?;
+                .ok_or(StoreError::NotFound)?;
                 D::on_venue(
                     "INSERT INTO group_timeline (app_id, group_id, seq, id, kind, except_user, payload, created_ms) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

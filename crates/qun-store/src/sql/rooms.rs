@@ -16,7 +16,10 @@ use super::rows::{
     RoomAttributeRow, RoomMemberRow, RoomMembershipRow, RoomPresenceRow, RoomRow, convert_all, sql_id, to_json,
     unique_violation_is_already_exists,
 };
-use super::venues::{ListTable, MemberCounts, VenueMutation, VenueStatements, VenueTables, count, muted_users};
+use super::venues::{
+    FIRST_VERSION, ListTable, MemberCounts, VenueMutation, VenueStatements, VenueTables, count, insert_venue,
+    muted_users,
+};
 use crate::{
     MemberPage, NewRoom, RoomAttributeRecord, RoomChange, RoomMemberRecord, RoomMutation, RoomPresence, RoomRecord,
     RoomSnapshot, RoomStore, StoreError, StoreResult, UserInRoom,
@@ -37,7 +40,6 @@ const ROOM_ALLOWLIST: ListTable = ListTable { table: "room_allowlist", key: "roo
 #[async_trait]
 impl<D: Dialect> RoomStore for SqlStore<D> {
     async fn create_room(&self, app_id: i64, room: &NewRoom, change: &RoomChange) -> StoreResult<i64> {
-        const VERSION: i64 = 1;
         let settings = &room.settings;
         let room_id = sql_id(room.id.0);
         let mut tx = self.begin_write().await?;
@@ -53,12 +55,12 @@ impl<D: Dialect> RoomStore for SqlStore<D> {
         .bind(settings.description.as_str())
         .bind(i64::from(settings.max_users))
         .bind(settings.custom.as_str())
-        .bind(VERSION)
+        .bind(FIRST_VERSION)
         .bind(room.created_ms);
-        ROOMS.insert::<D>(&mut tx, insert).await?;
+        insert_venue::<D>(&mut tx, insert).await?;
         ROOMS.apply_mutations::<D, _>(&mut tx, app_id, room_id, &change.mutations, change.now_ms).await?;
         tx.commit().await?;
-        Ok(VERSION)
+        Ok(FIRST_VERSION)
     }
 
     async fn apply_room_change(

@@ -79,6 +79,18 @@ pub(super) async fn muted_users<D: Dialect>(
     Ok(rows.into_iter().map(|(name, until)| (UserName::from_trusted(name), until)).collect())
 }
 
+/// A new venue's version.
+pub(super) const FIRST_VERSION: i64 = 1;
+
+/// Runs `insert`, a new venue's row that does nothing on a conflict; `AlreadyExists` if its id is
+/// taken.
+pub(super) async fn insert_venue<D: Dialect>(conn: &mut D::Connection, insert: Statement<D>) -> StoreResult<()> {
+    match insert.execute(conn).await? {
+        0 => Err(StoreError::AlreadyExists),
+        _ => Ok(()),
+    }
+}
+
 /// Turns a count read from the database into a `u64`.
 pub(super) fn count(total: i64) -> StoreResult<u64> {
     u64::try_from(total).map_err(|_| StoreError::Corrupt(format!("count {total}")))
@@ -114,7 +126,7 @@ impl VenueTables {
     /// `condition` (SQL on `v`; its parameters are bound after this, from `$5`).
     pub(super) fn page<D: Dialect>(
         &self,
-        condition: &str,
+        condition: &'static str,
         app_id: i64,
         before: Option<i64>,
         offset: u32,
@@ -198,15 +210,6 @@ impl VenueTables {
             .bind(offset)
             .fetch_all(conn)
             .await
-    }
-
-    /// Inserts the venue with `insert` (which names it by `(app_id, id)` and does nothing on a
-    /// conflict); `AlreadyExists` if the id is taken.
-    pub(super) async fn insert<D: Dialect>(&self, conn: &mut D::Connection, insert: Statement<D>) -> StoreResult<()> {
-        match insert.execute(conn).await? {
-            0 => Err(StoreError::AlreadyExists),
-            _ => Ok(()),
-        }
     }
 
     /// The compare-and-set that makes a change optimistic: bumps the version if it is still
