@@ -14,8 +14,8 @@ use super::SqlStore;
 use super::dialect::{Dialect, Statement};
 use super::messages::insert_personal_item;
 use super::rows::{
-    FileRow, GroupMembershipRow, GroupRow, MemberRow, RequestRow, TIMELINE_EVENT, convert_all, group_id_from_sql,
-    sql_id, to_json, unique_violation_is_already_exists,
+    FileRow, GroupRow, MemberRow, RequestRow, TIMELINE_EVENT, convert_all, group_id_from_sql, sql_id, to_json,
+    unique_violation_is_already_exists,
 };
 use super::venues::{
     FIRST_VERSION, ListTable, MemberCounts, VenueMutation, VenueStatements, VenueTables, insert_venue, muted_users,
@@ -137,10 +137,10 @@ impl<D: Dialect> GroupStore for SqlStore<D> {
         limit: u32,
     ) -> StoreResult<(Vec<(GroupRecord, MembershipRecord)>, u64)> {
         let mut tx = self.begin_read().await?;
-        let (rows, total) = GROUPS.of_user::<D, GroupMembershipRow>(&mut tx, app_id, user, offset, limit).await?;
+        let (rows, total) = GROUPS.of_user::<D, GroupRow, MemberRow>(&mut tx, app_id, user, offset, limit).await?;
         tx.commit().await?;
         let groups =
-            rows.into_iter().map(|row| Ok((row.group.try_into()?, row.member.into()))).collect::<StoreResult<_>>();
+            rows.into_iter().map(|(venue, member)| Ok((venue.try_into()?, member.into()))).collect::<StoreResult<_>>();
         Ok((groups?, total))
     }
 

@@ -13,7 +13,7 @@ use qun_core::{RoomId, UserName};
 use super::SqlStore;
 use super::dialect::Dialect;
 use super::rows::{
-    RoomAttributeRow, RoomMemberRow, RoomMembershipRow, RoomPresenceRow, RoomRow, convert_all, sql_id, to_json,
+    RoomAttributeRow, RoomMemberRow, RoomPresenceRow, RoomRow, convert_all, sql_id, to_json,
     unique_violation_is_already_exists,
 };
 use super::venues::{
@@ -160,10 +160,10 @@ impl<D: Dialect> RoomStore for SqlStore<D> {
         limit: u32,
     ) -> StoreResult<(Vec<(RoomRecord, RoomMemberRecord)>, u64)> {
         let mut tx = self.begin_read().await?;
-        let (rows, total) = ROOMS.of_user::<D, RoomMembershipRow>(&mut tx, app_id, user, offset, limit).await?;
+        let (rows, total) = ROOMS.of_user::<D, RoomRow, RoomMemberRow>(&mut tx, app_id, user, offset, limit).await?;
         tx.commit().await?;
         let rooms =
-            rows.into_iter().map(|row| Ok((row.room.try_into()?, row.member.into()))).collect::<StoreResult<_>>();
+            rows.into_iter().map(|(venue, member)| Ok((venue.try_into()?, member.into()))).collect::<StoreResult<_>>();
         Ok((rooms?, total))
     }
 

@@ -255,15 +255,6 @@ impl From<MemberRow> for MembershipRecord {
     }
 }
 
-/// A group and one membership in it, from one row of `group_columns!` and `member_columns!`.
-#[derive(sqlx::FromRow)]
-pub(super) struct GroupMembershipRow {
-    #[sqlx(flatten)]
-    pub(super) group: GroupRow,
-    #[sqlx(flatten)]
-    pub(super) member: MemberRow,
-}
-
 macro_rules! file_columns {
     () => {
         "file_id, name, owner, size, created_ms"
@@ -485,13 +476,13 @@ impl From<RoomMemberRow> for RoomMemberRecord {
     }
 }
 
-/// A room and one presence in it, from one row of `room_columns!` and `room_member_columns!`.
+/// A venue and one membership in it, from one row of the venue's and the member's columns.
 #[derive(sqlx::FromRow)]
-pub(super) struct RoomMembershipRow {
+pub(super) struct VenueMemberRow<V, M> {
     #[sqlx(flatten)]
-    pub(super) room: RoomRow,
+    pub(super) venue: V,
     #[sqlx(flatten)]
-    pub(super) member: RoomMemberRow,
+    pub(super) member: M,
 }
 
 /// Someone in a room, with the app and room: `a.org, a.name AS app_name, m.room_id` and

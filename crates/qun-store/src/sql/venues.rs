@@ -13,6 +13,7 @@ use qun_core::UserName;
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 use super::dialect::{Dialect, SqlRow, Statement};
+use super::rows::VenueMemberRow;
 use crate::{MemberPage, StoreError, StoreResult};
 
 /// The tables and columns of one kind of venue: groups or chat rooms.
@@ -143,22 +144,22 @@ impl VenueTables {
             .bind(i64::from(offset))
     }
 
-    /// The venues `user` is in, newest joined first, as rows of venue and member columns; and
-    /// how many there are. `conn` is a read of one snapshot.
-    pub(super) async fn of_user<D: Dialect, R: SqlRow>(
+    /// The venues `user` is in, newest joined first, each with their membership; and how many
+    /// there are. `conn` is a read of one snapshot.
+    pub(super) async fn of_user<D: Dialect, V: SqlRow, M: SqlRow>(
         &self,
         conn: &mut D::Connection,
         app_id: i64,
         user: &UserName,
         offset: u32,
         limit: u32,
-    ) -> StoreResult<(Vec<R>, u64)> {
+    ) -> StoreResult<(Vec<(V, M)>, u64)> {
         let sql = format!(
             "SELECT {}, {} FROM {} m JOIN {} v ON v.app_id = m.app_id AND v.id = m.{} \
              WHERE m.app_id = $1 AND m.user_name = $2 ORDER BY m.join_order DESC LIMIT $3 OFFSET $4",
             self.columns, self.member_columns, self.members, self.table, self.key
         );
-        let rows = D::query(AssertSqlSafe(sql))
+        let rows: Vec<VenueMemberRow<V, M>> = D::query(AssertSqlSafe(sql))
             .bind(app_id)
             .bind(user.as_str())
             .bind(i64::from(limit))
@@ -167,7 +168,7 @@ impl VenueTables {
             .await?;
         let sql = format!("SELECT COUNT(*) FROM {} WHERE app_id = $1 AND user_name = $2", self.members);
         let total: i64 = D::query(AssertSqlSafe(sql)).bind(app_id).bind(user.as_str()).fetch_scalar(conn).await?;
-        Ok((rows, count(total)?))
+        Ok((rows.into_iter().map(|row| (row.venue, row.member)).collect(), count(total)?))
     }
 
     /// One member's row, if `user` is in the venue.
