@@ -1,16 +1,21 @@
 //! Storage: the [`Store`] trait and its two implementations, SQLite (the embedded default) and
 //! PostgreSQL (for several nodes), kept identical by one conformance suite run on both.
 //!
+//! `Store` is one trait per area: [`AppStore`], [`UserStore`], [`GroupStore`], [`RoomStore`],
+//! [`MessageStore`] and [`CursorStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
+//! methods on it; code that calls them on a concrete store (a `SqliteStore`) imports the traits
+//! with `use qun_store::prelude::*`.
+//!
 //! Invariants:
 //! - The database is the source of truth. Every method is one transaction: it either commits
 //!   whole or changes nothing.
-//! - Group changes are optimistic: [`Store::apply_group_change`] commits only if the group's
+//! - Group changes are optimistic: [`GroupStore::apply_group_change`] commits only if the group's
 //!   `version` is still the one the caller decided on, and bumps it. The caller re-reads and
 //!   re-decides on [`StoreError::Conflict`]. So a permission decision is never made on stale
 //!   state.
 //! - A group-wide event is stored once, in the group timeline with the group's next sequence
 //!   number; an event for named users is stored once per recipient.
-//! - Chat rooms change the same optimistic way ([`Store::apply_room_change`], guarded by the
+//! - Chat rooms change the same optimistic way ([`RoomStore::apply_room_change`], guarded by the
 //!   room's `version`), but their events are not stored: rooms have no offline store, so the
 //!   service hands a room change's events to the realtime layer after the commit.
 //! - A message is stored once per conversation, never per recipient: a group message in the
@@ -28,7 +33,7 @@ pub mod conformance;
 pub mod testing;
 
 pub use records::*;
-pub use sql::{PostgresStore, SqliteStore};
+pub use sql::{PostgresStore, SqlStore, SqliteStore};
 
 use async_trait::async_trait;
 use qun_core::{GroupId, PersonalItem, RoomId, UserName};
@@ -64,9 +69,20 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     }
 }
 
-/// Everything Qun keeps. Held as `Arc<dyn Store>`; every method is one transaction.
+/// Everything Qun keeps: one trait per area, each method one transaction. Held as
+/// `Arc<dyn Store>`, on which every area's methods can be called.
+pub trait Store: AppStore + UserStore + GroupStore + RoomStore + MessageStore + CursorStore {}
+
+impl<T> Store for T where T: AppStore + UserStore + GroupStore + RoomStore + MessageStore + CursorStore + ?Sized {}
+
+/// The area traits, for calling their methods on a concrete store: `use qun_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{AppStore, CursorStore, GroupStore, MessageStore, RoomStore, Store, UserStore};
+}
+
+/// The store itself and the apps it holds.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AppStore: Send + Sync + 'static {
     /// Which backend this is, for logs and test names: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Answers when the database does (one trivial read): for readiness checks.
@@ -79,8 +95,11 @@ pub trait Store: Send + Sync + 'static {
     async fn update_app_settings(&self, app_id: i64, settings: &AppSettings) -> StoreResult<()>;
     /// Replaces the app's client credentials (the id, and the secret's hash).
     async fn set_app_credentials(&self, app_id: i64, client_id: &str, client_secret_hash: &[u8]) -> StoreResult<()>;
+}
 
-    // ---------------------------------------------------------------- users
+/// Users and their tokens.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
     /// Inserts users one by one in one transaction; a taken name is reported per item
     /// (`Err(AlreadyExists)` in its slot) and does not stop the others.
     async fn create_users(&self, app_id: i64, users: &[NewUser]) -> StoreResult<Vec<Result<UserRecord, StoreError>>>;
@@ -118,8 +137,12 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
     /// The token with this hash if it exists and has not expired at `now_ms`.
     async fn token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<Option<TokenRecord>>;
+}
 
-    // ---------------------------------------------------------------- groups: writes
+/// Groups: the versioned change path and every read of a group.
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    // ---------------------------------------------------------------- writes
     /// Inserts the group and applies `change` (members, events) in the same transaction.
     async fn create_group(&self, app_id: i64, group: &NewGroup, change: &GroupChange) -> StoreResult<AppliedChange>;
     /// Applies `change` if the group's version is still `expected_version`; bumps the version.
@@ -132,7 +155,7 @@ pub trait Store: Send + Sync + 'static {
         change: &GroupChange,
     ) -> StoreResult<AppliedChange>;
 
-    // ---------------------------------------------------------------- groups: reads
+    // ---------------------------------------------------------------- reads
     /// The group and where each of `users` stands in it; `None` if there is no such group.
     async fn group_snapshot(
         &self,
@@ -200,8 +223,12 @@ pub trait Store: Send + Sync + 'static {
         user: &UserName,
         kind: RequestKind,
     ) -> StoreResult<Option<RequestRecord>>;
+}
 
-    // ---------------------------------------------------------------- chat rooms: writes
+/// Chat rooms: the versioned change path, reads, super admins and presence.
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    // ---------------------------------------------------------------- writes
     /// Inserts the room and applies `change` (its first members) in the same transaction;
     /// returns the room's version (1).
     async fn create_room(&self, app_id: i64, room: &NewRoom, change: &RoomChange) -> StoreResult<i64>;
@@ -215,7 +242,7 @@ pub trait Store: Send + Sync + 'static {
         change: &RoomChange,
     ) -> StoreResult<i64>;
 
-    // ---------------------------------------------------------------- chat rooms: reads
+    // ---------------------------------------------------------------- reads
     /// The room and where each of `users` stands in it; `None` if there is no such room.
     async fn room_snapshot(
         &self,
@@ -264,7 +291,7 @@ pub trait Store: Send + Sync + 'static {
         keys: &[String],
     ) -> StoreResult<Vec<RoomAttributeRecord>>;
 
-    // ---------------------------------------------------------------- chat room super admins
+    // ---------------------------------------------------------------- super admins
     /// Makes `user` a super admin of the app's rooms; `Ok(false)` if they were one already,
     /// `NotFound` if there is no such user.
     async fn add_room_super_admin(&self, app_id: i64, user: &UserName, now_ms: i64) -> StoreResult<bool>;
@@ -274,11 +301,16 @@ pub trait Store: Send + Sync + 'static {
     async fn room_super_admins(&self, app_id: i64, offset: u32, limit: u32) -> StoreResult<(Vec<UserName>, u64)>;
     async fn is_room_super_admin(&self, app_id: i64, user: &UserName) -> StoreResult<bool>;
 
-    // ---------------------------------------------------------------- chat room presence
+    // ---------------------------------------------------------------- presence
     /// Everyone in any room of any app (for the realtime layer after a restart: nobody is
     /// online yet, so every member's absence starts then).
     async fn room_presences(&self) -> StoreResult<Vec<RoomPresence>>;
+}
 
+/// What the queues hold: group timelines, 1:1 timelines and personal items (group events
+/// addressed to a user, receipts).
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     // ---------------------------------------------------------------- events
     /// Items stored for `user` personally (group events addressed to them, receipts), with id
     /// above `after`, oldest first.
@@ -322,7 +354,7 @@ pub trait Store: Send + Sync + 'static {
         messages: &[NewMessage],
     ) -> StoreResult<Vec<StoreResult<AppendOutcome>>>;
     /// 1:1 timeline entries after `after_seq`, oldest first (`TimelineItem::Message`, no
-    /// `except`). For a group conversation it is [`Store::group_timeline`] (events included).
+    /// `except`). For a group conversation it is [`MessageStore::group_timeline`] (events included).
     async fn chat_timeline(
         &self,
         app_id: i64,
@@ -340,8 +372,11 @@ pub trait Store: Send + Sync + 'static {
         before_id: Option<u64>,
         limit: u32,
     ) -> StoreResult<Vec<TimelineEntry>>;
+}
 
-    // ---------------------------------------------------------------- queues and cursors
+/// Where each device of a user is in each queue.
+#[async_trait]
+pub trait CursorStore: Send + Sync + 'static {
     /// Every queue `user` can read with its head and `device`'s cursor, in [`QueueKey`] order:
     /// one per group they are a member of (floor = their membership `cursor_seq`, the join
     /// point; `shielded` from the membership), one per 1:1 conversation they take part in (key

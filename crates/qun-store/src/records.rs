@@ -400,7 +400,7 @@ pub struct RoomMemberRecord {
     pub allowlisted: bool,
 }
 
-/// Someone in a room now, with the app and room they are in ([`crate::Store::room_presences`]).
+/// Someone in a room now, with the app and room they are in ([`crate::RoomStore::room_presences`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomPresence {
     pub org: String,
@@ -573,7 +573,7 @@ pub struct NewMessage {
     pub created_ms: i64,
 }
 
-/// What [`Store::append_messages`](crate::Store::append_messages) did with one message.
+/// What [`MessageStore::append_messages`](crate::MessageStore::append_messages) did with one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOutcome {
     /// Stored with this sequence number in its conversation.

@@ -1,18 +1,40 @@
-//! The SQL backends, [`SqliteStore`] and [`PostgresStore`]: how each connects, and one
-//! implementation of the [`Store`](crate::Store) trait for both (`store_impl.rs`).
+//! The SQL backends: one store, [`SqlStore`], generic over its [`Dialect`], run as
+//! [`SqliteStore`] and [`PostgresStore`]; how each connects, and the area traits implemented
+//! once for both, one file per area.
+//!
+//! A store has two pools: `writer` for transactions that write and `reader` for reads. For
+//! SQLite the writer is one connection (SQLite runs one write transaction at a time, so writers
+//! queue in the pool rather than retry on SQLITE_BUSY) and readers read the WAL in parallel; for
+//! PostgreSQL both are the same pool. Every method is one transaction: a write begins with
+//! [`Dialect::BEGIN_WRITE`] on the writer, a read of several statements with
+//! [`Dialect::BEGIN_READ`] on a reader, and a single statement is its own transaction.
+//!
+//! Locking order (PostgreSQL): a write locks a venue's row (group or room) before that venue's
+//! member rows; several group rows in id order, then chat rows in name order (a batch of
+//! messages) or room rows in id order (a user's deletion); so two writers never wait on each
+//! other in a cycle.
 
 #[macro_use]
 mod rows;
-#[macro_use]
-mod store_impl;
+mod apps;
+mod cursors;
+mod dialect;
+mod groups;
+mod messages;
+mod rooms;
+mod users;
+mod venues;
 
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Database, Pool, Transaction};
 
 use crate::{StoreResult, schema};
+use dialect::Dialect;
 
 /// How long an SQLite connection waits for a lock before it reports SQLITE_BUSY.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,14 +42,21 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_READERS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 16;
 
-/// The embedded store: one SQLite file in WAL mode.
+/// The store on one SQL database: [`SqliteStore`] or [`PostgresStore`].
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    /// Exactly one connection: SQLite runs one write transaction at a time, so writers queue
-    /// here instead of failing with SQLITE_BUSY.
-    writer: SqlitePool,
-    reader: SqlitePool,
+pub struct SqlStore<D: Database> {
+    /// SQLite: exactly one connection, so writers queue here instead of failing with
+    /// SQLITE_BUSY. PostgreSQL: the one pool.
+    writer: Pool<D>,
+    /// SQLite: a few connections reading the WAL. PostgreSQL: the same pool as `writer`.
+    reader: Pool<D>,
 }
+
+/// The embedded store: one SQLite file in WAL mode.
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
+
+/// The store for several nodes: PostgreSQL.
+pub type PostgresStore = SqlStore<sqlx::Postgres>;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `sqlite://PATH` or a plain path, and
@@ -46,7 +75,7 @@ impl SqliteStore {
             .await?;
         schema::SQLITE.run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(options).await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqlStore { writer, reader })
     }
 }
 
@@ -56,56 +85,51 @@ fn sqlite_path(url: &str) -> &Path {
     Path::new(path.split_once('?').map_or(path, |(path, _query)| path))
 }
 
-/// The store for several nodes: PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct PostgresStore {
-    /// `writer` and `reader` are the same pool; the names are those the shared implementation
-    /// uses.
-    writer: PgPool,
-    reader: PgPool,
-}
-
 impl PostgresStore {
     /// Connects to `postgres://…` and migrates the database (the migrator locks against other
     /// nodes doing the same).
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = PgPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
         schema::POSTGRES.run(&pool).await?;
-        Ok(PostgresStore { reader: pool.clone(), writer: pool })
+        Ok(SqlStore { reader: pool.clone(), writer: pool })
     }
 }
 
-impl_store! {
-    module: sqlite_store,
-    store: SqliteStore,
-    database: sqlx::Sqlite,
-    backend: "sqlite",
-    // Take the write lock at BEGIN: a deferred transaction that reads first could find its
-    // snapshot stale when it comes to write (SQLITE_BUSY_SNAPSHOT, which no timeout waits out).
-    begin_write: "BEGIN IMMEDIATE",
-    // A deferred read sees one WAL snapshot from its first read to its end.
-    begin_read: "BEGIN",
-    // BEGIN IMMEDIATE already holds the database's one write lock: rows need no lock of their own.
-    lock_row: "",
-}
+// The bounds are on the methods, not the impl: the impl of a public type is public, and the
+// dialect is the crate's own.
+impl<D: Database> SqlStore<D> {
+    /// A transaction that writes.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, D>>
+    where
+        D: Dialect,
+    {
+        Ok(self.writer.begin_with(D::BEGIN_WRITE).await?)
+    }
 
-impl_store! {
-    module: postgres_store,
-    store: PostgresStore,
-    database: sqlx::Postgres,
-    backend: "postgres",
-    // READ COMMITTED: the version compare-and-set and row locks make writes safe.
-    begin_write: "BEGIN",
-    // A read of several statements sees one snapshot, as SQLite's does.
-    begin_read: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-    // A row read in a write transaction to be written later is locked until commit.
-    lock_row: " FOR UPDATE",
+    /// A read of several statements that sees one snapshot.
+    async fn begin_read(&self) -> StoreResult<Transaction<'static, D>>
+    where
+        D: Dialect,
+    {
+        Ok(self.reader.begin_with(D::BEGIN_READ).await?)
+    }
+
+    /// The writer, for one statement that writes.
+    async fn write_conn(&self) -> StoreResult<PoolConnection<D>> {
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// A reader, for one statement that reads.
+    async fn read_conn(&self) -> StoreResult<PoolConnection<D>> {
+        Ok(self.reader.acquire().await?)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AppSettings, NewApp, Store};
+    use crate::prelude::*;
+    use crate::{AppSettings, NewApp};
 
     #[tokio::test]
     async fn sqlite_opens_in_wal_mode_with_one_writer_and_reopens() {

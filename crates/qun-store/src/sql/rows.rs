@@ -8,8 +8,8 @@ use qun_core::{GroupId, GroupSettings, MemberRole, RoomId, RoomSettings, UserNam
 
 use crate::{
     AppRecord, GroupRecord, MembershipRecord, RequestKind, RequestRecord, RoomAttributeRecord, RoomMemberRecord,
-    RoomRecord, SharedFileRecord, StoreError, StoreResult, StoredEvent, TimelineEntry, TimelineItem, TokenRecord,
-    UserRecord,
+    RoomPresence, RoomRecord, SharedFileRecord, StoreError, StoreResult, StoredEvent, TimelineEntry, TimelineItem,
+    TokenRecord, UserRecord,
 };
 
 /// `group_timeline.kind` of an event (payload: `GroupEvent` as JSON).
@@ -42,11 +42,13 @@ pub(super) fn chat_name<'a>(a: &'a UserName, b: &'a UserName) -> (&'a UserName, 
     (low, high, format!("{low}|{high}"))
 }
 
-/// A unique-key violation is the caller's `AlreadyExists`; anything else is a database error.
-pub(super) fn unique_violation_is_already_exists(error: sqlx::Error) -> StoreError {
+/// A unique-key violation is the caller's `AlreadyExists`; anything else stays as it is.
+pub(super) fn unique_violation_is_already_exists(error: StoreError) -> StoreError {
     match &error {
-        sqlx::Error::Database(database_error) if database_error.is_unique_violation() => StoreError::AlreadyExists,
-        _ => StoreError::Database(error),
+        StoreError::Database(sqlx::Error::Database(database_error)) if database_error.is_unique_violation() => {
+            StoreError::AlreadyExists
+        }
+        _ => error,
     }
 }
 
@@ -153,13 +155,13 @@ impl From<TokenRow> for TokenRecord {
     }
 }
 
-/// Group columns, qualified: queries name the table `groups g` (it is joined with members).
+/// Group columns, qualified: queries name the table `groups v` (a venue, joined with members).
 macro_rules! group_columns {
     () => {
-        "g.id, g.owner, g.name, g.description, g.avatar, g.public, g.approval_required, \
-         g.allow_invites, g.invite_need_confirm, g.max_users, g.custom, g.mute_all, g.disabled, \
-         g.announcement, g.member_count, g.admin_count, g.version, g.last_seq, g.created_ms, \
-         g.modified_ms"
+        "v.id, v.owner, v.name, v.description, v.avatar, v.public, v.approval_required, \
+         v.allow_invites, v.invite_need_confirm, v.max_users, v.custom, v.mute_all, v.disabled, \
+         v.announcement, v.member_count, v.admin_count, v.version, v.last_seq, v.created_ms, \
+         v.modified_ms"
     };
 }
 
@@ -393,11 +395,11 @@ impl TryFrom<EventRow> for StoredEvent {
     }
 }
 
-/// Room columns, qualified: queries name the table `rooms r` (it is joined with members).
+/// Room columns, qualified: queries name the table `rooms v` (a venue, joined with members).
 macro_rules! room_columns {
     () => {
-        "r.id, r.owner, r.name, r.description, r.max_users, r.custom, r.announcement, r.mute_all, \
-         r.member_count, r.admin_count, r.version, r.created_ms, r.modified_ms, r.delivery"
+        "v.id, v.owner, v.name, v.description, v.max_users, v.custom, v.announcement, v.mute_all, \
+         v.member_count, v.admin_count, v.version, v.created_ms, v.modified_ms, v.delivery"
     };
 }
 
@@ -470,6 +472,37 @@ impl From<RoomMemberRow> for RoomMemberRecord {
             joined_ms: row.joined_ms,
             join_order: row.join_order,
             allowlisted: row.allowlisted,
+        }
+    }
+}
+
+/// A venue and one membership in it, from one row of the venue's and the member's columns.
+#[derive(sqlx::FromRow)]
+pub(super) struct VenueMemberRow<V, M> {
+    #[sqlx(flatten)]
+    pub(super) venue: V,
+    #[sqlx(flatten)]
+    pub(super) member: M,
+}
+
+/// Someone in a room, with the app and room: `a.org, a.name AS app_name, m.room_id` and
+/// `room_member_columns!`.
+#[derive(sqlx::FromRow)]
+pub(super) struct RoomPresenceRow {
+    org: String,
+    app_name: String,
+    room_id: i64,
+    #[sqlx(flatten)]
+    member: RoomMemberRow,
+}
+
+impl From<RoomPresenceRow> for RoomPresence {
+    fn from(row: RoomPresenceRow) -> RoomPresence {
+        RoomPresence {
+            org: row.org,
+            app: row.app_name,
+            room_id: room_id_from_sql(row.room_id),
+            member: row.member.into(),
         }
     }
 }
