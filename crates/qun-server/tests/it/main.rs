@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod batches;
 mod gateway;
 
 mod group_content;
