@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::venue::{Affiliation, SharedDetails};
+
 /// `POST /chatgroups`. The SDK sends `desc` and `approval`; the REST docs say `description` and
 /// `membersonly`; the Java server SDK says `members_only`. All are accepted.
 #[derive(Debug, Default, Deserialize)]
@@ -71,33 +73,14 @@ impl ModifyGroup {
     ];
 }
 
-/// One affiliation: `{"owner": u}` or `{"member": u}` (admins are members here, as in Agora).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Affiliation {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub member: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub joined_time: Option<i64>,
-}
-
 /// `GET /chatgroups/{ids}`: one group.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct GroupDetails {
     pub id: String,
     pub name: String,
     pub avatar: String,
-    pub description: String,
-    pub membersonly: bool,
-    pub allowinvites: bool,
-    pub invite_need_confirm: bool,
-    pub maxusers: u32,
-    pub owner: String,
-    pub created: i64,
-    pub custom: String,
-    pub mute: bool,
-    pub affiliations_count: u32,
+    #[serde(flatten)]
+    pub shared: SharedDetails,
     pub disabled: bool,
     pub public: bool,
     pub affiliations: Vec<Affiliation>,
@@ -149,50 +132,12 @@ pub struct JoinedGroup {
     pub affiliations_count: u32,
 }
 
-/// A batch of user names: add members, block, allowlist, invite.
-#[derive(Debug, Deserialize)]
-pub struct Usernames {
-    pub usernames: Option<Vec<String>>,
-}
-
-/// Per-user outcome of a batch or single membership call.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct MemberResult {
-    pub result: bool,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action: Option<String>,
-    pub user: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub groupid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub expire: Option<i64>,
-}
-
 /// `POST /chatgroups/{id}/users`: the added members.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MembersAdded {
     pub newmembers: Vec<String>,
     pub groupid: String,
     pub action: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NewAdmin {
-    pub newadmin: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AdminAdded {
-    pub result: String,
-    pub newadmin: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AdminRemoved {
-    pub result: String,
-    pub oldadmin: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -207,44 +152,8 @@ pub struct DisabledState {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct MuteAllState {
-    pub mute: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
 pub struct NewOwnerResult {
     pub newowner: bool,
-}
-
-/// `POST /chatgroups/{id}/mute`. `mute_duration` in ms; -1 = forever.
-#[derive(Debug, Deserialize)]
-pub struct MuteMembers {
-    pub usernames: Option<Vec<String>>,
-    pub mute_duration: Option<i64>,
-}
-
-/// One entry of the mute list.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct MutedMember {
-    /// Expiry, ms since epoch; -1 = forever.
-    pub expire: i64,
-    pub user: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AnnouncementBody {
-    pub announcement: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Announcement {
-    pub announcement: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct IdResult {
-    pub id: String,
-    pub result: bool,
 }
 
 /// `POST /chatgroups/{id}/apply`.

@@ -6,6 +6,7 @@ pub mod messages;
 pub mod rooms;
 pub mod server;
 pub mod users;
+pub mod venue;
 
 use std::collections::BTreeMap;
 

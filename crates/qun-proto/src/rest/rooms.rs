@@ -1,14 +1,15 @@
 //! Chat room REST shapes (agora-chat-api.md §3 and the SDK's calls in sdk-behaviour.md §3).
 //!
-//! Shapes rooms share with groups (affiliations, admins, announcement, mutes, user batches) are
-//! the ones in [`super::groups`]; this module holds what is the rooms' own. Requests keep every
-//! field optional so the handler can answer a missing one with Agora's own message.
+//! Shapes rooms share with groups (affiliations, admins, announcement, mutes, user batches and
+//! their per-user outcomes) are in [`super::venue`]; this module holds what is the rooms' own.
+//! Requests keep every field optional so the handler can answer a missing one with Agora's own
+//! message.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::groups::Affiliation;
+use super::venue::{Affiliation, SharedDetails};
 
 /// `POST /chatrooms/super_admin`.
 #[derive(Debug, Default, Deserialize)]
@@ -80,22 +81,14 @@ pub struct JoinedRoomDetail {
     pub mute: bool,
 }
 
-/// `GET /chatrooms/{ids}`: one room. `membersonly`, `allowinvites`, `invite_need_confirm` and
-/// `public` are group settings rooms do not have; Agora shows them with fixed values.
+/// `GET /chatrooms/{ids}`: one room. `public` is a group setting rooms do not have; Agora
+/// shows it (reserved) with a fixed value.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RoomDetails {
     pub id: String,
     pub name: String,
-    pub description: String,
-    pub membersonly: bool,
-    pub allowinvites: bool,
-    pub invite_need_confirm: bool,
-    pub maxusers: u32,
-    pub owner: String,
-    pub created: i64,
-    pub custom: String,
-    pub mute: bool,
-    pub affiliations_count: u32,
+    #[serde(flatten)]
+    pub shared: SharedDetails,
     pub affiliations: Vec<Affiliation>,
     pub public: bool,
 }
@@ -115,16 +108,16 @@ impl ModifyRoom {
     pub const FIELDS: &'static [&'static str] = &["name", "groupname", "description", "maxusers"];
 }
 
-/// The reply to a modification: `true` for each field changed, under Agora's names (the name is
-/// `groupname` here too).
+/// The reply to a modification: `true` for each field changed (the others left out), under
+/// Agora's names (the name is `groupname` here too).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RoomModified {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub groupname: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub description: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub maxusers: Option<bool>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub groupname: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub description: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub maxusers: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -150,17 +143,6 @@ pub struct RoomMembersAdded {
     pub newmembers: Vec<String>,
     pub action: String,
     pub id: String,
-}
-
-/// Per-user outcome of a blocklist or allowlist call; the room is named `chatroomid` here.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RoomListResult {
-    pub result: bool,
-    pub action: String,
-    pub user: String,
-    pub chatroomid: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
 }
 
 /// `PUT /metadata/chatroom/{id}/user/{u}[/forced]`.

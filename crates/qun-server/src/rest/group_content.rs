@@ -1,5 +1,5 @@
-//! A group's content: the announcement, shared files and member attributes
-//! (agora-chat-api.md §2 rows 29–37).
+//! A group's content: shared files and member attributes (agora-chat-api.md §2 rows 30–37;
+//! the announcement, row 29, is a call groups share with chat rooms, in `rest::venue::info`).
 //!
 //! Changes go through `services::groups::change_group`; a decision that needs facts the group
 //! snapshot does not hold (a file's owner, a member's current attributes) goes through
@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use qun_core::rules::GroupAction;
 use qun_core::{GroupId, GroupOperation, UserName, limits};
 use qun_proto::rest::groups::{
-    Announcement, AnnouncementBody, FileDeleted, FileUploaded, GetMemberAttributes, IdResult,
-    MemberAttributesBatchResult, MemberAttributesOfUser, SetMemberAttributes, SharedFile, UploadedFileReason,
+    FileDeleted, FileUploaded, GetMemberAttributes, MemberAttributesBatchResult, MemberAttributesOfUser,
+    SetMemberAttributes, SharedFile, UploadedFileReason,
 };
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, GroupMutation, SharedFileRecord};
@@ -34,48 +34,6 @@ use crate::services::groups::{
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
 use crate::storage::shared_file_key;
-
-// ------------------------------------------------------------------------ announcement
-
-/// `GET /chatgroups/{g}/announcement` → `{announcement}`.
-pub(crate) async fn announcement(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((_, _, group)): Path<(String, String, String)>,
-) -> Result<Response, HttpError> {
-    let group_id = parse_group_id(&group)?;
-    let scene = readable_scene(&state, &ctx, group_id).await?;
-    Ok(ctx.data(Announcement { announcement: scene.group().announcement.clone() }))
-}
-
-/// `POST /chatgroups/{g}/announcement` `{announcement}` → `{id, result:true}`. An empty text
-/// deletes the announcement (and says so in the event).
-pub(crate) async fn set_announcement(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((_, _, group)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody<AnnouncementBody>,
-) -> Result<Response, HttpError> {
-    let group_id = parse_group_id(&group)?;
-    let text = body
-        .announcement
-        .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "announcement must be provided"))?;
-    qun_core::group::validate_announcement(&text)
-        .map_err(|error| HttpError::new(ErrorCode::InvalidParameter, error.to_string()))?;
-    let operation =
-        if text.is_empty() { GroupOperation::DeleteAnnouncement } else { GroupOperation::UpdateAnnouncement };
-    let (result, _) = change_group(&state, &ctx.app, ctx.caller()?, group_id, &[], |scene| {
-        scene.authorize(GroupAction::UpdateAnnouncement, None)?;
-        Ok(Decision {
-            mutations: vec![GroupMutation::SetAnnouncement(text.clone())],
-            events: vec![PlannedEvent::new(operation, scene.actor_label(), Vec::new()).reason(text.clone())],
-            output: IdResult { id: group_id.to_string(), result: true },
-        })
-    })
-    .await?;
-    tracing::info!(group_id = %group_id, chars = limits::chars(&text), "group announcement set");
-    Ok(ctx.data(result))
-}
 
 // ------------------------------------------------------------------------ shared files
 

@@ -11,7 +11,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use qun_core::rules::{Denial, GroupAction};
 use qun_core::{GroupId, GroupOperation, UserName, limits};
-use qun_proto::rest::groups::{ActionResult, ApplyBody, ApplyVerify, InviteBody, InviteVerify, MemberResult};
+use qun_proto::rest::groups::{ActionResult, ApplyBody, ApplyVerify, InviteBody, InviteVerify};
+use qun_proto::rest::venue::{InGroup, MemberResult};
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::{AppRecord, GroupMutation, RequestKind, RequestRecord};
 
@@ -213,7 +214,7 @@ pub(crate) async fn invite(
             result: outcome.is_ok(),
             action: Some("invite".to_owned()),
             user,
-            groupid: Some(group_id.to_string()),
+            venue: Some(InGroup { groupid: group_id.to_string() }),
             reason: outcome.err(),
             expire: None,
         })

@@ -1,26 +1,33 @@
 //! REST handlers, one module per area, all under `/{org}/{app}`. A handler parses its input,
 //! calls a service, and fills `qun-proto` types; it decides nothing itself.
+//!
+//! The calls groups and chat rooms share are written once in [`venue`], generic over the
+//! venue, and routed once for each ([`venue_routes`]).
 
 mod chatfiles;
 mod group_content;
 mod group_requests;
 mod groups;
 mod messages;
+mod paging;
 mod room_delivery;
 mod rooms;
 mod uploads;
-mod user_lists;
 mod users;
+mod venue;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 
+use self::groups::Group;
+use self::rooms::Room;
+use self::venue::{RestVenue, info, members, restrictions};
 use crate::state::AppState;
 
 /// The routes under `/{org}/{app}`.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/token", post(users::token))
         .route("/users", post(users::register).get(users::list))
         .route("/users/{user}", get(users::get).put(users::update).delete(users::delete))
@@ -29,7 +36,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/users/{user}/deactivate", post(users::deactivate))
         .route("/sdk/users/{user}/token/expires", get(users::token_expires))
         .route("/settings/registration", get(users::registration_setting).put(users::set_registration_setting))
-        .route("/users/{user}/joined_chatgroups", get(groups::joined_legacy))
         .route("/users/{user}/messageroaming", post(messages::roaming))
         .route("/messages/chatgroups", post(messages::send_to_groups))
         .route("/messages/chatrooms", post(messages::send_to_rooms))
@@ -42,26 +48,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/publicchatgroups", get(groups::list_public))
         .route("/chatgroups/user/{user}", get(groups::joined))
         .route("/chatgroups/user/{user}/joined_count", get(groups::joined_count))
-        .route("/chatgroups/{group}", get(groups::details).put(groups::modify).delete(groups::dissolve))
-        .route("/chatgroups/{group}/disable", post(groups::disable))
-        .route("/chatgroups/{group}/enable", post(groups::enable))
+        .route("/chatgroups/{group}", put(groups::modify).delete(groups::dissolve))
+        .route("/chatgroups/{group}/disable", post(groups::set_disabled::<true>))
+        .route("/chatgroups/{group}/enable", post(groups::set_disabled::<false>))
         .route("/chatgroups/{group}/user/{user}/is_joined", get(groups::is_joined))
-        // members and roles
-        .route("/chatgroups/{group}/users", get(groups::members).post(groups::add_members))
-        .route("/chatgroups/{group}/users/{users}", post(groups::add_member).delete(groups::remove_members))
-        .route("/chatgroups/{group}/admin", get(groups::admins).post(groups::add_admin))
-        .route("/chatgroups/{group}/admin/{user}", delete(groups::remove_admin))
-        .route("/chatgroups/{group}/blocks/users", get(groups::blocklist).post(groups::block_many))
-        .route("/chatgroups/{group}/blocks/users/{users}", post(groups::block_one).delete(groups::unblock))
-        .route("/chatgroups/{group}/mute", get(groups::mute_list).post(groups::mute))
-        .route("/chatgroups/{group}/mute/{users}", delete(groups::unmute))
-        .route("/sdk/chatgroups/{group}/mute/{user}", get(groups::is_muted))
-        .route("/chatgroups/{group}/ban", post(groups::mute_all).delete(groups::unmute_all))
-        .route("/chatgroups/{group}/white/users", get(groups::allowlist).post(groups::allowlist_add_many))
-        .route(
-            "/chatgroups/{group}/white/users/{users}",
-            get(groups::is_allowlisted).post(groups::allowlist_add_one).delete(groups::allowlist_remove),
-        )
         // requests, invitations and self-service
         .route("/chatgroups/{group}/apply", post(group_requests::apply))
         .route("/chatgroups/{group}/apply_verify", post(group_requests::apply_verify))
@@ -69,11 +59,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/chatgroups/{group}/invite_verify", post(group_requests::invite_verify))
         .route("/chatgroups/{group}/quit", delete(group_requests::quit).post(group_requests::quit))
         .route("/chatgroups/{group}/shield", post(group_requests::shield).delete(group_requests::unshield))
-        // announcement, files, member attributes
-        .route(
-            "/chatgroups/{group}/announcement",
-            get(group_content::announcement).post(group_content::set_announcement),
-        )
+        // files, member attributes
         // Uploads are up to 10 MB; axum's default body limit is 2 MB. (GET has no body.)
         .route(
             "/chatgroups/{group}/share_files",
@@ -103,28 +89,45 @@ pub(crate) fn routes() -> Router<AppState> {
         // Qun's own: how rooms deliver (history ring, rate limit), per app and per room.
         .route("/chatrooms/delivery", get(room_delivery::app_defaults).put(room_delivery::set_app_defaults))
         .route("/chatrooms/{room}/delivery", get(room_delivery::room_settings).put(room_delivery::set_room_settings))
-        .route("/users/{user}/joined_chatrooms", get(rooms::joined))
-        .route("/chatrooms/{room}", get(rooms::details).put(rooms::modify).delete(rooms::destroy))
-        .route("/chatrooms/{room}/announcement", get(rooms::announcement).post(rooms::set_announcement))
-        .route("/chatrooms/{room}/users", get(rooms::members).post(rooms::add_members))
-        .route("/chatrooms/{room}/users/{users}", post(rooms::add_member).delete(rooms::remove_members))
-        .route("/chatrooms/{room}/admin", get(rooms::admins).post(rooms::add_admin))
-        .route("/chatrooms/{room}/admin/{user}", delete(rooms::remove_admin))
-        .route("/chatrooms/{room}/blocks/users", get(rooms::blocklist).post(rooms::block_many))
-        .route("/chatrooms/{room}/blocks/users/{users}", post(rooms::block_one).delete(rooms::unblock))
-        .route("/chatrooms/{room}/white/users", get(rooms::allowlist).post(rooms::allowlist_add_many))
-        .route(
-            "/chatrooms/{room}/white/users/{users}",
-            get(rooms::is_allowlisted).post(rooms::allowlist_add_one).delete(rooms::allowlist_remove),
-        )
-        .route("/chatrooms/{room}/mute", get(rooms::mute_list).post(rooms::mute))
-        .route("/chatrooms/{room}/mute/{users}", delete(rooms::unmute))
-        .route("/sdk/chatrooms/{room}/mute/{user}", get(rooms::is_muted))
-        .route("/chatrooms/{room}/ban", post(rooms::mute_all).delete(rooms::unmute_all))
+        .route("/chatrooms/{room}", put(rooms::modify).delete(rooms::destroy))
         .route("/metadata/chatroom/{room}", post(rooms::attributes))
-        .route("/metadata/chatroom/{room}/user/{user}", put(rooms::set_attributes).delete(rooms::remove_attributes))
+        .route(
+            "/metadata/chatroom/{room}/user/{user}",
+            put(rooms::set_attributes::<false>).delete(rooms::remove_attributes::<false>),
+        )
         .route(
             "/metadata/chatroom/{room}/user/{user}/forced",
-            put(rooms::force_set_attributes).delete(rooms::force_remove_attributes),
+            put(rooms::set_attributes::<true>).delete(rooms::remove_attributes::<true>),
+        );
+    venue_routes::<Room>(venue_routes::<Group>(router))
+}
+
+/// The calls groups and chat rooms share, under `/{venues}/{id}` (`/chatgroups/{group}`,
+/// `/chatrooms/{room}`): details, the announcement, members, admins, the blocklist, mutes,
+/// mute-all and the allowlist; and a user's venues (`/users/{u}/joined_{venues}`). A path the venue also routes itself (`PUT /{venues}/{id}`)
+/// adds its methods to these.
+fn venue_routes<V: RestVenue>(router: Router<AppState>) -> Router<AppState> {
+    let venue = format!("/{}/{{{}}}", V::COLLECTION, V::ID_PARAM);
+    let at = |tail: &str| format!("{venue}{tail}");
+    router
+        .route(&format!("/users/{{user}}/joined_{}", V::COLLECTION), get(info::joined::<V>))
+        .route(&at(""), get(info::details::<V>))
+        .route(&at("/announcement"), get(info::announcement::<V>).post(info::set_announcement::<V>))
+        .route(&at("/users"), get(members::members::<V>).post(members::add_members::<V>))
+        .route(&at("/users/{users}"), post(members::add_member::<V>).delete(members::remove_members::<V>))
+        .route(&at("/admin"), get(members::admins::<V>).post(members::add_admin::<V>))
+        .route(&at("/admin/{user}"), delete(members::remove_admin::<V>))
+        .route(&at("/blocks/users"), get(restrictions::blocklist::<V>).post(restrictions::block_many::<V>))
+        .route(&at("/blocks/users/{users}"), post(restrictions::block_one::<V>).delete(restrictions::unblock::<V>))
+        .route(&at("/mute"), get(restrictions::mute_list::<V>).post(restrictions::mute::<V>))
+        .route(&at("/mute/{users}"), delete(restrictions::unmute::<V>))
+        .route(&format!("/sdk{venue}/mute/{{user}}"), get(restrictions::is_muted::<V>))
+        .route(&at("/ban"), post(restrictions::set_mute_all::<V, true>).delete(restrictions::set_mute_all::<V, false>))
+        .route(&at("/white/users"), get(restrictions::allowlist::<V>).post(restrictions::allowlist_add_many::<V>))
+        .route(
+            &at("/white/users/{users}"),
+            get(restrictions::is_allowlisted::<V>)
+                .post(restrictions::allowlist_add_one::<V>)
+                .delete(restrictions::allowlist_remove::<V>),
         )
 }

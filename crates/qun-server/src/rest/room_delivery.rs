@@ -7,22 +7,22 @@
 //!   left out takes the app's value), for the owner, admins and the app. The answer also says
 //!   what the room runs with.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use qun_core::room_delivery::DeliverySettingsError;
 use qun_core::rules::RoomAction;
-use qun_core::{RoomDelivery, RoomDeliveryDefaults};
+use qun_core::{RoomDelivery, RoomDeliveryDefaults, RoomId};
 use qun_proto::rest::rooms::{
     RoomDeliveryBody, RoomDeliveryDefaultsBody, RoomDeliveryDefaultsState, RoomDeliveryState,
 };
 use qun_proto::{ApiError, ErrorCode};
 use qun_store::RoomMutation;
 
+use super::rooms::Room;
+use super::venue::{VenueAction, VenueCall};
 use crate::http::{Ctx, HttpError, JsonBody};
-use crate::services::rooms::{RoomDecision, change_room, load_room_scene, parse_room_id};
+use crate::services::rooms::{RoomDecision, change_room};
 use crate::state::AppState;
-
-type RoomPath = Path<(String, String, String)>;
 
 fn settings_error(error: DeliverySettingsError) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameter, error.to_string())
@@ -59,10 +59,10 @@ pub(crate) async fn set_app_defaults(
     Ok(ctx.data(defaults_state(&updated.settings.rooms)))
 }
 
-fn room_state(room: &str, overrides: &RoomDelivery, app: &RoomDeliveryDefaults) -> RoomDeliveryState {
+fn room_state(room_id: RoomId, overrides: &RoomDelivery, app: &RoomDeliveryDefaults) -> RoomDeliveryState {
     let effective = overrides.effective(app);
     RoomDeliveryState {
-        id: room.to_owned(),
+        id: room_id.to_string(),
         overrides: RoomDeliveryBody {
             history_enabled: overrides.history_enabled,
             history_size: overrides.history_size,
@@ -74,39 +74,29 @@ fn room_state(room: &str, overrides: &RoomDelivery, app: &RoomDeliveryDefaults) 
 }
 
 /// `GET /chatrooms/{id}/delivery`: the owner, admins and the app.
-pub(crate) async fn room_settings(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((_, _, room)): RoomPath,
-) -> Result<Response, HttpError> {
-    let caller = ctx.caller()?.clone();
-    let room_id = parse_room_id(&room)?;
-    let scene = load_room_scene(&state, &ctx.app, &caller, room_id, &[]).await?;
-    scene.authorize(RoomAction::ReadRestrictionLists, None)?;
-    Ok(ctx.data(room_state(&room_id.to_string(), &scene.room().delivery, &ctx.app.settings.rooms)))
+pub(crate) async fn room_settings(call: VenueCall<Room>) -> Result<Response, HttpError> {
+    let scene = call.readable(VenueAction::ReadRestrictionLists).await?;
+    Ok(call.ctx.data(room_state(call.id, &scene.room().delivery, &call.ctx.app.settings.rooms)))
 }
 
 /// `PUT /chatrooms/{id}/delivery`: the owner and admins (as for the room's details) and the app.
 pub(crate) async fn set_room_settings(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((_, _, room)): RoomPath,
+    VenueCall { state, ctx, id: room_id }: VenueCall<Room>,
     JsonBody(body): JsonBody<RoomDeliveryBody>,
 ) -> Result<Response, HttpError> {
-    let caller = ctx.caller()?.clone();
-    let room_id = parse_room_id(&room)?;
+    let caller = ctx.caller()?;
     let overrides = RoomDelivery {
         history_enabled: body.history_enabled,
         history_size: body.history_size,
         rate_limit_per_second: body.rate_limit,
     };
     overrides.validate().map_err(settings_error)?;
-    change_room(&state, &ctx.app, &caller, room_id, &[], |scene| {
+    change_room(&state, &ctx.app, caller, room_id, &[], |scene| {
         scene.authorize(RoomAction::UpdateInfo, None)?;
         let mut decision = RoomDecision::new(());
         decision.mutations.push(RoomMutation::SetDelivery(overrides));
         Ok(decision)
     })
     .await?;
-    Ok(ctx.data(room_state(&room_id.to_string(), &overrides, &ctx.app.settings.rooms)))
+    Ok(ctx.data(room_state(room_id, &overrides, &ctx.app.settings.rooms)))
 }
