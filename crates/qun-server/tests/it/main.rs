@@ -8,6 +8,7 @@ mod gateway;
 mod group_content;
 mod group_requests;
 mod groups;
+mod hardening;
 mod lifecycle;
 mod replies;
 mod room_live;
