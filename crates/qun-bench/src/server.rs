@@ -76,6 +76,9 @@ pub async fn start_qun(qun_binary: &Path, data_dir: &Path, cpus: Option<&str>) -
         .arg(data_dir)
         .env("QUN_CLIENT_ID", CLIENT_ID)
         .env("QUN_CLIENT_SECRET", CLIENT_SECRET)
+        // The fleet puts up to 10,000 connections on each loopback source address
+        // (`fleet::CONNECTIONS_PER_SOURCE_ADDRESS`), above the server's default per-address cap.
+        .env("QUN_MAX_CONNECTIONS_PER_IP", "50000")
         .env("QUN_LOG", std::env::var("QUN_LOG").unwrap_or_else(|_| "warn".to_owned()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

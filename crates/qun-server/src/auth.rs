@@ -1,7 +1,8 @@
-//! Passwords (argon2id, hashed off the async threads, a bounded number at once) and opaque bearer tokens (random,
-//! stored as SHA-256, with expiry).
+//! Passwords (argon2id, hashed off the async threads, a bounded number at once), opaque bearer tokens (random,
+//! stored as SHA-256, with expiry), and the failed-login throttle.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,6 +16,8 @@ use qun_proto::{ApiError, ErrorCode};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+
+use crate::rate::{self, Reservation, WindowCounter};
 
 /// Argon2's working memory (19 MiB with the default parameters). Each hashing slot reuses
 /// one rather than allocating it per call: with glibc's malloc, freed buffers this large
@@ -240,48 +243,84 @@ pub fn random_secret(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buffer)
 }
 
-/// Counts failed password logins per (app, user) in one-minute windows, so password guessing
-/// is throttled. In memory and per node: a cluster multiplies the allowance by its node count.
-///
-/// `parking_lot::Mutex` (no poisoning): held only for a map lookup, never across an `.await`.
+/// Failed password logins in one-minute windows, counted per (user, client address) and per
+/// client address across users, so that guessing one user's password, and spraying one guess
+/// over many users, are both slowed — and a guesser locks the user out only from its own
+/// address, never from everywhere. Each attempt reserves its count before the password is
+/// checked ([`LoginThrottle::begin`]), so parallel guesses cannot all pass the check; the
+/// tables are bounded (see [`crate::rate`]), whatever names an attacker tries.
 #[derive(Debug)]
 pub struct LoginThrottle {
-    max_failures_per_window: u32,
-    window_ms: u64,
-    failures: Mutex<HashMap<(i64, String), (u64, u32)>>,
+    per_user_and_address: u32,
+    per_address: u32,
+    /// (app, client address, hash of the user name): the name is hashed so a key has a fixed
+    /// size whatever the request sent; a collision merely shares a window.
+    user_and_address: WindowCounter<(i64, IpAddr, u64)>,
+    address: WindowCounter<(i64, IpAddr)>,
+    names: RandomState,
 }
 
+/// Keys each throttle table holds at most (a few MiB each when full).
+const THROTTLE_CAPACITY: usize = 65_536;
+const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
+
 impl LoginThrottle {
-    pub fn new(max_failures_per_window: u32) -> Self {
-        LoginThrottle { max_failures_per_window, window_ms: 60_000, failures: Mutex::new(HashMap::new()) }
-    }
-
-    /// Whether a login attempt may proceed at `now_ms`.
-    pub fn allows(&self, app_id: i64, user: &str, now_ms: u64) -> bool {
-        let failures = self.failures.lock();
-        match failures.get(&(app_id, user.to_owned())) {
-            Some(&(window_start, count)) => {
-                now_ms.saturating_sub(window_start) >= self.window_ms || count < self.max_failures_per_window
-            }
-            None => true,
+    /// At most `per_user_and_address` failed logins a minute for one user from one address,
+    /// and `per_address` from one address across users.
+    pub fn new(per_user_and_address: u32, per_address: u32) -> Self {
+        LoginThrottle {
+            per_user_and_address,
+            per_address,
+            user_and_address: WindowCounter::new(THROTTLE_CAPACITY, THROTTLE_WINDOW),
+            address: WindowCounter::new(THROTTLE_CAPACITY, THROTTLE_WINDOW),
+            names: RandomState::new(),
         }
     }
 
-    pub fn record_failure(&self, app_id: i64, user: &str, now_ms: u64) {
-        let mut failures = self.failures.lock();
-        if failures.len() > 100_000 {
-            // Bound the memory an attacker can make us hold: forget windows that are over.
-            failures.retain(|_, (start, _)| now_ms.saturating_sub(*start) < self.window_ms);
-        }
-        let entry = failures.entry((app_id, user.to_owned())).or_insert((now_ms, 0));
-        if now_ms.saturating_sub(entry.0) >= self.window_ms {
-            *entry = (now_ms, 0);
-        }
-        entry.1 += 1;
+    /// Reserves one failed login of `user` from `client` at `now_ms` before the password is
+    /// checked; `None` when either window is full. The attempt then says how it ended; one
+    /// that is dropped undecided (refused before the check, or abandoned) counts nothing.
+    pub fn begin(&self, app_id: i64, user: &str, client: IpAddr, now_ms: u64) -> Option<LoginAttempt<'_>> {
+        let client = rate::address_key(client);
+        let user_key = (app_id, client, self.names.hash_one(user));
+        let user_and_address = self.user_and_address.reserve(&user_key, self.per_user_and_address, now_ms)?;
+        let address = self.address.reserve(&(app_id, client), self.per_address, now_ms)?;
+        Some(LoginAttempt { user_and_address, address })
     }
 
-    pub fn record_success(&self, app_id: i64, user: &str) {
-        self.failures.lock().remove(&(app_id, user.to_owned()));
+    /// Keys held in the throttle's tables.
+    pub fn len(&self) -> usize {
+        self.user_and_address.len() + self.address.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most keys the throttle's tables hold.
+    pub fn capacity(&self) -> usize {
+        self.user_and_address.capacity() + self.address.capacity()
+    }
+}
+
+/// A login whose failure is counted in advance (see [`LoginThrottle::begin`]).
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    user_and_address: Reservation<'a, (i64, IpAddr, u64)>,
+    address: Reservation<'a, (i64, IpAddr)>,
+}
+
+impl LoginAttempt<'_> {
+    /// A wrong password, or no such user: the failure counts.
+    pub fn failed(self) {
+        self.user_and_address.keep();
+        self.address.keep();
+    }
+
+    /// The right password: the user's failures from this address are forgotten (the owner
+    /// is back), and this attempt is not a failure of the address.
+    pub fn succeeded(self) {
+        self.user_and_address.forget_key();
     }
 }
 
@@ -377,16 +416,43 @@ mod tests {
     }
 
     #[test]
-    fn throttle_blocks_after_the_limit_for_one_window() {
-        let throttle = LoginThrottle::new(3);
+    fn the_throttle_counts_per_user_and_address_and_per_address() {
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let there: IpAddr = "198.51.100.1".parse().unwrap();
+        let throttle = LoginThrottle::new(3, 5);
         for _ in 0..3 {
-            assert!(throttle.allows(1, "alice", 1_000));
-            throttle.record_failure(1, "alice", 1_000);
+            throttle.begin(1, "alice", here, 1_000).expect("under the limit").failed();
         }
-        assert!(!throttle.allows(1, "alice", 30_000));
-        assert!(throttle.allows(1, "bob", 30_000));
-        assert!(throttle.allows(1, "alice", 61_000));
-        throttle.record_success(1, "alice");
-        assert!(throttle.allows(1, "alice", 30_000));
+        assert!(throttle.begin(1, "alice", here, 30_000).is_none(), "alice is locked out from here");
+        assert!(throttle.begin(1, "alice", there, 30_000).is_some(), "but not from elsewhere");
+        assert!(throttle.begin(2, "alice", here, 30_000).is_some(), "nor in another app");
+        throttle.begin(1, "bob", here, 30_000).expect("another user").failed();
+        throttle.begin(1, "carol", here, 30_000).expect("another user").failed();
+        assert!(throttle.begin(1, "dave", here, 30_000).is_none(), "5 failures from here across users");
+        assert!(throttle.begin(1, "alice", here, 61_000).is_some(), "a minute later");
+
+        // An attempt dropped undecided counts nothing; a success forgets the user's failures.
+        let throttle = LoginThrottle::new(2, 100);
+        throttle.begin(1, "alice", here, 0).expect("first").failed();
+        let undecided = throttle.begin(1, "alice", here, 0).expect("second");
+        assert!(throttle.begin(1, "alice", here, 0).is_none(), "reserved before the check");
+        drop(undecided);
+        throttle.begin(1, "alice", here, 0).expect("given back").succeeded();
+        throttle.begin(1, "alice", here, 0).expect("forgotten").failed();
+        throttle.begin(1, "alice", here, 0).expect("one failure so far").failed();
+        assert!(throttle.begin(1, "alice", here, 0).is_none());
+    }
+
+    #[test]
+    fn the_throttle_is_bounded_whatever_names_are_tried() {
+        let throttle = LoginThrottle::new(10, 10);
+        for i in 0..200_000u32 {
+            let client = IpAddr::from((u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0)) + i / 4).to_be_bytes());
+            if let Some(attempt) = throttle.begin(1, &format!("ghost{i}"), client, u64::from(i) / 100) {
+                attempt.failed();
+            }
+        }
+        assert!(throttle.len() <= throttle.capacity(), "{} keys", throttle.len());
+        assert!(throttle.capacity() <= 2 * THROTTLE_CAPACITY + 2 * 64);
     }
 }

@@ -66,6 +66,34 @@ pub struct ServeArgs {
     /// Agora's 7 days].
     #[arg(long, env = "QUN_CHATFILE_RETENTION_SECS")]
     pub chatfile_retention_secs: Option<u64>,
+    /// Seconds a client has to send a request's head (line and headers); also how long an
+    /// idle keep-alive connection stays open [default: 10].
+    #[arg(long, env = "QUN_REQUEST_HEAD_TIMEOUT_SECS")]
+    pub request_head_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body, from the end of its head; a body of
+    /// declared length gets 1 s more per 64 KiB [default: 30].
+    #[arg(long, env = "QUN_REQUEST_BODY_TIMEOUT_SECS")]
+    pub request_body_timeout_secs: Option<u64>,
+    /// Open connections (websockets included) at most; further ones are refused at once. Also
+    /// capped by the open-file limit [default: 50000].
+    #[arg(long, env = "QUN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections from one client address (IPv4, or IPv6 /64) at most [default: 1000].
+    #[arg(long, env = "QUN_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Failed password logins a minute from one client address, across users, before its
+    /// logins are refused for the rest of the minute [default: 60].
+    #[arg(long, env = "QUN_MAX_FAILED_LOGINS_PER_ADDRESS_PER_MINUTE")]
+    pub max_failed_logins_per_address_per_minute: Option<u32>,
+    /// Groups one user token may create a minute (app tokens are not limited) [default: 10].
+    #[arg(long, env = "QUN_MAX_GROUPS_CREATED_PER_MINUTE")]
+    pub max_groups_created_per_minute: Option<u32>,
+    /// Takes the client's address for per-address login limits from the last
+    /// `X-Forwarded-For` entry (only behind a reverse proxy that sets it; `true` or `false`)
+    /// [default: false].
+    #[arg(long, env = "QUN_TRUST_FORWARDED_FOR", num_args = 0..=1, default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_forwarded_for: Option<bool>,
 }
 
 /// The TOML file: the same keys as the flags, with underscores.
@@ -95,6 +123,13 @@ struct FileConfig {
     s3_secret_access_key: Option<String>,
     s3_allow_http: Option<bool>,
     chatfile_retention_secs: Option<u64>,
+    request_head_timeout_secs: Option<u64>,
+    request_body_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_failed_logins_per_address_per_minute: Option<u32>,
+    max_groups_created_per_minute: Option<u32>,
+    trust_forwarded_for: Option<bool>,
 }
 
 /// Connections per user by default (Agora's multi-device default allows several platforms).
@@ -107,6 +142,23 @@ const DEFAULT_ROOM_FLUSH_MAX: Duration = Duration::from_millis(400);
 const DEFAULT_ROOM_IDLE: Duration = Duration::from_secs(600);
 /// How long chat files are kept (Agora: 7 days).
 const DEFAULT_CHATFILE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a client may take to send a request's head (see `request_head_timeout`).
+const DEFAULT_REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body (see `request_body_timeout`).
+const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Open connections in total: a chat room of 20,000 members is 20,000 websockets, and a
+/// server holds several such rooms and its groups' members.
+const DEFAULT_MAX_CONNECTIONS: usize = 50_000;
+/// Open connections per client address: a household or office behind one NAT address has
+/// a few devices per person; thousands from one address is a client gone wrong or an attack.
+const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1_000;
+/// Failed password logins a minute for one user from one address.
+const DEFAULT_MAX_FAILED_LOGINS: u32 = 10;
+/// Failed password logins a minute from one address across users: one a second, so a
+/// busy NAT's typos pass, and one guess sprayed over many users does not go far.
+const DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS: u32 = 60;
+/// Groups one user may create a minute (issue 13.8: 30,000 groups in 24 s from one token).
+const DEFAULT_MAX_GROUPS_CREATED_PER_MINUTE: u32 = 10;
 
 /// Resolved configuration.
 #[derive(Debug, Clone)]
@@ -123,8 +175,28 @@ pub struct Config {
     pub user_token_ttl_secs: i64,
     /// Default lifetime of app tokens (Easemob: 60 days).
     pub app_token_ttl_secs: i64,
-    /// Failed password logins per user per minute before logins are refused for a minute.
+    /// Failed password logins a minute for one user from one client address before that
+    /// user's logins from that address are refused for the rest of the minute.
     pub max_failed_logins_per_minute: u32,
+    /// Failed password logins a minute from one client address, across users, before its
+    /// logins are refused for the rest of the minute.
+    pub max_failed_logins_per_address_per_minute: u32,
+    /// Groups one user token may create a minute (app tokens are not limited).
+    pub max_groups_created_per_minute: u32,
+    /// How long a client has to send a request's head; an idle keep-alive connection is
+    /// closed after it too.
+    pub request_head_timeout: Duration,
+    /// How long a client has to send a request's body, from the end of its head (a body of
+    /// declared length gets more: `http::serve`).
+    pub request_body_timeout: Duration,
+    /// Open connections at most (websockets included); the server lowers it to fit the
+    /// open-file limit (`http::limits`).
+    pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_connections_per_ip: usize,
+    /// Whether the client address of per-address login limits is the last `X-Forwarded-For`
+    /// entry (set by a reverse proxy in front) rather than the connection's peer.
+    pub trust_forwarded_for: bool,
     /// Connections one user may have at once; a further login replaces the oldest.
     pub max_devices_per_user: u32,
     /// A chat room member whose last connection dropped leaves the room after this long
@@ -235,7 +307,29 @@ impl Config {
             plan,
             user_token_ttl_secs: file.user_token_ttl_secs.unwrap_or(7 * 24 * 3600),
             app_token_ttl_secs: file.app_token_ttl_secs.unwrap_or(60 * 24 * 3600),
-            max_failed_logins_per_minute: file.max_failed_logins_per_minute.unwrap_or(10),
+            max_failed_logins_per_minute: file.max_failed_logins_per_minute.unwrap_or(DEFAULT_MAX_FAILED_LOGINS),
+            max_failed_logins_per_address_per_minute: args
+                .max_failed_logins_per_address_per_minute
+                .or(file.max_failed_logins_per_address_per_minute)
+                .unwrap_or(DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS),
+            max_groups_created_per_minute: args
+                .max_groups_created_per_minute
+                .or(file.max_groups_created_per_minute)
+                .unwrap_or(DEFAULT_MAX_GROUPS_CREATED_PER_MINUTE),
+            request_head_timeout: args
+                .request_head_timeout_secs
+                .or(file.request_head_timeout_secs)
+                .map_or(DEFAULT_REQUEST_HEAD_TIMEOUT, Duration::from_secs),
+            request_body_timeout: args
+                .request_body_timeout_secs
+                .or(file.request_body_timeout_secs)
+                .map_or(DEFAULT_REQUEST_BODY_TIMEOUT, Duration::from_secs),
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_ip: args
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_IP),
+            trust_forwarded_for: args.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
             max_devices_per_user: file.max_devices_per_user.unwrap_or(DEFAULT_MAX_DEVICES).max(1),
             room_grace: args.room_grace_secs.or(file.room_grace_secs).map_or(DEFAULT_ROOM_GRACE, Duration::from_secs),
             room_flush_max: file.room_flush_max_ms.map_or(DEFAULT_ROOM_FLUSH_MAX, Duration::from_millis),
@@ -258,7 +352,14 @@ impl Config {
             plan: Plan::Enterprise,
             user_token_ttl_secs: 3600,
             app_token_ttl_secs: 3600,
-            max_failed_logins_per_minute: 10,
+            max_failed_logins_per_minute: DEFAULT_MAX_FAILED_LOGINS,
+            max_failed_logins_per_address_per_minute: DEFAULT_MAX_FAILED_LOGINS_PER_ADDRESS,
+            max_groups_created_per_minute: DEFAULT_MAX_GROUPS_CREATED_PER_MINUTE,
+            request_head_timeout: DEFAULT_REQUEST_HEAD_TIMEOUT,
+            request_body_timeout: DEFAULT_REQUEST_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            trust_forwarded_for: false,
             max_devices_per_user: DEFAULT_MAX_DEVICES,
             room_grace: DEFAULT_ROOM_GRACE,
             room_flush_max: DEFAULT_ROOM_FLUSH_MAX,
@@ -313,6 +414,41 @@ mod tests {
         );
         let args = ServeArgs { config: Some(file.clone()), s3_access_key_id: Some("key".into()), ..Default::default() };
         assert!(Config::resolve(args).is_err(), "a key id without its secret");
+        let defaults = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(
+            (defaults.request_head_timeout, defaults.request_body_timeout, defaults.trust_forwarded_for),
+            (Duration::from_secs(10), Duration::from_secs(30), false)
+        );
+        assert_eq!((defaults.max_connections, defaults.max_connections_per_ip), (50_000, 1_000));
+        assert_eq!(
+            (defaults.max_failed_logins_per_address_per_minute, defaults.max_groups_created_per_minute),
+            (60, 10)
+        );
+        std::fs::write(
+            &file,
+            "request_head_timeout_secs = 3\nrequest_body_timeout_secs = 4\nmax_connections = 500\n\
+             max_connections_per_ip = 20\nmax_failed_logins_per_address_per_minute = 7\n\
+             max_groups_created_per_minute = 2\ntrust_forwarded_for = true\n",
+        )
+        .unwrap();
+        let from_file = Config::resolve(ServeArgs { config: Some(file.clone()), ..Default::default() }).unwrap();
+        assert_eq!(
+            (from_file.request_head_timeout, from_file.request_body_timeout, from_file.trust_forwarded_for),
+            (Duration::from_secs(3), Duration::from_secs(4), true)
+        );
+        assert_eq!((from_file.max_connections, from_file.max_connections_per_ip), (500, 20));
+        assert_eq!(
+            (from_file.max_failed_logins_per_address_per_minute, from_file.max_groups_created_per_minute),
+            (7, 2)
+        );
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            max_connections_per_ip: Some(30),
+            trust_forwarded_for: Some(false),
+            ..Default::default()
+        };
+        let flagged = Config::resolve(args).unwrap();
+        assert_eq!((flagged.max_connections_per_ip, flagged.trust_forwarded_for), (30, false), "flags beat the file");
 
         std::fs::write(&file, "bogus = 1\n").unwrap();
         assert!(Config::resolve(ServeArgs { config: Some(file), ..Default::default() }).is_err());

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`config`]: flags, environment, TOML file.
 //! - [`state`]: the cheap, cloneable handle every request gets (store, ids, apps).
-//! - [`http`]: the axum router, the envelope and error replies, authentication of callers.
+//! - [`http`]: the accept loop (connection caps, request deadlines), the axum router, the
+//!   envelope and error replies, authentication of callers.
 //! - [`rest`]: one module per REST area; handlers parse, call a service, fill `qun-proto` types.
 //! - [`services`]: the operations themselves (users, groups): read, decide with
 //!   `qun_core::rules`, commit through `qun_store`, record events.
@@ -21,13 +22,14 @@ pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod lifecycle;
+pub mod rate;
 pub mod rest;
 pub mod services;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,9 +40,11 @@ pub use state::AppState;
 
 /// Starts the server with `config` and runs until `shutdown` completes. The data directory
 /// is locked first (see [`data_dir`]), in every database mode, and stays locked until this
-/// returns: a second server on the same directory fails here.
+/// returns: a second server on the same directory fails here. The process's open-file limit
+/// is raised as far as it may go (every connection is a file).
 pub async fn serve(config: config::Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let _data_dir_lock = data_dir::lock(&config.data_dir)?;
+    http::limits::raise_open_file_limit();
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let state = AppState::open(config).await?;
     run(listener, state, shutdown).await
@@ -52,32 +56,27 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves requests on `listener` until `shutdown` completes, then stops within
 /// [`SHUTDOWN_GRACE`]: no new connections; every task is told to stop (see [`lifecycle`]);
-/// in-flight requests finish; then the server waits for every task.
+/// requests in flight may finish until the grace ends, when the connections still open are
+/// closed; then the server waits for every task, until the same deadline.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
+    let settings = http::serve::HttpSettings::from_config(&state.config);
     tracing::info!(%address, backend = state.store.backend(), "qun listening");
     let lifecycle = state.lifecycle.clone();
-    let stopping = lifecycle.clone();
-    let serving = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async move { stopping.stopping().await })
-        .into_future();
-    let mut serving = tokio::spawn(serving);
+    let server = http::serve::start(listener, http::router(state), settings, lifecycle.clone());
     tokio::select! {
         () = shutdown => {}
-        ended = &mut serving => {
-            lifecycle.stop();
-            return Ok(ended??);
-        }
+        () = lifecycle.stopping() => {}
     }
     lifecycle.stop();
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    if tokio::time::timeout_at(deadline, &mut serving).await.is_err() {
-        tracing::warn!("requests still in flight at the end of the grace period are dropped");
-        serving.abort();
+    let cut = server.stop(deadline).await;
+    if cut > 0 {
+        tracing::warn!(connections = cut, "connections still busy at the end of the grace period are closed");
     }
     let left = lifecycle.wait(deadline.saturating_duration_since(Instant::now())).await;
     if left > 0 {
@@ -87,25 +86,40 @@ pub async fn run(
     Ok(())
 }
 
-/// Completes on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a SIGTERM that arrives as soon as the server answers (a
+/// supervisor's, a test's) then stops it rather than killing the process unstopped. Call it
+/// inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (terminate, interrupt) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            /// Completes when `signal` arrives; never if its handler could not be installed.
+            async fn received(signal: std::io::Result<tokio::signal::unix::Signal>) {
+                match signal {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "a signal handler could not be installed");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+            tokio::select! {
+                () = received(terminate) => {}
+                () = received(interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
 }

@@ -2,6 +2,7 @@
 //! `Arc`) holding the services' context and the gateway's hub.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use qun_store::{AppSettings, NewApp};
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::gateway::Hub;
 use crate::ids::{IdGenerator, now_ms};
 use crate::lifecycle::Lifecycle;
+use crate::rate::WindowCounter;
 use crate::services::Services;
 use crate::services::context::AppCache;
 use crate::services::delivery::Delivery;
@@ -19,6 +21,10 @@ use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
 use crate::storage::FileStorage;
 use crate::telemetry::{LiveCollector, LiveSource, Metrics, RoomStats};
+
+/// Users whose group creations are counted at once at most: every user who created a group
+/// in the last minute, on any busy server; beyond it the oldest window is forgotten.
+const GROUP_CREATION_CAPACITY: usize = 65_536;
 
 /// Handed to every request and connection. Clone freely. Assembled once, at start-up
 /// ([`AppState::open`]): what services may use is [`Services`] (reached through `Deref`), and
@@ -95,9 +101,10 @@ impl AppState {
             _ => app,
         };
         tracing::info!(appkey = %config.appkey, app_id = app.id, "default app ready");
-        let max_failed_logins = config.max_failed_logins_per_minute;
         let files = FileStorage::open(&config.storage).context("opening the file storage")?;
         files.check().await;
+        let login_throttle =
+            LoginThrottle::new(config.max_failed_logins_per_minute, config.max_failed_logins_per_address_per_minute);
         let hub = Arc::new(Hub::default());
         let lifecycle = Lifecycle::default();
         let delivery: Arc<dyn Delivery> = hub.clone();
@@ -117,7 +124,8 @@ impl AppState {
             store,
             ids: Arc::new(IdGenerator::new(0)),
             config: Arc::new(config),
-            login_throttle: Arc::new(LoginThrottle::new(max_failed_logins)),
+            login_throttle: Arc::new(login_throttle),
+            group_creations: Arc::new(WindowCounter::new(GROUP_CREATION_CAPACITY, Duration::from_secs(60))),
             apps: AppCache::default(),
             metrics,
         };

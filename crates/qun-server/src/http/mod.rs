@@ -1,10 +1,15 @@
-//! HTTP plumbing: the router, the request context (app, caller, envelope), JSON bodies and
-//! error replies. Handlers live in [`crate::rest`].
+//! HTTP plumbing: the accept loop with its connection caps and deadlines, the router, the
+//! request context (app, caller, envelope), the client's address, JSON bodies and error
+//! replies. Handlers live in [`crate::rest`].
 
+mod client_address;
 mod context;
 mod error;
+pub mod limits;
 mod metrics;
+pub mod serve;
 
+pub use client_address::ClientAddress;
 pub use context::{Ctx, JsonBody};
 pub use error::HttpError;
 

@@ -12,7 +12,7 @@ use qun_proto::rest::users::{
 use serde_json::Value;
 
 use crate::auth;
-use crate::http::{Ctx, HttpError, JsonBody};
+use crate::http::{ClientAddress, Ctx, HttpError, JsonBody};
 use crate::ids::now_ms;
 use crate::services::users::{check_password, issue_token, may_register, prepare_user, user_entity};
 use crate::services::{parse_user, store_error};
@@ -36,6 +36,7 @@ fn login_result<T>(checked: &Result<T, ApiError>) -> LoginResult {
 pub(crate) async fn token(
     State(state): State<AppState>,
     ctx: Ctx,
+    ClientAddress(client): ClientAddress,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Response, HttpError> {
     let app = &ctx.app;
@@ -62,7 +63,7 @@ pub(crate) async fn token(
             let (Some(name), Some(password)) = (request.username.as_deref(), request.password.as_deref()) else {
                 return Err(HttpError::new(ErrorCode::InvalidParameter, "username and password must be provided"));
             };
-            let checked = check_password(&state, app, name, password).await;
+            let checked = check_password(&state, app, name, password, client).await;
             state.metrics.login("rest", login_result(&checked));
             let user = checked?;
             let issued = issue_token(&state, app, Some(&user.name), request.ttl).await?;

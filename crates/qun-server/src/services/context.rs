@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use qun_core::UserName;
 use qun_store::{AppRecord, AppSettings, Store};
 
 use crate::auth::LoginThrottle;
 use crate::config::Config;
 use crate::ids::IdGenerator;
 use crate::lifecycle::Lifecycle;
+use crate::rate::WindowCounter;
 use crate::services::delivery::Delivery;
 use crate::services::messages::MessageWriter;
 use crate::services::recent::RecentTimelines;
@@ -27,6 +29,8 @@ pub struct Services {
     pub ids: Arc<IdGenerator>,
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Groups created a minute per (app, user), for the creation limit of user tokens.
+    pub group_creations: Arc<WindowCounter<(i64, UserName)>>,
     /// Where services send "something new for these users" (the gateway's hub, on one node).
     pub delivery: Arc<dyn Delivery>,
     /// Every task the server runs, and the signal that stops them.

@@ -385,6 +385,18 @@ pub async fn create(
     {
         return Err(ApiError::new(ErrorCode::ForbiddenOp, "a user may only create groups they own"));
     }
+    // A user token creates at most so many groups a minute (the app token is not limited);
+    // counted before the creation, given back if it fails.
+    let creation_count = match caller {
+        Caller::User(name) => {
+            let limit = state.config.max_groups_created_per_minute;
+            let counted = state.group_creations.reserve(&(app.id, name.clone()), limit, now_ms());
+            Some(counted.ok_or_else(|| {
+                ApiError::new(ErrorCode::ReachLimit, format!("a user may create at most {limit} groups a minute"))
+            })?)
+        }
+        Caller::AppAdmin => None,
+    };
     request.settings.validate(app.settings.plan.group_member_limit()).map_err(|e| {
         ApiError::new(
             if matches!(e, qun_core::group::SettingsError::MaxUsersOutOfRange { .. }) {
@@ -449,6 +461,9 @@ pub async fn create(
     let new = NewGroup { id: group_id, owner: request.owner.clone(), settings: request.settings, created_ms: now };
     let change = GroupChange { mutations, events, now_ms: now };
     let applied = state.store.create_group(app.id, &new, &change).await.map_err(store_error)?;
+    if let Some(counted) = creation_count {
+        counted.keep();
+    }
     publish_change(state, app, group_id, &change, &applied);
     tracing::info!(group_id = %group_id, owner = %request.owner, members = members.len() + 1, "group created");
     Ok(group_id)

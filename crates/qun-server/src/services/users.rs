@@ -1,5 +1,7 @@
 //! Users and tokens: registration checks, password login, token issue.
 
+use std::net::IpAddr;
+
 use qun_core::{UserName, limits};
 use qun_proto::rest::users::UserEntity;
 use qun_proto::{ApiError, ErrorCode};
@@ -47,39 +49,42 @@ pub async fn issue_token(
     Ok(IssuedToken { token, expires_in_secs: ttl })
 }
 
-/// Checks a password login, throttling repeated failures per user. An unknown user costs a
-/// password check too (against a dummy hash), so the reply's timing does not tell whether the
-/// user exists; the reply itself does, as Agora's does (404 "user not found").
+/// Checks a password login from `client`, throttling failures per (user, client address) and
+/// per client address (see [`auth::LoginThrottle`]): the failure is counted before the
+/// password is checked and given back if it was right. An unknown user costs a password check
+/// too (against a dummy hash), so the reply's timing does not tell whether the user exists;
+/// the reply itself does, as Agora's does (404 "user not found").
 pub async fn check_password(
     state: &Services,
     app: &AppRecord,
     name: &str,
     password: &str,
+    client: IpAddr,
 ) -> Result<UserRecord, ApiError> {
-    let now = now_ms();
     let not_found = || ApiError::new(ErrorCode::GrantUserNotFound, "user not found");
-    let Ok(user_name) = UserName::parse(name) else {
-        // No such user can exist; the same time as any other unknown user all the same.
-        auth::verify_against_dummy(password.to_owned()).await?;
-        return Err(not_found());
-    };
-    if !state.login_throttle.allows(app.id, user_name.as_str(), now) {
+    let user_name = UserName::parse(name).ok();
+    let throttled_name = user_name.as_ref().map_or(name, UserName::as_str);
+    let Some(attempt) = state.login_throttle.begin(app.id, throttled_name, client, now_ms()) else {
         return Err(ApiError::new(ErrorCode::ReachLimit, "too many failed logins, try again in a minute"));
-    }
-    let user = state.store.user(app.id, &user_name).await.map_err(store_error)?;
+    };
+    let user = match &user_name {
+        Some(user_name) => state.store.user(app.id, user_name).await.map_err(store_error)?,
+        // No such user can exist.
+        None => None,
+    };
     let Some(user) = user else {
         auth::verify_against_dummy(password.to_owned()).await?;
-        state.login_throttle.record_failure(app.id, user_name.as_str(), now);
+        attempt.failed();
         return Err(not_found());
     };
     if !auth::verify_password(password.to_owned(), user.password_hash.clone()).await? {
-        state.login_throttle.record_failure(app.id, user_name.as_str(), now);
+        attempt.failed();
         return Err(ApiError::new(ErrorCode::InvalidGrant, "invalid password"));
     }
+    attempt.succeeded();
     if !user.activated {
         return Err(ApiError::new(ErrorCode::UserNotActivated, "user not activated"));
     }
-    state.login_throttle.record_success(app.id, user_name.as_str());
     Ok(user)
 }
 

@@ -231,9 +231,8 @@ async fn fuzz_server() -> (TestServer, String, String) {
     let server = TestServer::start(crate::harness::backends()[0]).await;
     server.users(&["ann", "bob"]).await;
     let group = server.group("ann", &["bob"], json!({})).await;
-    let (status, body) = server
-        .admin(Method::POST, "/chatrooms", Some(json!({"name": "r", "owner": "ann", "members": ["bob"]})))
-        .await;
+    let (status, body) =
+        server.admin(Method::POST, "/chatrooms", Some(json!({"name": "r", "owner": "ann", "members": ["bob"]}))).await;
     assert_eq!(status, 200, "{body}");
     let room = body["data"]["id"].as_str().expect("room id").to_owned();
     (server, group, room)
@@ -285,11 +284,7 @@ fn rest_corpus(group: &str, room: &str) -> Vec<(Method, String, Value)> {
         (Method::POST, format!("/chatgroups/{group}/users"), json!({"usernames": ["bob"]})),
         (Method::POST, format!("/chatgroups/{group}/mute"), json!({"usernames": ["bob"], "mute_duration": 1000})),
         (Method::POST, format!("/chatgroups/{group}/announcement"), json!({"announcement": "hi"})),
-        (
-            Method::PUT,
-            format!("/metadata/chatgroup/{group}/user/bob"),
-            json!({"metaData": {"nickname": "b"}}),
-        ),
+        (Method::PUT, format!("/metadata/chatgroup/{group}/user/bob"), json!({"metaData": {"nickname": "b"}})),
         (Method::POST, format!("/chatgroups/{group}/ban"), json!({})),
         (Method::POST, "/chatrooms".into(), json!({"name": "r", "owner": "ann", "maxusers": 100})),
         (Method::PUT, format!("/chatrooms/{room}"), json!({"name": "r2", "description": "d"})),
@@ -305,7 +300,11 @@ fn rest_corpus(group: &str, room: &str) -> Vec<(Method, String, Value)> {
             "/messages/chatgroups".into(),
             json!({"from": "ann", "to": [group], "type": "txt", "body": {"msg": "m"}, "ext": {"a": 1}}),
         ),
-        (Method::POST, "/messages/users".into(), json!({"from": "ann", "to": ["bob"], "type": "txt", "body": {"msg": "m"}})),
+        (
+            Method::POST,
+            "/messages/users".into(),
+            json!({"from": "ann", "to": ["bob"], "type": "txt", "body": {"msg": "m"}}),
+        ),
         (
             Method::POST,
             "/users/ann/messageroaming".into(),

@@ -12,6 +12,7 @@ mod fuzz;
 mod group_content;
 mod group_requests;
 mod groups;
+mod hardening;
 mod lifecycle;
 mod replies;
 mod room_live;
