@@ -17,7 +17,7 @@ use crate::ids::now_ms;
 use crate::services::Services;
 use crate::services::delivery::Origin;
 use crate::services::messages::Sent;
-use crate::services::rooms::room_not_found;
+use crate::services::rooms::{parse_room_id, room_not_found};
 use crate::services::{Caller, VenueKind, denial_error_in};
 use crate::telemetry::Kind;
 
@@ -41,8 +41,7 @@ pub async fn send_from_client(
     body: MessageBody,
 ) -> Result<Sent, ApiError> {
     let to = meta.to.clone().unwrap_or_default();
-    let room_id = RoomId::parse(to.name())
-        .map_err(|_| ApiError::new(ErrorCode::GroupNotFound, format!("chatroom {} does not exist!", to.name())))?;
+    let room_id = parse_room_id(to.name())?;
     let live = state.rooms.live(state, app, room_id);
     let facts = match live.facts(state).await {
         Ok(facts) => facts,
