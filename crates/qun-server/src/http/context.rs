@@ -123,10 +123,33 @@ impl Ctx {
     }
 }
 
+/// The context of a route open to callers without a token (the token grant, registration):
+/// the same as [`Ctx`], whose `caller` is `None` for them.
+pub struct OpenCtx(pub Ctx);
+
+impl FromRequestParts<AppState> for OpenCtx {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(OpenCtx(Ctx::resolve(parts, state).await?))
+    }
+}
+
+/// Every other route: a request without a token is refused (401) here, before its body or
+/// query is looked at, so an anonymous caller learns nothing of what a call expects.
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::resolve(parts, state).await?;
+        ctx.caller()?;
+        Ok(ctx)
+    }
+}
+
+impl Ctx {
+    /// The app of the path, the caller of the token (if any), and the request's text checked.
+    async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Ctx, HttpError> {
         let started = Instant::now();
         // Inside the nested router `parts.uri` has lost the `/{org}/{app}` prefix.
         let full_uri = parts

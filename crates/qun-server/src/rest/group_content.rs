@@ -66,14 +66,17 @@ pub(crate) async fn upload_file(
     Path((org, app, group)): Path<(String, String, String)>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, HttpError> {
-    let mut multipart = multipart.map_err(|rejection| upload_failed(rejection.body_text()))?;
+    // Who calls first; the body is read to its end either way (see `upload`'s docs).
     let ctx = match ctx {
         Ok(ctx) => ctx,
         Err(error) => {
-            uploads::drain(&mut multipart).await;
+            if let Ok(mut multipart) = multipart {
+                uploads::drain(&mut multipart).await;
+            }
             return Err(upload_failed(error.0.description));
         }
     };
+    let mut multipart = multipart.map_err(|rejection| upload_failed(rejection.body_text()))?;
     let request = UploadRequest { headers: &headers, org: &org, app: &app, group: &group };
     match upload(&state, &ctx, &request, &mut multipart).await {
         Ok(uploaded) => Ok(ctx.data(uploaded)),

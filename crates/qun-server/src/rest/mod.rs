@@ -18,7 +18,7 @@ mod venue;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use self::groups::Group;
 use self::rooms::Room;
@@ -27,7 +27,35 @@ use crate::state::AppState;
 
 /// The routes under `/{org}/{app}`.
 pub(crate) fn routes() -> Router<AppState> {
-    let router = Router::new()
+    all_routes().router
+}
+
+/// Every route's path template under `/{org}/{app}` (`/chatgroups/{group}/users`), once each:
+/// what a test that must cover every route walks (`tests/it/authorization.rs`).
+pub fn route_templates() -> Vec<String> {
+    let mut templates = all_routes().templates;
+    templates.sort();
+    templates.dedup();
+    templates
+}
+
+/// The router under construction, keeping each route's path template (axum's router cannot
+/// list them).
+struct Routes {
+    router: Router<AppState>,
+    templates: Vec<String>,
+}
+
+impl Routes {
+    fn route(mut self, path: &str, methods: MethodRouter<AppState>) -> Routes {
+        self.templates.push(path.to_owned());
+        self.router = self.router.route(path, methods);
+        self
+    }
+}
+
+fn all_routes() -> Routes {
+    let routes = Routes { router: Router::new(), templates: Vec::new() }
         .route("/token", post(users::token))
         .route("/users", post(users::register).get(users::list))
         .route("/users/{user}", get(users::get).put(users::update).delete(users::delete))
@@ -99,17 +127,17 @@ pub(crate) fn routes() -> Router<AppState> {
             "/metadata/chatroom/{room}/user/{user}/forced",
             put(rooms::set_attributes::<true>).delete(rooms::remove_attributes::<true>),
         );
-    venue_routes::<Room>(venue_routes::<Group>(router))
+    venue_routes::<Room>(venue_routes::<Group>(routes))
 }
 
 /// The calls groups and chat rooms share, under `/{venues}/{id}` (`/chatgroups/{group}`,
 /// `/chatrooms/{room}`): details, the announcement, members, admins, the blocklist, mutes,
 /// mute-all and the allowlist; and a user's venues (`/users/{u}/joined_{venues}`). A path the venue also routes itself (`PUT /{venues}/{id}`)
 /// adds its methods to these.
-fn venue_routes<V: RestVenue>(router: Router<AppState>) -> Router<AppState> {
+fn venue_routes<V: RestVenue>(routes: Routes) -> Routes {
     let venue = format!("/{}/{{{}}}", V::COLLECTION, V::ID_PARAM);
     let at = |tail: &str| format!("{venue}{tail}");
-    router
+    routes
         .route(&format!("/users/{{user}}/joined_{}", V::COLLECTION), get(info::joined::<V>))
         .route(&at(""), get(info::details::<V>))
         .route(&at("/announcement"), get(info::announcement::<V>).post(info::set_announcement::<V>))

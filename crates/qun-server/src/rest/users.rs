@@ -12,7 +12,7 @@ use qun_proto::rest::users::{
 use serde_json::Value;
 
 use crate::auth;
-use crate::http::{ClientAddress, Ctx, HttpError, JsonBody};
+use crate::http::{ClientAddress, Ctx, HttpError, JsonBody, OpenCtx};
 use crate::ids::now_ms;
 use crate::services::users::{check_password, issue_token, may_register, prepare_user, user_entity};
 use crate::services::{parse_user, store_error};
@@ -35,7 +35,7 @@ fn login_result<T>(checked: &Result<T, ApiError>) -> LoginResult {
 
 pub(crate) async fn token(
     State(state): State<AppState>,
-    ctx: Ctx,
+    OpenCtx(ctx): OpenCtx,
     ClientAddress(client): ClientAddress,
     JsonBody(request): JsonBody<TokenRequest>,
 ) -> Result<Response, HttpError> {
@@ -112,7 +112,7 @@ pub(crate) async fn token(
 /// allows open registration (`/settings/registration`).
 pub(crate) async fn register(
     State(state): State<AppState>,
-    ctx: Ctx,
+    OpenCtx(ctx): OpenCtx,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, HttpError> {
     may_register(&ctx.app, ctx.caller.as_ref())?;

@@ -236,8 +236,13 @@ async fn fuzz_server() -> (TestServer, String, String) {
     let server = TestServer::start(crate::harness::backends()[0]).await;
     server.users(&["ann", "bob"]).await;
     let group = server.group("ann", &["bob"], json!({})).await;
-    let (status, body) =
-        server.admin(Method::POST, "/chatrooms", Some(json!({"name": "r", "description": "d", "owner": "ann", "members": ["bob"]}))).await;
+    let (status, body) = server
+        .admin(
+            Method::POST,
+            "/chatrooms",
+            Some(json!({"name": "r", "description": "d", "owner": "ann", "members": ["bob"]})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let room = body["data"]["id"].as_str().expect("room id").to_owned();
     (server, group, room)

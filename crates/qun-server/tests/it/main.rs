@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod authorization;
 mod batches;
 mod chat_cli;
 mod gateway;
