@@ -379,6 +379,37 @@ fn sqlite_url(path: &Path) -> String {
 mod tests {
     use super::*;
 
+    /// README's configuration table names every `qun serve` flag and its environment variable,
+    /// so the table cannot fall behind the options.
+    #[test]
+    fn the_readme_lists_every_flag_and_variable() {
+        let readme = include_str!("../../../README.md");
+        let table: String = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("README has a Configuration section")
+            .lines()
+            .take_while(|line| !line.starts_with("## "))
+            .filter(|line| line.starts_with('|'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let command = <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"));
+        let mut missing = Vec::new();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if !table.contains(&format!("`--{long}")) && !table.contains(&format!(", `--{long}`")) {
+                missing.push(format!("--{long}"));
+            }
+            if let Some(env) = arg.get_env()
+                && !table.contains(&format!("`{}`", env.to_string_lossy()))
+                && !table.contains(&env.to_string_lossy().to_string())
+            {
+                missing.push(env.to_string_lossy().into_owned());
+            }
+        }
+        assert!(missing.is_empty(), "README's configuration table lacks {missing:?}");
+    }
+
     #[test]
     fn flags_beat_file_and_file_beats_defaults() {
         let dir = tempfile::tempdir().unwrap();
