@@ -316,3 +316,138 @@ async fn configured_credentials_apply_at_every_start_and_generated_ones_work() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("go together"), "{:?}", output.stderr);
 }
+
+/// The crash test: the real server under mixed load (websocket sends to a group and 1:1, REST
+/// sends, group operations) is killed with SIGKILL at a random moment, restarted on the same
+/// data, and loaded again, `QUN_CRASH_ROUNDS` times (3 by default; the documented long run
+/// uses 50). Then every send that was acknowledged — over the websocket or with a 200 over
+/// REST — is in the members' next sync exactly once, and nothing else is.
+#[tokio::test]
+async fn acknowledged_sends_survive_kill_9_under_load_exactly_once() {
+    crash_rounds(None).await;
+    match qun_store::testing::postgres_test_url() {
+        Some(base) => crash_rounds(Some(qun_store::testing::fresh_postgres_database(&base).await)).await,
+        None => println!("crash test: PostgreSQL skipped (QUN_TEST_DATABASE_URL is not set)"),
+    }
+}
+
+/// [`acknowledged_sends_survive_kill_9_under_load_exactly_once`] on SQLite (`None`) or on the
+/// PostgreSQL database `database_url`.
+async fn crash_rounds(database_url: Option<String>) {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    let rounds: usize = std::env::var("QUN_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    // Bob reads everything once at the end: messages and group events stay within the
+    // 200-item offline store.
+    let per_round = (170 / rounds.max(1)).clamp(1, 60);
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let start = || async {
+        let mut command = Process::command(data_dir.path(), port);
+        command.env("QUN_LOG", "error").stdout(Stdio::null()).stderr(Stdio::inherit());
+        if let Some(url) = &database_url {
+            command.env("QUN_DATABASE_URL", url);
+        }
+        Process::start_with(command, port).await
+    };
+    let mut server = start().await;
+    let rest = server.rest().await;
+    rest.register(&[("ann", PASSWORD), ("bob", PASSWORD), ("cat", PASSWORD)]).await.expect("users");
+    let group = rest.create_group("ann", &["bob", "cat"], true).await.expect("group");
+    // Every acknowledged send: id → what it was.
+    let acked: Arc<Mutex<BTreeMap<u64, String>>> = Arc::default();
+    for round in 0..rounds {
+        let (ann, _ann_incoming) = server.connect("ann", "ann-crash").await;
+        let rest = server.rest().await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let sender = tokio::spawn({
+            let (acked, group, stop) = (acked.clone(), group.clone(), stop.clone());
+            async move {
+                for i in 0..per_round {
+                    let text = format!("round {round} message {i}");
+                    let sent = if i % 3 == 2 {
+                        ann.send_user_text("bob", &text, Vec::new()).await
+                    } else {
+                        ann.send_group_text(&group, &text, Vec::new()).await
+                    };
+                    match sent {
+                        Ok(sent) => acked.lock().unwrap().insert(sent.server_id, text),
+                        Err(_) => return,
+                    };
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                }
+            }
+        });
+        let rest_sender = tokio::spawn({
+            let (acked, group, rest) = (acked.clone(), group.clone(), rest.clone());
+            async move {
+                for i in 0..per_round / 6 {
+                    let text = format!("round {round} rest {i}");
+                    let body = json!({"from": "cat", "to": [group], "type": "txt", "body": {"msg": text}});
+                    let Ok((200, reply)) = rest.call(Method::POST, "/messages/chatgroups", Some(body)).await else {
+                        return;
+                    };
+                    if let Some(id) = reply["data"][&group].as_str().and_then(|id| id.parse().ok()) {
+                        acked.lock().unwrap().insert(id, text);
+                    }
+                }
+            }
+        });
+        let operations = tokio::spawn({
+            let (group, rest) = (group.clone(), rest.clone());
+            async move {
+                // A few: group events share the 200-item offline window with the messages.
+                for i in 0..3 {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let body = json!({"announcement": format!("round {round} #{i}")});
+                    if rest.call(Method::POST, &format!("/chatgroups/{group}/announcement"), Some(body)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        let wait = Duration::from_millis(100 + rand::random::<u64>() % 400);
+        tokio::time::sleep(wait).await;
+        // SIGKILL: no shutdown, no saved cursors, no drained writer.
+        server.child.kill().expect("kill -9");
+        server.child.wait().expect("wait");
+        stop.cancel();
+        let _ = tokio::join!(sender, rest_sender, operations);
+        server = start().await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= rounds, "some sends were acknowledged: {}", acked.len());
+    assert!(acked.len() <= 200, "within the offline store: {}", acked.len());
+
+    // Bob, offline all along, syncs: every acknowledged group and 1:1 send once.
+    let (_bob, mut incoming) = server.connect("bob", "bob-crash").await;
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut texts_by_id = BTreeMap::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), incoming.recv()).await {
+            Ok(Some(Incoming::Message { id, text, .. })) => {
+                *seen.entry(id).or_default() += 1;
+                texts_by_id.insert(id, text);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("bob's connection closed"),
+            Err(_) => break,
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let missing: Vec<_> = acked.iter().filter(|(id, _)| !seen.contains_key(id)).collect();
+    assert!(missing.is_empty(), "acknowledged but lost after kill -9: {missing:?}");
+    for (id, text) in &acked {
+        assert_eq!(texts_by_id.get(id), Some(text), "message {id} as sent");
+    }
+    let backend = if database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "crash test on {backend}: {rounds} kill -9 rounds, {} acknowledged sends, all delivered once",
+        acked.len()
+    );
+}
