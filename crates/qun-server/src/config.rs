@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "QUN_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Serve `GET /metrics` on this address only (e.g. one the internet cannot reach) instead of
+    /// on `--listen` [default: unset, on `--listen`].
+    #[arg(long, env = "QUN_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory for the SQLite database, files and generated credentials [default: ./qun-data].
     #[arg(long, env = "QUN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -101,6 +105,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     appkey: Option<String>,
@@ -164,6 +169,8 @@ const DEFAULT_MAX_GROUPS_CREATED_PER_MINUTE: u32 = 10;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, when not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// `sqlite://…` under the data dir unless a PostgreSQL URL was given.
     pub database_url: String,
@@ -299,6 +306,7 @@ impl Config {
         };
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen),
             data_dir,
             database_url,
             appkey,
@@ -344,6 +352,7 @@ impl Config {
     pub fn for_tests(data_dir: &Path, database_url: Option<String>) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("valid"),
+            metrics_listen: None,
             data_dir: data_dir.to_owned(),
             database_url: database_url.unwrap_or_else(|| sqlite_url(&data_dir.join("qun.db"))),
             appkey: AppKey::parse("qun#test").expect("valid"),

@@ -46,8 +46,29 @@ pub async fn serve(config: config::Config, shutdown: impl Future<Output = ()> + 
     let _data_dir_lock = data_dir::lock(&config.data_dir)?;
     http::limits::raise_open_file_limit();
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?),
+        None => None,
+    };
     let state = AppState::open(config).await?;
+    if let Some(listener) = metrics_listener {
+        serve_metrics(listener, &state)?;
+    }
     run(listener, state, shutdown).await
+}
+
+/// `/metrics` on a listener of its own (`--metrics-listen`), until the server stops.
+fn serve_metrics(listener: TcpListener, state: &AppState) -> anyhow::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "metrics listening");
+    let lifecycle = state.lifecycle.clone();
+    let router = http::metrics_router(state.clone());
+    state.lifecycle.spawn(async move {
+        let stopping = async move { lifecycle.stopping().await };
+        if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopping).await {
+            tracing::error!(%error, "the metrics listener failed");
+        }
+    });
+    Ok(())
 }
 
 /// How long a stop may take: in-flight requests, websockets saving their cursors and closing,

@@ -20,12 +20,16 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 
-/// Every route Qun serves.
+/// Every route Qun serves (`/metrics` too, unless it has a listener of its own:
+/// [`metrics_router`]).
 pub fn router(state: AppState) -> Router {
+    let base = Router::new();
+    let base = match state.config.metrics_listen {
+        None => base.route("/metrics", axum::routing::get(metrics::metrics)),
+        Some(_) => base,
+    };
     guarded(
-        Router::new()
-            .route("/health", axum::routing::get(health))
-            .route("/metrics", axum::routing::get(metrics::metrics))
+        base.route("/health", axum::routing::get(health))
             .route("/websocket", axum::routing::get(crate::gateway::upgrade))
             .nest(
                 "/{org}/{app}",
@@ -35,6 +39,11 @@ pub fn router(state: AppState) -> Router {
             .fallback(error::not_found)
             .with_state(state),
     )
+}
+
+/// `/metrics` alone, for `--metrics-listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    guarded(Router::new().route("/metrics", axum::routing::get(metrics::metrics)).with_state(state))
 }
 
 /// How long `/health` waits for the database before it says it is unavailable.

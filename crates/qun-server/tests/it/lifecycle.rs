@@ -451,3 +451,22 @@ async fn crash_rounds(database_url: Option<String>) {
         acked.len()
     );
 }
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut command = Process::command(data_dir.path(), port);
+    command
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .env("QUN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let server = Process::start_with(command, port).await;
+    let on_main = reqwest::get(format!("{}/metrics", server.base)).await.expect("main listener");
+    assert_eq!(on_main.status(), 404, "not on the public address");
+    let on_own = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await.expect("metrics listener");
+    assert_eq!(on_own.status(), 200);
+    assert!(on_own.text().await.expect("text").contains("qun_build_info{"));
+    assert!(server.terminate() < Duration::from_secs(6), "the metrics listener does not hold the stop");
+}
