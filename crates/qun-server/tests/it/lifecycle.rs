@@ -340,7 +340,9 @@ async fn crash_rounds(database_url: Option<String>) {
     let rounds: usize = std::env::var("QUN_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     // Bob reads everything once at the end: messages and group events stay within the
     // 200-item offline store.
-    let per_round = (170 / rounds.max(1)).clamp(1, 60);
+    let per_round = (150 / rounds.max(1)).clamp(1, 60);
+    // Group operations in about five of the rounds, 3 events each.
+    let operations_every = (rounds / 5).max(1);
     let data_dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let start = || async {
@@ -400,7 +402,8 @@ async fn crash_rounds(database_url: Option<String>) {
             let (group, rest) = (group.clone(), rest.clone());
             async move {
                 // A few: group events share the 200-item offline window with the messages.
-                for i in 0..3 {
+                let events = if round % operations_every == 0 { 3 } else { 0 };
+                for i in 0..events {
                     tokio::time::sleep(Duration::from_millis(30)).await;
                     let body = json!({"announcement": format!("round {round} #{i}")});
                     if rest.call(Method::POST, &format!("/chatgroups/{group}/announcement"), Some(body)).await.is_err()
