@@ -105,6 +105,14 @@ impl Plan {
     }
 }
 
+/// How long after sending a user may recall a message, unless the app sets otherwise (Agora: 2
+/// minutes).
+pub const RECALL_TIME_LIMIT_DEFAULT_SECS: u32 = 120;
+/// The longest recall time limit an app may set (Agora: 7 days).
+pub const RECALL_TIME_LIMIT_MAX_SECS: u32 = 7 * 24 * 3600;
+/// Edits of one message at most (Agora).
+pub const MESSAGE_EDITS_MAX: u32 = 10;
+
 /// Length in characters (Unicode scalar values), which is how Agora counts text limits.
 pub fn chars(text: &str) -> usize {
     text.chars().count()

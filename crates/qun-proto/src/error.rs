@@ -90,10 +90,18 @@ error_table! {
     DuplicateUniqueProperty => 400, "duplicate_unique_property_exists", "DuplicateUniquePropertyExistsException", 4, "wrong parameter";
     /// The method is not allowed on this path.
     MethodNotAllowed => 405, "method_not_allowed", "MethodNotAllowedException", 4, "wrong parameter";
-    /// Recalling messages is not served (the SDK reports SERVICE_NOT_ENABLED).
-    RecallDisabled => 403, "forbidden_op", "ForbiddenOperationException", 1, "message recall disabled";
-    /// Editing messages is not served (the SDK reports SERVICE_NOT_ENABLED).
-    EditDisabled => 403, "forbidden_op", "ForbiddenOperationException", 1, "Sorry, edit is not available";
+    /// A recall past the app's recall time limit (the SDK reports MESSAGE_RECALL_TIME_LIMIT).
+    RecallTimeLimit => 403, "forbidden_op", "ForbiddenOperationException", 1, "exceed recall time limit";
+    /// The message to recall or edit is not in that conversation, or was recalled (the SDK
+    /// reports MODIFY_MESSAGE_NOT_EXIST).
+    MessageNotFound => 404, "resource_not_found", "MessageUnavailableException", 1, "Sorry, message does not exist";
+    /// Only a message's sender recalls or edits it (the SDK reports PERMISSION_DENIED).
+    NotMessageSender => 403, "forbidden_op", "RewriteMessageNotAuthorizedException", 1, "Sorry, You do not have permission";
+    /// An edit of anything but a text message, or into anything but text (the SDK reports
+    /// MODIFY_MESSAGE_FORMAT_ERROR).
+    EditFormat => 400, "invalid_parameter", "UnsupportedMessageTypeException", 1, "Sorry, format is incorrect";
+    /// A message edited as often as Agora allows (10; the SDK reports MAX_LIMIT).
+    EditLimit => 403, "exceed_limit", "EditLimitExceededException", 1, "Sorry, edit limit reached";
     /// An operation the server does not serve (an unknown uplink meta, a group read receipt).
     NotSupported => 403, "forbidden_op", "ForbiddenOperationException", 1, "not supported";
     /// A message's body and ext are over 5 KB.
@@ -194,11 +202,14 @@ mod tests {
         assert_eq!(ErrorCode::NotInGroup.msync_reason(), "not in group or chatroom");
         assert_eq!(ErrorCode::GroupNotFound.msync_reason(), "group not found");
         assert_eq!(ErrorCode::Unauthorized.msync_reason(), "Sorry, token expired");
-        // FAIL with these two reasons is the SDK's SERVICE_NOT_ENABLED for recall and edit.
+        // FAIL with these reasons is what the SDK maps to its recall and edit error types.
         assert_eq!(
-            (ErrorCode::RecallDisabled.msync_status(), ErrorCode::RecallDisabled.msync_reason()),
-            (1, "message recall disabled")
+            (ErrorCode::RecallTimeLimit.msync_status(), ErrorCode::RecallTimeLimit.msync_reason()),
+            (1, "exceed recall time limit")
         );
-        assert_eq!(ErrorCode::EditDisabled.msync_reason(), "Sorry, edit is not available");
+        assert_eq!(ErrorCode::MessageNotFound.msync_reason(), "Sorry, message does not exist");
+        assert_eq!(ErrorCode::NotMessageSender.msync_reason(), "Sorry, You do not have permission");
+        assert_eq!(ErrorCode::EditFormat.msync_reason(), "Sorry, format is incorrect");
+        assert_eq!(ErrorCode::EditLimit.msync_reason(), "Sorry, edit limit reached");
     }
 }

@@ -362,6 +362,23 @@ pub trait MessageStore: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<TimelineEntry>>;
+    /// The message with server id `id`, in whichever conversation (1:1 or group) holds it;
+    /// `None` if there is none, or it was recalled.
+    async fn message_by_id(&self, app_id: i64, id: u64) -> StoreResult<Option<StoredMessage>>;
+    /// Recalls or edits the message `message_id` of `notice.conversation` and appends `notice`
+    /// (the recall or edit as its readers receive it) to that conversation with its next
+    /// sequence, in one transaction; returns the notice's sequence. A notice is delivered like
+    /// a message but is never history. `NotFound` (nothing changed) if the conversation does
+    /// not hold the message as a message (never sent there, or recalled); `Conflict` if an edit
+    /// finds another edit was written since its `expected_edits`. `notice.client_id` is not
+    /// used.
+    async fn change_message(
+        &self,
+        app_id: i64,
+        message_id: u64,
+        change: &MessageChange,
+        notice: &NewMessage,
+    ) -> StoreResult<i64>;
     /// History, newest first: entries of the conversation strictly older than the entry with id
     /// `before_id` (or the newest when None). Messages only (no events). An id that is not an
     /// entry of this conversation gives an empty page.

@@ -34,6 +34,10 @@ pub struct AppSettings {
     pub rest_rate_limit_per_second: Option<u32>,
     /// How the app's chat rooms deliver by default (history ring, rate limit).
     pub rooms: RoomDeliveryDefaults,
+    /// How long after sending a user may recall a message, in seconds (1 to
+    /// `RECALL_TIME_LIMIT_MAX_SECS`); the app administrator may recall at any time. A row stored
+    /// without the field reads as Agora's default.
+    pub recall_time_limit_secs: u32,
 }
 
 impl Default for AppSettings {
@@ -43,6 +47,7 @@ impl Default for AppSettings {
             plan: Plan::Enterprise,
             rest_rate_limit_per_second: None,
             rooms: RoomDeliveryDefaults::default(),
+            recall_time_limit_secs: qun_core::limits::RECALL_TIME_LIMIT_DEFAULT_SECS,
         }
     }
 }
@@ -571,6 +576,32 @@ pub struct NewMessage {
     /// The message as the realtime layer will send it (a serialized msync Meta): opaque here.
     pub payload: Vec<u8>,
     pub created_ms: i64,
+}
+
+/// A message as its conversation's timeline holds it, found by id
+/// ([`MessageStore::message_by_id`](crate::MessageStore::message_by_id)): what a recall or an edit
+/// decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub conversation: Conversation,
+    pub seq: i64,
+    pub id: u64,
+    /// As the realtime layer stored it (a serialized msync Meta), with the latest edit.
+    pub payload: Vec<u8>,
+    pub created_ms: i64,
+    /// How many times it was edited.
+    pub edits: u32,
+}
+
+/// What [`MessageStore::change_message`](crate::MessageStore::change_message) does to a stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageChange {
+    /// The message leaves history and every queue; its row stays (kind "recalled"), so a
+    /// history page can still start from its id.
+    Recall,
+    /// The message's payload becomes `payload` (the edited message), if it was edited
+    /// `expected_edits` times so far.
+    Edit { payload: Vec<u8>, expected_edits: u32 },
 }
 
 /// What [`MessageStore::append_messages`](crate::MessageStore::append_messages) did with one message.

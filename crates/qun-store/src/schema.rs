@@ -20,6 +20,8 @@
 //! - a 1:1 conversation is named `"low|high"` (the two user names in byte order): `chats` holds
 //!   its sequence (`last_seq`) and is indexed by either side, `chat_timeline` its messages
 //!   (unique ids); neither has foreign keys, as the conversation outlives either user;
+//! - recall and edit (`0020_recall_edit.sql`): both timelines have a `kind` (1 message, 2 notice
+//!   of a recall or edit, 3 recalled message; 0 event in groups) and an `edits` count;
 //! - `message_client_ids` remembers each stored message by (sender, client id), for resends;
 //! - `delivery_cursors` is what each device of a user acknowledged, per queue (`"g:<group>"`,
 //!   `"c:<peer>"`, `"u"`); by queue name, so dissolving a group deletes its rows explicitly

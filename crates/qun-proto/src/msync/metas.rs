@@ -79,6 +79,135 @@ pub fn receipt_meta(app_key: &str, id: u64, receipt: &Receipt) -> Meta {
     }
 }
 
+/// The `Meta.ext` key of a recall's text for the receivers (the SDK's `recallMessage({ext})`,
+/// handed out as `onRecallMessage`'s `ext`).
+pub const RECALL_EXTENSION_KEY: &str = "recallMessageExtensionInfo";
+
+/// Who recalls or edits which message, and when: what a recall or edit notice says.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageNotice<'a> {
+    /// The notice's own server id.
+    pub id: u64,
+    /// The user who recalls or edits (`admin` for the app administrator by default).
+    pub by: &'a str,
+    /// The resource of the connection it came from, if any.
+    pub by_resource: Option<&'a str>,
+    /// The message, as stored.
+    pub original: &'a Meta,
+    pub timestamp_ms: u64,
+}
+
+impl MessageNotice<'_> {
+    fn meta(&self, body: MessageBody, ext: Vec<pb::KeyValue>) -> Meta {
+        let app_key = self.original.from.as_ref().and_then(|jid| jid.app_key.clone()).unwrap_or_default();
+        Meta {
+            id: Some(self.id),
+            from: Some(Jid { client_resource: self.by_resource.map(str::to_owned), ..Jid::user(app_key, self.by) }),
+            to: self.original.to.clone(),
+            timestamp: Some(self.timestamp_ms),
+            ns: Some(pb::meta::NameSpace::Chat as i32),
+            payload: Some(body.encode_to_vec().into()),
+            ext,
+            ..Default::default()
+        }
+    }
+
+    fn body(&self, body_type: pb::message_body::Type) -> MessageBody {
+        let name_only = |name: Option<String>| Some(Jid { name, ..Default::default() });
+        MessageBody {
+            r#type: Some(body_type as i32),
+            from: name_only(Some(self.by.to_owned())),
+            to: name_only(self.original.to.as_ref().and_then(|jid| jid.name.clone())),
+            ..Default::default()
+        }
+    }
+}
+
+/// A recall as its readers receive it: `Meta{ns: CHAT}` with `MessageBody{type: RECALL,
+/// ackMessageId}` in the message's conversation. The SDK fires `onRecallMessage` with `mid` =
+/// `ackMessageId`, `from` = the body's `from` (the recaller) and `ext` = `Meta.ext`'s
+/// [`RECALL_EXTENSION_KEY`].
+pub fn recall_meta(notice: &MessageNotice<'_>, extension: Option<&str>) -> Meta {
+    let body = MessageBody { ack_message_id: notice.original.id, ..notice.body(pb::message_body::Type::Recall) };
+    let ext = extension
+        .filter(|text| !text.is_empty())
+        .map(|text| vec![pb::KeyValue::string(RECALL_EXTENSION_KEY, text)])
+        .unwrap_or_default();
+    notice.meta(body, ext)
+}
+
+/// How often and when a message was edited, and by whom: the SDK's `modifiedInfo`
+/// (`operationCount`, `operationTime`, `operatorId`) is read from `edit_msg` in
+/// `MessageBody.meta` (a JSON string) of history and of edit notices, and from the edit ack's
+/// NOTIFY, which also give the message's sender, time and chat type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EditInfo {
+    pub count: u32,
+    pub operator: String,
+    pub edit_time: u64,
+    pub sender: String,
+    pub send_time: u64,
+    /// `chat:user` or `chat:group` (the SDK's keys for `singleChat` and `groupChat`).
+    pub chat_type: &'static str,
+}
+
+/// `MessageBody.meta` with `edit_msg` set to `info`, keeping whatever else the JSON object held.
+fn with_edit_info(meta_json: Option<&str>, info: &EditInfo) -> String {
+    let mut object = meta_json
+        .and_then(|json| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json).ok())
+        .unwrap_or_default();
+    object.insert("edit_msg".to_owned(), serde_json::to_value(info).unwrap_or_default());
+    serde_json::Value::Object(object).to_string()
+}
+
+/// The stored message after an edit: its body's contents (and ext, when `new_ext` is given)
+/// replaced, and `edit_msg` in its body's `meta`, so history shows the edited text with its
+/// `modifiedInfo`. Everything else (id, time, sender, type) stays.
+pub fn edited_message(
+    original: &Meta,
+    original_body: &MessageBody,
+    contents: Vec<pb::message_body::Content>,
+    new_ext: Option<Vec<pb::KeyValue>>,
+    info: &EditInfo,
+) -> Meta {
+    let body = MessageBody {
+        contents,
+        ext: new_ext.unwrap_or_else(|| original_body.ext.clone()),
+        meta: Some(with_edit_info(original_body.meta.as_deref(), info)),
+        ..original_body.clone()
+    };
+    Meta { payload: Some(body.encode_to_vec().into()), ..original.clone() }
+}
+
+/// An edit as its readers receive it: `Meta{ns: CHAT}` with `MessageBody{type: EDIT,
+/// editMessageId, editScope}`, the new contents and ext, and `edit_msg` in the body's `meta`.
+/// The SDK fires `onModifiedMessage` with the message as edited, its `id` = `editMessageId`,
+/// `from` / `time` / `chatType` from `edit_msg`'s sender, send_time and chat_type.
+pub fn edit_meta(notice: &MessageNotice<'_>, edited_body: &MessageBody, scope: i32, info: &EditInfo) -> Meta {
+    let body = MessageBody {
+        edit_message_id: notice.original.id,
+        edit_scope: Some(scope),
+        contents: edited_body.contents.clone(),
+        ext: edited_body.ext.clone(),
+        meta: Some(with_edit_info(None, info)),
+        ..notice.body(pb::message_body::Type::Edit)
+    };
+    notice.meta(body, Vec::new())
+}
+
+/// The ack of an edit: besides the usual fields, `metas[0]` is a `Meta{ns: NOTIFY}` whose
+/// payload is the JSON `{"edit_msg": …}`; the SDK resolves `modifyMessage` with `modifiedInfo`
+/// from it (and fails with a TypeError without it).
+pub fn edit_ack(meta_id: u64, message_id: u64, info: &EditInfo, timestamp_ms: u64) -> Bytes {
+    let notify = Meta {
+        ns: Some(pb::meta::NameSpace::Notify as i32),
+        payload: Some(serde_json::json!({ "edit_msg": info }).to_string().into_bytes().into()),
+        timestamp: Some(timestamp_ms),
+        ..Default::default()
+    };
+    sync_ack_with_metas(meta_id, Some(message_id), Status::ok(), timestamp_ms, vec![notify])
+}
+
 /// A room event: `Meta{ns: MUC, payload: MUCBody{isChatroom: true}}`. The SDK reads
 /// `from.name` (always set), `to[0]` as the affected user, `reason` (the announcement),
 /// `mucMemberCount` (memberPresence / memberAbsence), and the custom attributes from

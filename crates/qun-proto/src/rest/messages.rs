@@ -60,3 +60,55 @@ pub struct RoamingPage {
     pub next_key: String,
     pub is_last: bool,
 }
+
+/// `POST /messages/msg_recall` (the app administrator's recall).
+#[derive(Debug, Deserialize)]
+pub struct RecallRequest {
+    /// The message's server id, a string (a number is accepted too).
+    pub msg_id: Option<Value>,
+    /// The conversation: the group's id, or either user of a 1:1 conversation.
+    pub to: Option<String>,
+    /// `chat`, `groupchat` or `chatroom`.
+    pub chat_type: Option<String>,
+    /// Who the receivers are told recalled it; default `admin`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Accepted and ignored: the app administrator recalls at any time.
+    #[serde(default)]
+    pub force: Option<bool>,
+    /// Accepted and ignored: the sender's other devices always learn of it.
+    #[serde(default)]
+    pub sync_device: Option<bool>,
+}
+
+/// The recall reply's `data` when the message was recalled.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Recalled {
+    /// Always `yes`.
+    pub recalled: String,
+    pub chattype: String,
+    pub from: String,
+    pub to: String,
+    pub msg_id: String,
+}
+
+/// The recall reply's `data` when it was not: `{"msgs": [{msg_id, recalled: <why>}]}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecallRefused {
+    pub msgs: Vec<RecallRefusal>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecallRefusal {
+    pub msg_id: String,
+    /// `not_found msg` (no such message, or recalled already) or `can't find msg to` (the
+    /// message is not in the conversation `to` names).
+    pub recalled: String,
+}
+
+/// `GET/PUT /settings/recall` (Qun's own call): how long after sending a user may recall a
+/// message, in seconds (Agora: 120 by default, at most 7 days).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecallSetting {
+    pub time_limit_secs: u32,
+}

@@ -6,7 +6,7 @@ use qun_proto::msync::{self, CommSyncUl, Command, KickReason, MSync, Meta, pb};
 use super::queues;
 use super::session::{CloseReason, Session};
 use crate::ids::now_ms;
-use crate::services::messages;
+use crate::services::messages::{self, Acked};
 use crate::state::AppState;
 
 /// Handles one decoded frame of a logged-in session.
@@ -62,7 +62,10 @@ async fn uplink_meta(state: &AppState, session: &Session, meta: Meta) {
         pb::meta::NameSpace::Statistic => {}
         pb::meta::NameSpace::Chat => {
             let ack = match messages::send_from_client(state, &session.app, &session.user, session, meta).await {
-                Ok(sent) => msync::sync_ack(meta_id, Some(sent.id), msync::Status::ok(), sent.timestamp_ms),
+                Ok(Acked::Sent(sent)) => {
+                    msync::sync_ack(meta_id, Some(sent.id), msync::Status::ok(), sent.timestamp_ms)
+                }
+                Ok(Acked::Edited(edit)) => msync::edit_ack(meta_id, edit.message_id, &edit.info, edit.timestamp_ms),
                 Err(error) => msync::sync_ack(meta_id, None, msync::Status::from(error.code), now_ms()),
             };
             session.send(ack);

@@ -1,17 +1,22 @@
 //! `POST /messages/chatgroups`, `POST /messages/chatrooms`, `POST /messages/users`
-//! (agora-chat-api.md §4) and the SDK's
-//! history call `POST /users/{me}/messageroaming`. Sends go through the same path as the
+//! (agora-chat-api.md §4), the app administrator's recall `POST /messages/msg_recall` and the
+//! recall time limit (`/settings/recall`), and the SDK's history call
+//! `POST /users/{me}/messageroaming`. Sends go through the same path as the
 //! websocket's ([`crate::services::messages::send`]).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use qun_core::limits::RECALL_TIME_LIMIT_MAX_SECS;
 use qun_core::rules::{GroupAction, RoomAction};
 use qun_core::{GroupId, RoomId, RoomPriority, UserName};
 use qun_proto::ErrorCode;
 use qun_proto::msync::{self, KeyValue, Message, MessageBody, pb};
-use qun_proto::rest::messages::{RoamingMessage, RoamingPage, RoamingRequest, SendMessage, SentMessages};
+use qun_proto::rest::messages::{
+    RecallRefusal, RecallRefused, RecallRequest, RecallSetting, Recalled, RoamingMessage, RoamingPage, RoamingRequest,
+    SendMessage, SentMessages,
+};
 use qun_store::Conversation;
 use serde_json::Value;
 
@@ -20,6 +25,7 @@ use crate::services::Caller;
 use crate::services::groups::{load_scene, parse_group_id};
 use crate::services::messages::{self, MESSAGE_MAX_BYTES, Target};
 use crate::services::parse_user;
+use crate::services::recall;
 use crate::services::room_delivery;
 use crate::services::rooms::{load_room_scene, parse_room_id};
 use crate::state::AppState;
@@ -303,6 +309,85 @@ pub(crate) async fn roaming(
         })
         .collect();
     Ok(ctx.data(RoamingPage { msgs, next_key, is_last }))
+}
+
+/// `POST /messages/msg_recall` (also `/messages/recall`), the app administrator's recall of a
+/// 1:1 or group message, at any time: `{msg_id, to, chat_type, from?}`. The receivers get
+/// `onRecallMessage` from `from` (default `admin`). A message that is not there (or was
+/// recalled), and chat room messages (rooms keep none), answer `data.msgs[].recalled` =
+/// `not_found msg`; a message of another conversation than `to` names, `can't find msg to`.
+pub(crate) async fn recall(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(request): JsonBody<RecallRequest>,
+) -> Result<Response, HttpError> {
+    ctx.require_app_admin()?;
+    let message_id = match &request.msg_id {
+        Some(Value::String(id)) => id.parse::<u64>().ok(),
+        Some(Value::Number(id)) => id.as_u64(),
+        _ => None,
+    }
+    .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "msg_id must be a message id"))?;
+    let to = request.to.as_deref().ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "to must be provided"))?;
+    let chat_type = request.chat_type.as_deref().unwrap_or_default();
+    if !matches!(chat_type, "chat" | "groupchat" | "chatroom") {
+        return Err(HttpError::new(ErrorCode::InvalidParameter, "chat_type must be chat, groupchat or chatroom"));
+    }
+    let by = match request.from.as_deref() {
+        None | Some("") => parse_user("admin")?,
+        Some(from) => parse_user(from)?,
+    };
+    let refused = |why: &str| {
+        ctx.data(RecallRefused {
+            msgs: vec![RecallRefusal { msg_id: message_id.to_string(), recalled: why.to_owned() }],
+        })
+    };
+    let message = match state.store.message_by_id(ctx.app.id, message_id).await? {
+        Some(message) if chat_type != "chatroom" => message,
+        _ => return Ok(refused("not_found msg")),
+    };
+    let in_named_conversation = match &message.conversation {
+        Conversation::Group(group) => chat_type == "groupchat" && group.to_string() == to,
+        Conversation::Chat { low, high } => chat_type == "chat" && (low.as_str() == to || high.as_str() == to),
+    };
+    if !in_named_conversation {
+        return Ok(refused("can't find msg to"));
+    }
+    match recall::recall_by_admin(&state, &ctx.app, &by, message_id).await {
+        Ok(_) => Ok(ctx.data(Recalled {
+            recalled: "yes".to_owned(),
+            chattype: chat_type.to_owned(),
+            from: by.to_string(),
+            to: to.to_owned(),
+            msg_id: message_id.to_string(),
+        })),
+        // Recalled by someone else since it was read above.
+        Err(error) if error.code == ErrorCode::MessageNotFound => Ok(refused("not_found msg")),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `GET /settings/recall` (Qun's own call): the app's recall time limit.
+pub(crate) async fn recall_setting(ctx: Ctx) -> Result<Response, HttpError> {
+    ctx.require_app_admin()?;
+    Ok(ctx.data(RecallSetting { time_limit_secs: ctx.app.settings.recall_time_limit_secs }))
+}
+
+/// `PUT /settings/recall` `{"time_limit_secs": n}` (Qun's own call; Agora keeps it in its
+/// console): how long after sending a user may recall a message, 1 s to 7 days.
+pub(crate) async fn set_recall_setting(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<RecallSetting>,
+) -> Result<Response, HttpError> {
+    ctx.require_app_admin()?;
+    if !(1..=RECALL_TIME_LIMIT_MAX_SECS).contains(&body.time_limit_secs) {
+        return Err(HttpError::new(ErrorCode::InvalidParameter, "time_limit_secs must be 1 to 604800 (7 days)"));
+    }
+    let settings = qun_store::AppSettings { recall_time_limit_secs: body.time_limit_secs, ..ctx.app.settings.clone() };
+    let app = state.update_app_settings(&ctx.app, settings).await?;
+    tracing::info!(app_id = app.id, secs = body.time_limit_secs, "recall time limit changed");
+    Ok(ctx.data(RecallSetting { time_limit_secs: app.settings.recall_time_limit_secs }))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::services::Caller;
 use crate::services::Services;
 use crate::services::delivery::{Origin, SessionId};
 use crate::services::groups::{group_not_found, load_scene, parse_group_id};
+use crate::services::recall;
 use crate::services::receipts;
 use crate::services::recent::RecentEntry;
 use crate::services::store_error;
@@ -45,15 +46,25 @@ pub enum Target {
     User(UserName),
 }
 
+/// What a client's `Meta{ns: CHAT}` is acknowledged with.
+#[derive(Debug, Clone)]
+pub enum Acked {
+    /// The usual ack: the server id and time of what was stored (or offered to a room).
+    Sent(Sent),
+    /// An edit's ack, which also carries the edit's `edit_msg` (`msync::edit_ack`).
+    Edited(recall::Edited),
+}
+
 /// A message from a logged-in client (`Meta{ns: CHAT}`) of `user`, sent over the connection
 /// `origin`: checked, stored and fanned out (or, for a chat room, offered to the room).
+/// Receipts, recalls and edits come the same way and branch off to their services.
 pub async fn send_from_client(
     state: &Services,
     app: &AppRecord,
     user: &UserName,
     origin: &dyn Origin,
     meta: Meta,
-) -> Result<Sent, ApiError> {
+) -> Result<Acked, ApiError> {
     let body: MessageBody =
         meta.decode_payload().map_err(|_| ApiError::new(ErrorCode::JsonParse, "the message body cannot be read"))?;
     let size = meta.payload.as_ref().map_or(0, Bytes::len) + meta.ext.iter().map(Message::encoded_len).sum::<usize>();
@@ -62,17 +73,29 @@ pub async fn send_from_client(
     }
     let body_type = body.r#type();
     if let Some(kind) = receipts::receipt_kind(body_type) {
-        return receipts::send_from_client(state, app.id, user, &meta, &body, kind).await;
+        return receipts::send_from_client(state, app.id, user, &meta, &body, kind).await.map(Acked::Sent);
     }
     match body_type {
         pb::message_body::Type::Recall => {
-            return Err(ApiError::new(ErrorCode::RecallDisabled, "recalling messages is not enabled on this server"));
+            recall::recall_from_client(state, app, user, origin, &meta, &body).await.map(Acked::Sent)
         }
         pb::message_body::Type::Edit => {
-            return Err(ApiError::new(ErrorCode::EditDisabled, "editing messages is not enabled on this server"));
+            recall::edit_from_client(state, app, user, origin, &meta, &body).await.map(Acked::Edited)
         }
-        _ => {}
+        _ => send_message_from_client(state, app, user, origin, meta, body).await.map(Acked::Sent),
     }
+}
+
+/// A client's message proper (not a receipt, recall or edit).
+async fn send_message_from_client(
+    state: &Services,
+    app: &AppRecord,
+    user: &UserName,
+    origin: &dyn Origin,
+    meta: Meta,
+    body: MessageBody,
+) -> Result<Sent, ApiError> {
+    let body_type = body.r#type();
     let to = meta.to.clone().unwrap_or_default();
     let target = match (to.is_conference(), body_type) {
         (true, pb::message_body::Type::Groupchat) => Target::Group(parse_group_id(to.name())?),
@@ -192,7 +215,7 @@ pub async fn send(
 /// The sending connection has its own message already (the ack carries the id). If it had
 /// read everything before it, its cursor moves past the message and it needs no notice:
 /// returns its id to leave out of the fan-out. Otherwise its next pull skips the message.
-fn caught_up_with_own_send(
+pub(super) fn caught_up_with_own_send(
     origin: &dyn Origin,
     sender: &UserName,
     conversation: &Conversation,
@@ -208,7 +231,13 @@ fn caught_up_with_own_send(
 }
 
 /// Hints the sessions that can read the new message (but `quiet_session`).
-fn notify(state: &Services, app_id: i64, conversation: &Conversation, sender: &UserName, quiet_session: Option<u64>) {
+pub(super) fn notify(
+    state: &Services,
+    app_id: i64,
+    conversation: &Conversation,
+    sender: &UserName,
+    quiet_session: Option<u64>,
+) {
     match conversation {
         Conversation::Group(group) => state.delivery.group_updated(app_id, *group, quiet_session),
         Conversation::Chat { low, high } => {

@@ -8,6 +8,7 @@ pub(crate) mod context;
 pub mod delivery;
 pub mod groups;
 pub mod messages;
+pub mod recall;
 pub mod receipts;
 pub mod recent;
 pub mod room_delivery;

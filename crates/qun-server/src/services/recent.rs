@@ -96,6 +96,23 @@ impl RecentTimelines {
         window.lock().entries.keys().next_back().copied()
     }
 
+    /// Replaces an entry the window holds (an edited message); one it does not hold stays out.
+    pub fn replace(&self, app_id: i64, group: GroupId, entry: RecentEntry) {
+        let Some(window) = self.groups.read().get(&(app_id, group)).cloned() else { return };
+        let mut window = window.lock();
+        if let Some(held) = window.entries.get_mut(&entry.seq) {
+            *held = entry;
+        }
+    }
+
+    /// Forgets one entry (a recalled message): reads that would need it go to the database,
+    /// which no longer returns it.
+    pub fn remove(&self, app_id: i64, group: GroupId, seq: i64) {
+        if let Some(window) = self.groups.read().get(&(app_id, group)).cloned() {
+            window.lock().entries.remove(&seq);
+        }
+    }
+
     /// Forgets a group (dissolved).
     pub fn forget(&self, app_id: i64, group: GroupId) {
         self.groups.write().remove(&(app_id, group));

@@ -15,6 +15,7 @@ mod group_requests;
 mod groups;
 mod hardening;
 mod lifecycle;
+mod recall;
 mod replies;
 mod room_live;
 mod rooms;

@@ -6,8 +6,8 @@ use qun_core::{GroupId, GroupOperation, MemberRole, PersonalItem, Receipt, Recei
 use super::support::*;
 use crate::prelude::*;
 use crate::{
-    AppendOutcome, AppliedChange, Conversation, GroupMutation, GroupRecord, NewMessage, QueueKey, StoreError,
-    TimelineEntry, TimelineItem,
+    AppendOutcome, AppliedChange, Conversation, GroupMutation, GroupRecord, MessageChange, NewMessage, QueueKey,
+    StoreError, TimelineEntry, TimelineItem,
 };
 
 pub async fn receipts_join_the_personal_queue_in_id_order(store: &dyn Store) {
@@ -416,4 +416,77 @@ pub async fn timelines_and_history_page(store: &dyn Store) {
     assert_eq!(seqs_and_ids(&entries), [(3, 202)]);
     assert_eq!(entries[0].item, TimelineItem::Message(b"m202".to_vec()));
     assert!(history(Conversation::Group(GroupId(1801)), None, 10).await.is_empty());
+}
+
+pub async fn recalls_and_edits_replace_messages_and_append_notices(store: &dyn Store) {
+    let app_id = app(store).await;
+    let alice_bob = chat("alice", "bob");
+    assert_eq!(
+        stored_seqs(
+            append(store, app_id, (301..=303).map(|id| message(id, &alice_bob, "alice", None)).collect()).await
+        ),
+        [1, 2, 3]
+    );
+    let found = store.message_by_id(app_id, 302).await.expect("message_by_id").expect("302 is stored");
+    assert_eq!(
+        (found.conversation, found.seq, found.id, found.payload, found.created_ms, found.edits),
+        (alice_bob.clone(), 2, 302, b"m302".to_vec(), NOW + 302, 0)
+    );
+
+    // An edit rewrites the message in place and appends its notice with the next sequence.
+    let edit = |payload: &str, expected_edits| MessageChange::Edit { payload: payload.into(), expected_edits };
+    let notice = |id, conversation: &Conversation| message(id, conversation, "alice", None);
+    let seq = store.change_message(app_id, 302, &edit("e1", 0), &notice(310, &alice_bob)).await.expect("edit");
+    assert_eq!(seq, 4);
+    let edited = store.message_by_id(app_id, 302).await.expect("message_by_id").expect("still there");
+    assert_eq!((edited.payload.as_slice(), edited.edits, edited.seq), (b"e1".as_slice(), 1, 2));
+    // An edit decided on a stale count changes nothing.
+    let stale = store.change_message(app_id, 302, &edit("e2", 0), &notice(311, &alice_bob)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+
+    // A recall takes the message out of every read but keeps its place for history pages.
+    assert_eq!(store.change_message(app_id, 303, &MessageChange::Recall, &notice(312, &alice_bob)).await.ok(), Some(5));
+    assert!(store.message_by_id(app_id, 303).await.expect("message_by_id").is_none());
+    assert_eq!(chat_entries(store, app_id, &alice_bob).await, [(1, 301), (2, 302), (4, 310), (5, 312)]);
+    let history = |before| async move {
+        let entries = store.history(app_id, &chat("alice", "bob"), before, 10).await.expect("history");
+        entries.iter().map(|e| (e.id, e.item.clone())).collect::<Vec<_>>()
+    };
+    let message_302 = (302, TimelineItem::Message(b"e1".to_vec()));
+    assert_eq!(history(None).await, [message_302.clone(), (301, TimelineItem::Message(b"m301".to_vec()))]);
+    assert_eq!(history(Some(303)).await[0], message_302, "history still pages from a recalled id");
+    // Recalled or never there: nothing changes, no sequence is used.
+    for id in [303, 999] {
+        let again = store.change_message(app_id, id, &MessageChange::Recall, &notice(313, &alice_bob)).await;
+        assert!(matches!(again, Err(StoreError::NotFound)), "{id}: {again:?}");
+        let edit_gone = store.change_message(app_id, id, &edit("x", 0), &notice(313, &alice_bob)).await;
+        assert!(matches!(edit_gone, Err(StoreError::NotFound)), "{id}: {edit_gone:?}");
+    }
+    // A message of another conversation is not found in this one.
+    let carol = chat("alice", "carol");
+    append(store, app_id, vec![message(320, &carol, "carol", None)]).await;
+    let elsewhere = store.change_message(app_id, 301, &MessageChange::Recall, &notice(321, &carol)).await;
+    assert!(matches!(elsewhere, Err(StoreError::NotFound)), "{elsewhere:?}");
+    assert_eq!(chat_entries(store, app_id, &carol).await, [(1, 320)]);
+
+    // Groups: the same, sharing the sequence with events.
+    let group_id = create_group(store, app_id, 1900, "owner", &["alice"]).await;
+    let group = Conversation::Group(group_id);
+    append(store, app_id, vec![message(401, &group, "alice", None), message(402, &group, "owner", None)]).await;
+    let found = store.message_by_id(app_id, 401).await.expect("message_by_id").expect("401 is stored");
+    assert_eq!((found.conversation.clone(), found.seq), (group.clone(), 1));
+    assert_eq!(store.change_message(app_id, 401, &MessageChange::Recall, &notice(410, &group)).await.ok(), Some(3));
+    assert_eq!(store.change_message(app_id, 402, &edit("e402", 0), &notice(411, &group)).await.ok(), Some(4));
+    assert_eq!(group_record(store, app_id, group_id).await.last_seq, 4);
+    let update = to_group(5, event(GroupOperation::Update, group_id, &[]), None);
+    assert_eq!(apply_with_events(store, app_id, group_id, vec![], vec![update]).await.timeline_seqs, [5]);
+    let timeline = store.group_timeline(app_id, group_id, 0, 10).await.expect("group_timeline");
+    assert_eq!(seqs_and_ids(&timeline), [(2, 402), (3, 410), (4, 411), (5, 5)]);
+    assert_eq!(timeline[0].item, TimelineItem::Message(b"e402".to_vec()));
+    assert_eq!(timeline[1].item, TimelineItem::Message(b"m410".to_vec()), "a notice reads as a message");
+    let group_history = store.history(app_id, &group, None, 10).await.expect("history");
+    assert_eq!(seqs_and_ids(&group_history), [(2, 402)], "notices and recalled messages are not history");
+    let other_group = notice(412, &Conversation::Group(GroupId(1901)));
+    let missing = store.change_message(app_id, 402, &MessageChange::Recall, &other_group).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 }

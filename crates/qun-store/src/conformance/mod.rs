@@ -67,6 +67,7 @@ macro_rules! store_conformance_suite {
                 a_missing_group_fails_only_its_slot,
                 chat_conversations_are_named_alike_from_both_sides,
                 timelines_and_history_page,
+                recalls_and_edits_replace_messages_and_append_notices,
             ],
             cursors: [
                 user_queues_list_every_queue_with_the_device_cursor,

@@ -13,14 +13,17 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use qun_core::{GroupId, PersonalItem, UserName};
+use sqlx::AssertSqlSafe;
 
 use super::SqlStore;
 use super::dialect::Dialect;
 use super::rows::{
-    ChatTimelineRow, EventRow, TIMELINE_MESSAGE, TimelineRow, chat_name, convert_all, id_from_sql, sql_id, to_json,
+    ChatTimelineRow, EventRow, TIMELINE_MESSAGE, TIMELINE_NOTICE, TIMELINE_RECALLED, TimelineRow, chat_name,
+    convert_all, group_id_from_sql, id_from_sql, sql_id, to_json,
 };
 use crate::{
-    AppendOutcome, Conversation, MessageStore, NewMessage, StoreError, StoreResult, StoredEvent, TimelineEntry,
+    AppendOutcome, Conversation, MessageChange, MessageStore, NewMessage, StoreError, StoreResult, StoredEvent,
+    StoredMessage, TimelineEntry,
 };
 
 #[async_trait]
@@ -60,12 +63,14 @@ impl<D: Dialect> MessageStore for SqlStore<D> {
         let rows: Vec<TimelineRow> = D::query(concat!(
             "SELECT ",
             timeline_columns!(),
-            " FROM group_timeline WHERE app_id = $1 AND group_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+            " FROM group_timeline WHERE app_id = $1 AND group_id = $2 AND seq > $3 AND kind <> $5 \
+             ORDER BY seq LIMIT $4"
         ))
         .bind(app_id)
         .bind(sql_id(group_id.0))
         .bind(after_seq)
         .bind(i64::from(limit))
+        .bind(TIMELINE_RECALLED)
         .fetch_all(&mut *self.read_conn().await?)
         .await?;
         convert_all(rows)
@@ -236,15 +241,177 @@ impl<D: Dialect> MessageStore for SqlStore<D> {
         let rows: Vec<ChatTimelineRow> = D::query(concat!(
             "SELECT ",
             chat_timeline_columns!(),
-            " FROM chat_timeline WHERE app_id = $1 AND conv = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+            " FROM chat_timeline WHERE app_id = $1 AND conv = $2 AND seq > $3 AND kind <> $5 \
+             ORDER BY seq LIMIT $4"
         ))
         .bind(app_id)
         .bind(conv.as_str())
         .bind(after_seq)
         .bind(i64::from(limit))
+        .bind(TIMELINE_RECALLED)
         .fetch_all(&mut *self.read_conn().await?)
         .await?;
         Ok(rows.into_iter().map(TimelineEntry::from).collect())
+    }
+
+    async fn message_by_id(&self, app_id: i64, id: u64) -> StoreResult<Option<StoredMessage>> {
+        let mut conn = self.read_conn().await?;
+        // Ids are snowflakes from one generator: a message id is in at most one of the two.
+        let chat: Option<(String, String, i64, Vec<u8>, i64, i64)> = D::query(
+            "SELECT c.low, c.high, t.seq, t.payload, t.created_ms, t.edits FROM chat_timeline t \
+             JOIN chats c ON c.app_id = t.app_id AND c.conv = t.conv \
+             WHERE t.app_id = $1 AND t.id = $2 AND t.kind = $3",
+        )
+        .bind(app_id)
+        .bind(sql_id(id))
+        .bind(TIMELINE_MESSAGE)
+        .fetch_optional(&mut conn)
+        .await?;
+        if let Some((low, high, seq, payload, created_ms, edits)) = chat {
+            let conversation =
+                Conversation::Chat { low: UserName::from_trusted(low), high: UserName::from_trusted(high) };
+            return Ok(Some(StoredMessage {
+                conversation,
+                seq,
+                id,
+                payload,
+                created_ms,
+                edits: edits_from_sql(edits),
+            }));
+        }
+        let group: Option<(i64, i64, Vec<u8>, i64, i64)> = D::query(
+            "SELECT group_id, seq, payload, created_ms, edits FROM group_timeline \
+             WHERE app_id = $1 AND id = $2 AND kind = $3",
+        )
+        .bind(app_id)
+        .bind(sql_id(id))
+        .bind(TIMELINE_MESSAGE)
+        .fetch_optional(&mut conn)
+        .await?;
+        Ok(group.map(|(group_id, seq, payload, created_ms, edits)| StoredMessage {
+            conversation: Conversation::Group(group_id_from_sql(group_id)),
+            seq,
+            id,
+            payload,
+            created_ms,
+            edits: edits_from_sql(edits),
+        }))
+    }
+
+    async fn change_message(
+        &self,
+        app_id: i64,
+        message_id: u64,
+        change: &MessageChange,
+        notice: &NewMessage,
+    ) -> StoreResult<i64> {
+        let target = Target::of(&notice.conversation);
+        let (table, key_column, key): (&str, &str, TargetKey<'_>) = match &target {
+            Target::Group(group_id) => ("group_timeline", "group_id", TargetKey::Group(*group_id)),
+            Target::Chat { conv, .. } => ("chat_timeline", "conv", TargetKey::Chat(conv.as_str())),
+        };
+        let mut tx = self.begin_write().await?;
+        // The conversation's counter first, as the message writer takes it (it waits on ours).
+        let counter = match key {
+            TargetKey::Group(group_id) => {
+                D::query("UPDATE groups SET last_seq = last_seq + 1 WHERE app_id = $1 AND id = $2 RETURNING last_seq")
+                    .bind(app_id)
+                    .bind(group_id)
+                    .fetch_optional_scalar::<i64>(&mut tx)
+                    .await?
+            }
+            TargetKey::Chat(conv) => {
+                D::query("UPDATE chats SET last_seq = last_seq + 1 WHERE app_id = $1 AND conv = $2 RETURNING last_seq")
+                    .bind(app_id)
+                    .bind(conv)
+                    .fetch_optional_scalar::<i64>(&mut tx)
+                    .await?
+            }
+        };
+        let Some(seq) = counter else { return Err(StoreError::NotFound) };
+        let changed = match change {
+            MessageChange::Recall => {
+                D::query(AssertSqlSafe(format!(
+                    "UPDATE {table} SET kind = $4, payload = $5 \
+                     WHERE app_id = $1 AND {key_column} = $2 AND id = $3 AND kind = $6"
+                )))
+                .bind(app_id)
+                .bind_key(key)
+                .bind(sql_id(message_id))
+                .bind(TIMELINE_RECALLED)
+                .bind(Vec::<u8>::new())
+                .bind(TIMELINE_MESSAGE)
+                .execute(&mut tx)
+                .await?
+            }
+            MessageChange::Edit { payload, expected_edits } => {
+                let updated = D::query(AssertSqlSafe(format!(
+                    "UPDATE {table} SET payload = $4, edits = edits + 1 \
+                     WHERE app_id = $1 AND {key_column} = $2 AND id = $3 AND kind = $5 AND edits = $6"
+                )))
+                .bind(app_id)
+                .bind_key(key)
+                .bind(sql_id(message_id))
+                .bind(payload.as_slice())
+                .bind(TIMELINE_MESSAGE)
+                .bind(i64::from(*expected_edits))
+                .execute(&mut tx)
+                .await?;
+                if updated == 0 {
+                    let still_there: Option<i64> = D::query(AssertSqlSafe(format!(
+                        "SELECT edits FROM {table} WHERE app_id = $1 AND {key_column} = $2 AND id = $3 AND kind = $4"
+                    )))
+                    .bind(app_id)
+                    .bind_key(key)
+                    .bind(sql_id(message_id))
+                    .bind(TIMELINE_MESSAGE)
+                    .fetch_optional_scalar(&mut tx)
+                    .await?;
+                    if still_there.is_some() {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                updated
+            }
+        };
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        match key {
+            TargetKey::Group(group_id) => {
+                D::query(
+                    "INSERT INTO group_timeline (app_id, group_id, seq, id, kind, except_user, payload, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
+                )
+                .bind(app_id)
+                .bind(group_id)
+                .bind(seq)
+                .bind(sql_id(notice.id))
+                .bind(TIMELINE_NOTICE)
+                .bind(notice.payload.as_slice())
+                .bind(notice.created_ms)
+                .execute(&mut tx)
+                .await?;
+            }
+            TargetKey::Chat(conv) => {
+                D::query(
+                    "INSERT INTO chat_timeline (app_id, conv, seq, id, sender, payload, created_ms, kind) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(app_id)
+                .bind(conv)
+                .bind(seq)
+                .bind(sql_id(notice.id))
+                .bind(notice.sender.as_str())
+                .bind(notice.payload.as_slice())
+                .bind(notice.created_ms)
+                .bind(TIMELINE_NOTICE)
+                .execute(&mut tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(seq)
     }
 
     async fn history(
@@ -287,13 +454,14 @@ impl<D: Dialect> MessageStore for SqlStore<D> {
                     " FROM chat_timeline WHERE app_id = $1 AND conv = $2 \
                      AND seq < COALESCE((SELECT seq FROM chat_timeline \
                                          WHERE app_id = $1 AND conv = $2 AND id = $3), $4) \
-                     ORDER BY seq DESC LIMIT $5"
+                     AND kind = $6 ORDER BY seq DESC LIMIT $5"
                 ))
                 .bind(app_id)
                 .bind(conv.as_str())
                 .bind(before)
                 .bind(no_entry_bound)
                 .bind(i64::from(limit))
+                .bind(TIMELINE_MESSAGE)
                 .fetch_all(&mut conn)
                 .await?;
                 Ok(rows.into_iter().map(TimelineEntry::from).collect())
@@ -365,6 +533,28 @@ async fn claim_client_id<D: Dialect>(
         }
         // The claim that was in the way is gone (its sender was deleted meanwhile,
         // PostgreSQL): claim again.
+    }
+}
+
+/// How many times a message was edited, as stored (never negative).
+fn edits_from_sql(edits: i64) -> u32 {
+    u32::try_from(edits).unwrap_or(u32::MAX)
+}
+
+/// The key of a conversation's rows in its timeline table (`group_id` or `conv`).
+#[derive(Clone, Copy)]
+enum TargetKey<'m> {
+    Group(i64),
+    Chat(&'m str),
+}
+
+impl<D: Dialect> super::dialect::Statement<D> {
+    /// Binds a conversation's key: a group's id or a 1:1 conversation's name.
+    fn bind_key(self, key: TargetKey<'_>) -> Self {
+        match key {
+            TargetKey::Group(group_id) => self.bind(group_id),
+            TargetKey::Chat(conv) => self.bind(conv),
+        }
     }
 }
 

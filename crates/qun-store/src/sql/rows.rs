@@ -14,8 +14,14 @@ use crate::{
 
 /// `group_timeline.kind` of an event (payload: `GroupEvent` as JSON).
 pub(super) const TIMELINE_EVENT: i16 = 0;
-/// `group_timeline.kind` of a message (payload: the realtime layer's bytes).
+/// `group_timeline.kind` and `chat_timeline.kind` of a message (payload: the realtime layer's
+/// bytes).
 pub(super) const TIMELINE_MESSAGE: i16 = 1;
+/// A notice about an earlier message (its recall or edit; payload as a message's): delivered
+/// like a message, never history.
+pub(super) const TIMELINE_NOTICE: i16 = 2;
+/// A recalled message's row: kept so history can page from its id, read by nobody.
+pub(super) const TIMELINE_RECALLED: i16 = 3;
 
 /// A u64 id as stored: the same 64 bits in a BIGINT. Ids are below 2^63, so they keep their
 /// order; an id above that still round-trips (a lookup simply finds nothing).
@@ -340,7 +346,7 @@ impl TryFrom<TimelineRow> for TimelineEntry {
                 serde_json::from_slice(&row.payload)
                     .map_err(|error| StoreError::Corrupt(format!("timeline event {}: {error}", row.seq)))?,
             ),
-            TIMELINE_MESSAGE => TimelineItem::Message(row.payload),
+            TIMELINE_MESSAGE | TIMELINE_NOTICE => TimelineItem::Message(row.payload),
             other => return Err(StoreError::Corrupt(format!("timeline kind {other}"))),
         };
         Ok(TimelineEntry {
