@@ -5,7 +5,7 @@ mod context;
 mod error;
 mod metrics;
 
-pub use context::{Ctx, JsonBody};
+pub use context::{Ctx, FormBody, JsonBody};
 pub use error::HttpError;
 
 use axum::Router;
