@@ -14,6 +14,7 @@ use qun_proto::rest::contacts::{
 use qun_proto::rest::users::ResultData;
 
 use crate::http::{Ctx, HttpError, JsonBody};
+use crate::services::contacts::Answer;
 use crate::services::users::user_entity;
 use crate::services::{contacts, parse_user, store_error, user_not_found};
 use crate::state::AppState;
@@ -44,24 +45,23 @@ pub(crate) async fn apply(
 }
 
 /// `POST /users/{me}/contacts/accept/users/{from}` (`acceptContactInvite`).
-pub(crate) async fn accept(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path((_, _, me, from)): UserPairPath,
-) -> Result<Response, HttpError> {
-    let me = owner(&ctx, &me)?;
-    contacts::accept(&state, ctx.app.id, &me, &parse_user(&from)?).await?;
-    Ok(ctx.data(ResultData { result: true }))
+pub(crate) async fn accept(state: State<AppState>, ctx: Ctx, path: UserPairPath) -> Result<Response, HttpError> {
+    answer(state, ctx, path, Answer::Accept).await
 }
 
 /// `POST /users/{me}/contacts/decline/users/{from}` (`declineContactInvite`).
-pub(crate) async fn decline(
+pub(crate) async fn decline(state: State<AppState>, ctx: Ctx, path: UserPairPath) -> Result<Response, HttpError> {
+    answer(state, ctx, path, Answer::Decline).await
+}
+
+async fn answer(
     State(state): State<AppState>,
     ctx: Ctx,
     Path((_, _, me, from)): UserPairPath,
+    answer: Answer,
 ) -> Result<Response, HttpError> {
     let me = owner(&ctx, &me)?;
-    contacts::decline(&state, ctx.app.id, &me, &parse_user(&from)?).await?;
+    contacts::answer(&state, ctx.app.id, &me, &parse_user(&from)?, answer).await?;
     Ok(ctx.data(ResultData { result: true }))
 }
 
@@ -160,27 +160,40 @@ pub(crate) async fn blocklist(
 /// `POST /users/{u}/blocks/users` and `POST /sdk/user/{me}/blocks` `{usernames}`
 /// (`addUsersToBlocklist`): `data` is the users now blocked.
 pub(crate) async fn block(
-    State(state): State<AppState>,
+    state: State<AppState>,
     ctx: Ctx,
-    Path((_, _, user)): UserPath,
-    JsonBody(body): JsonBody<Usernames>,
+    path: UserPath,
+    body: JsonBody<Usernames>,
 ) -> Result<Response, HttpError> {
-    let user = owner(&ctx, &user)?;
-    let blocked = contacts::block(&state, ctx.app.id, &user, &usernames(&body.usernames)?).await?;
-    Ok(ctx.data(blocked.iter().map(UserName::to_string).collect::<Vec<_>>()))
+    change_blocklist(state, ctx, path, body, true).await
 }
 
 /// `DELETE /sdk/user/{me}/blocks` `{usernames}` (`removeUserFromBlocklist`): `data` is the
 /// users taken off.
 pub(crate) async fn unblock_many(
+    state: State<AppState>,
+    ctx: Ctx,
+    path: UserPath,
+    body: JsonBody<Usernames>,
+) -> Result<Response, HttpError> {
+    change_blocklist(state, ctx, path, body, false).await
+}
+
+async fn change_blocklist(
     State(state): State<AppState>,
     ctx: Ctx,
     Path((_, _, user)): UserPath,
     JsonBody(body): JsonBody<Usernames>,
+    add: bool,
 ) -> Result<Response, HttpError> {
     let user = owner(&ctx, &user)?;
-    let removed = contacts::unblock(&state, ctx.app.id, &user, &usernames(&body.usernames)?).await?;
-    Ok(ctx.data(removed.iter().map(UserName::to_string).collect::<Vec<_>>()))
+    let users = usernames(&body.usernames)?;
+    let changed = if add {
+        contacts::block(&state, ctx.app.id, &user, &users).await?
+    } else {
+        contacts::unblock(&state, ctx.app.id, &user, &users).await?
+    };
+    Ok(ctx.data(changed.iter().map(UserName::to_string).collect::<Vec<_>>()))
 }
 
 /// `DELETE /users/{u}/blocks/users/{b}`: answers the unblocked user's entity.

@@ -77,28 +77,44 @@ pub async fn request(
     tell(state, app_id, ContactChange::Invited, requester, target, reason).await
 }
 
-/// `accepter` accepts the request `requester` sent them.
-pub async fn accept(state: &Services, app_id: i64, accepter: &UserName, requester: &UserName) -> Result<(), ApiError> {
-    let standing = state.store.contact_standing(app_id, accepter, requester).await.map_err(store_error)?;
-    if !standing.request_from_peer {
-        return Err(no_request(requester, accepter));
-    }
-    for user in [accepter, requester] {
-        if state.store.contact_counts(app_id, user).await.map_err(store_error)?.contacts >= CONTACTS_MAX {
-            return Err(too_many_contacts(user));
-        }
-    }
-    state.store.add_contacts(app_id, accepter, requester, now_ms() as i64).await.map_err(store_error)?;
-    tell(state, app_id, ContactChange::Accepted, accepter, requester, "").await?;
-    tell(state, app_id, ContactChange::Added, accepter, requester, "").await
+/// How a user answers a friend request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Accept,
+    Decline,
 }
 
-/// `decliner` declines the request `requester` sent them.
-pub async fn decline(state: &Services, app_id: i64, decliner: &UserName, requester: &UserName) -> Result<(), ApiError> {
-    if !state.store.remove_contact_request(app_id, requester, decliner).await.map_err(store_error)? {
-        return Err(no_request(requester, decliner));
+/// `target` answers the request `requester` sent them: accepting makes them contacts of each
+/// other (within both sides' limits), declining drops the request; the requester is told.
+pub async fn answer(
+    state: &Services,
+    app_id: i64,
+    target: &UserName,
+    requester: &UserName,
+    answer: Answer,
+) -> Result<(), ApiError> {
+    match answer {
+        Answer::Accept => {
+            let standing = state.store.contact_standing(app_id, target, requester).await.map_err(store_error)?;
+            if !standing.request_from_peer {
+                return Err(no_request(requester, target));
+            }
+            for user in [target, requester] {
+                if state.store.contact_counts(app_id, user).await.map_err(store_error)?.contacts >= CONTACTS_MAX {
+                    return Err(too_many_contacts(user));
+                }
+            }
+            state.store.add_contacts(app_id, target, requester, now_ms() as i64).await.map_err(store_error)?;
+            tell(state, app_id, ContactChange::Accepted, target, requester, "").await?;
+            tell(state, app_id, ContactChange::Added, target, requester, "").await
+        }
+        Answer::Decline => {
+            if !state.store.remove_contact_request(app_id, requester, target).await.map_err(store_error)? {
+                return Err(no_request(requester, target));
+            }
+            tell(state, app_id, ContactChange::Declined, target, requester, "").await
+        }
     }
-    tell(state, app_id, ContactChange::Declined, decliner, requester, "").await
 }
 
 /// The app administrator makes `owner` and `contact` contacts of each other, with no request.

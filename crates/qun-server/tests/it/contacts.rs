@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use qun_client::{Error as ClientError, Incoming};
+use qun_client::Incoming;
 use qun_core::{ContactChange, PersonalItem, UserName};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Device, TestServer, error_of, on_every_backend};
+use crate::harness::{Device, TestServer, error_of, on_every_backend, refusal};
 
 /// The contact events stored for `user`, as (change, from, reason).
 async fn contact_events(server: &TestServer, user: &str) -> Vec<(ContactChange, String, String)> {
@@ -137,11 +137,8 @@ async fn a_blocklisted_sender_is_refused_and_nothing_is_delivered() {
         let (_, body) = server.admin(Method::GET, "/users/ann/blocks/users", None).await;
         assert_eq!((&body["data"], &body["count"]), (&json!(["ben"]), &json!(1)));
 
-        let refused = ben.connection.send_user_text("ann", "let me in", Vec::new()).await;
-        match refused {
-            Err(ClientError::SendRefused { code, reason, .. }) => assert_eq!((code, reason.as_str()), (1, "blocked")),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+        let refused = refusal(ben.connection.send_user_text("ann", "let me in", Vec::new()).await);
+        assert_eq!(refused, (1, "blocked".to_owned()));
         // One way: ann still writes to ben.
         ann.connection.send_user_text("ben", "I may", Vec::new()).await.expect("send");
         assert_eq!(ben.texts(1).await, ["I may"]);
@@ -170,10 +167,8 @@ async fn contacts_only_chat_refuses_strangers_but_not_the_app() {
         let mut ann = Device::connect(&server, "ann").await;
         let cat = Device::connect(&server, "cat").await;
 
-        match cat.connection.send_user_text("ann", "hello?", Vec::new()).await {
-            Err(ClientError::SendRefused { code, reason, .. }) => assert_eq!((code, reason.as_str()), (1, "nonroster")),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+        let refused = refusal(cat.connection.send_user_text("ann", "hello?", Vec::new()).await);
+        assert_eq!(refused, (1, "nonroster".to_owned()));
         let ben = Device::connect(&server, "ben").await;
         ben.connection.send_user_text("ann", "friend here", Vec::new()).await.expect("a contact may write");
         // The app administrator's REST sends pass.
