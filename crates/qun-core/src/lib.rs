@@ -4,6 +4,7 @@
 //! Invariant: this crate does no IO (no clock, no database, no network) and cannot fail for
 //! reasons outside its inputs. Every "may X do Y to Z?" decision lives in [`rules`], once.
 
+pub mod contacts;
 pub mod events;
 pub mod group;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod room_delivery;
 pub mod room_events;
 pub mod rules;
 
+pub use contacts::{ContactChange, ContactEvent};
 pub use events::{Audience, AudienceRule, GroupEvent, GroupOperation};
 pub use group::{GroupFlags, GroupSettings, MemberRole, Standing};
 pub use ids::{AppKey, GroupId, RoomId, UserName};

@@ -51,6 +51,21 @@ pub const ROOM_ATTRS_PER_CALL: usize = 10;
 pub const ROOM_ATTR_KEY_MAX_CHARS: usize = 128;
 pub const ROOM_ATTR_VALUE_MAX_CHARS: usize = 4096;
 
+/// User attributes (`/metadata/user`): all of one user's keys and values, in bytes (Agora: 2 KB
+/// per user). Keys are at most 64 bytes (Qun's: Agora names no key limit).
+pub const USER_METADATA_MAX_BYTES: usize = 2048;
+pub const USER_METADATA_KEY_MAX_BYTES: usize = 64;
+/// Users in one user-attribute read (`/metadata/user/get`; Agora: 100).
+pub const USER_METADATA_GET_MAX_USERS: usize = 100;
+/// Contacts per user (Agora's free plan: 3,000), and friend requests a user may have sent and
+/// not yet had answered (Qun's: as many).
+pub const CONTACTS_MAX: u64 = 3000;
+pub const CONTACT_REQUESTS_MAX: u64 = 3000;
+/// A contact's remark, in characters (Qun's: as a nickname).
+pub const CONTACT_REMARK_MAX_CHARS: usize = 100;
+/// Users on one user's blocklist (Agora: 500).
+pub const USER_BLOCKLIST_MAX: u64 = 500;
+
 /// A per-app plan; it caps group and chat room size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

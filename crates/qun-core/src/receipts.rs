@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{GroupEvent, UserName};
+use crate::{ContactEvent, GroupEvent, UserName};
 
 /// What a receipt says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,16 +40,18 @@ pub struct Receipt {
     pub timestamp_ms: i64,
 }
 
-/// One item of a user's personal queue: a group event addressed to them, or a receipt.
+/// One item of a user's personal queue: a group event addressed to them, a receipt, or a
+/// contact event.
 ///
 /// Stored as JSON without a tag, so that group events stored before receipts existed read
-/// back unchanged: a group event has fields a receipt lacks (`operation`, `group_id`, …) and a
-/// receipt has `kind`, which a group event lacks.
+/// back unchanged: a group event has fields the others lack (`operation`, `group_id`, …), a
+/// receipt has `kind` and a contact event `contact_change`, which no other variant has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PersonalItem {
     GroupEvent(GroupEvent),
     Receipt(Receipt),
+    Contact(ContactEvent),
 }
 
 impl PersonalItem {
@@ -57,7 +59,7 @@ impl PersonalItem {
     pub fn group_event(&self) -> Option<&GroupEvent> {
         match self {
             PersonalItem::GroupEvent(event) => Some(event),
-            PersonalItem::Receipt(_) => None,
+            PersonalItem::Receipt(_) | PersonalItem::Contact(_) => None,
         }
     }
 }
@@ -90,7 +92,16 @@ mod tests {
             message_id: Some(u64::MAX - 1),
             timestamp_ms: 6,
         };
-        for item in [PersonalItem::GroupEvent(event.clone()), PersonalItem::Receipt(receipt)] {
+        let contact = crate::ContactEvent {
+            contact_change: crate::ContactChange::Invited,
+            from: name("bob"),
+            to: name("alice"),
+            reason: "hi".into(),
+            timestamp_ms: 7,
+        };
+        for item in
+            [PersonalItem::GroupEvent(event.clone()), PersonalItem::Receipt(receipt), PersonalItem::Contact(contact)]
+        {
             let json = serde_json::to_string(&item).unwrap();
             assert_eq!(serde_json::from_str::<PersonalItem>(&json).unwrap(), item, "{json}");
         }

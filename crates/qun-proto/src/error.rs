@@ -67,8 +67,13 @@ error_table! {
     GroupDisabled => 403, "forbidden_op", "ForbiddenOperationException", 1, "group is disabled";
     /// The caller is not a member.
     NotInGroup => 403, "forbidden_op", "ForbiddenOperationException", 1, "not in group or chatroom";
-    /// The caller is on the group's blocklist.
+    /// The caller is on the group's blocklist, or on the blocklist of the user they write to
+    /// (the SDK reports PERMISSION_DENIED).
     Blocked => 403, "forbidden_op", "ForbiddenOperationException", 1, "blocked";
+    /// The two users are not contacts: a 1:1 message while the app allows chat between contacts
+    /// only (msync "nonroster", the SDK's USER_NOT_FRIEND), or a remark on a non-contact (the
+    /// SDK matches the description [`NOT_CONTACTS_REMARK`], only on a 400).
+    NotContact => 400, "forbidden_op", "ForbiddenOperationException", 1, "nonroster";
     /// A limit of the app's plan or of Agora's documented maxima.
     ExceedLimit => 403, "exceed_limit", "ExceedLimitException", 7, "permission denied";
     /// The user does not exist.
@@ -128,6 +133,10 @@ error_table! {
 /// The description of [`ErrorCode::FileNoPermission`]: the web SDK's download reports
 /// `WEBIM_DOWNLOADFILE_ERROR_NO_PERMISSION` for a 403 with exactly this text.
 pub const FILE_NO_PERMISSION: &str = "chatfile no permission";
+
+/// The description of [`ErrorCode::NotContact`] for a remark on a user who is not a contact:
+/// the web SDK's `setContactRemark` reports USER_NOT_FRIEND for exactly this text.
+pub const NOT_CONTACTS_REMARK: &str = "updateRemark | they are not friends, please add as a friend first.";
 
 /// A client-visible error: a row of the table plus a human description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,5 +220,9 @@ mod tests {
         assert_eq!(ErrorCode::NotMessageSender.msync_reason(), "Sorry, You do not have permission");
         assert_eq!(ErrorCode::EditFormat.msync_reason(), "Sorry, format is incorrect");
         assert_eq!(ErrorCode::EditLimit.msync_reason(), "Sorry, edit limit reached");
+        // FAIL "blocked" is PERMISSION_DENIED, FAIL "nonroster" USER_NOT_FRIEND.
+        assert_eq!((ErrorCode::Blocked.msync_status(), ErrorCode::Blocked.msync_reason()), (1, "blocked"));
+        assert_eq!((ErrorCode::NotContact.msync_status(), ErrorCode::NotContact.msync_reason()), (1, "nonroster"));
+        assert_eq!(ErrorCode::NotContact.http_status(), 400);
     }
 }

@@ -8,4 +8,4 @@ pub mod error;
 pub mod msync;
 pub mod rest;
 
-pub use error::{ApiError, ErrorCode, FILE_NO_PERMISSION};
+pub use error::{ApiError, ErrorCode, FILE_NO_PERMISSION, NOT_CONTACTS_REMARK};

@@ -2,7 +2,7 @@
 //! PostgreSQL (for several nodes), kept identical by one conformance suite run on both.
 //!
 //! `Store` is one trait per area: [`AppStore`], [`UserStore`], [`GroupStore`], [`RoomStore`],
-//! [`MessageStore`] and [`CursorStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
+//! [`MessageStore`], [`CursorStore`], [`ContactStore`] and [`UserMetadataStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
 //! methods on it; code that calls them on a concrete store (a `SqliteStore`) imports the traits
 //! with `use qun_store::prelude::*`.
 //!
@@ -71,13 +71,29 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
 
 /// Everything Qun keeps: one trait per area, each method one transaction. Held as
 /// `Arc<dyn Store>`, on which every area's methods can be called.
-pub trait Store: AppStore + UserStore + GroupStore + RoomStore + MessageStore + CursorStore {}
+pub trait Store:
+    AppStore + UserStore + GroupStore + RoomStore + MessageStore + CursorStore + ContactStore + UserMetadataStore
+{
+}
 
-impl<T> Store for T where T: AppStore + UserStore + GroupStore + RoomStore + MessageStore + CursorStore + ?Sized {}
+impl<T> Store for T where
+    T: AppStore
+        + UserStore
+        + GroupStore
+        + RoomStore
+        + MessageStore
+        + CursorStore
+        + ContactStore
+        + UserMetadataStore
+        + ?Sized
+{
+}
 
 /// The area traits, for calling their methods on a concrete store: `use qun_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{AppStore, CursorStore, GroupStore, MessageStore, RoomStore, Store, UserStore};
+    pub use crate::{
+        AppStore, ContactStore, CursorStore, GroupStore, MessageStore, RoomStore, Store, UserMetadataStore, UserStore,
+    };
 }
 
 /// The store itself and the apps it holds.
@@ -411,4 +427,83 @@ pub trait CursorStore: Send + Sync + 'static {
         queue: &QueueKey,
         seq: i64,
     ) -> StoreResult<()>;
+}
+
+/// Contacts, friend requests and users' blocklists. A contact is mutual: both sides' rows are
+/// written and removed together. Every row goes with either user's deletion.
+#[async_trait]
+pub trait ContactStore: Send + Sync + 'static {
+    /// Where `user` and `peer` stand with each other.
+    async fn contact_standing(&self, app_id: i64, user: &UserName, peer: &UserName) -> StoreResult<ContactStanding>;
+    /// How many contacts, unanswered requests sent and blocked users `user` has.
+    async fn contact_counts(&self, app_id: i64, user: &UserName) -> StoreResult<ContactCounts>;
+    /// Records `from`'s request to `to` (a repeated request replaces the reason and time).
+    async fn put_contact_request(
+        &self,
+        app_id: i64,
+        from: &UserName,
+        to: &UserName,
+        reason: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Removes `from`'s request to `to`; `Ok(false)` if there was none.
+    async fn remove_contact_request(&self, app_id: i64, from: &UserName, to: &UserName) -> StoreResult<bool>;
+    /// Makes `a` and `b` contacts of each other and removes the requests between them, either
+    /// way; `Ok(false)` if they were contacts already (the requests still go).
+    async fn add_contacts(&self, app_id: i64, a: &UserName, b: &UserName, now_ms: i64) -> StoreResult<bool>;
+    /// Ends the contact both ways; `Ok(false)` if they were not contacts.
+    async fn remove_contacts(&self, app_id: i64, a: &UserName, b: &UserName) -> StoreResult<bool>;
+    /// Sets `owner`'s remark on `contact`; `Ok(false)` if they are not contacts.
+    async fn set_contact_remark(
+        &self,
+        app_id: i64,
+        owner: &UserName,
+        contact: &UserName,
+        remark: &str,
+    ) -> StoreResult<bool>;
+    /// `owner`'s contacts in name order, after `after` (exclusive).
+    async fn contacts_page(
+        &self,
+        app_id: i64,
+        owner: &UserName,
+        after: Option<&UserName>,
+        limit: u32,
+    ) -> StoreResult<Vec<ContactRecord>>;
+    /// Adds `users` to `owner`'s blocklist (those on it already stay as they are); users who do
+    /// not exist are left out. Returns the users now blocked of those asked.
+    async fn block_users(
+        &self,
+        app_id: i64,
+        owner: &UserName,
+        users: &[UserName],
+        now_ms: i64,
+    ) -> StoreResult<Vec<UserName>>;
+    /// Removes `users` from `owner`'s blocklist; returns those that were on it.
+    async fn unblock_users(&self, app_id: i64, owner: &UserName, users: &[UserName]) -> StoreResult<Vec<UserName>>;
+    /// `owner`'s blocklist in name order, after `after` (exclusive).
+    async fn user_blocklist(
+        &self,
+        app_id: i64,
+        owner: &UserName,
+        after: Option<&UserName>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserName>>;
+}
+
+/// User attributes (`/metadata/user`): string keys and values per user.
+#[async_trait]
+pub trait UserMetadataStore: Send + Sync + 'static {
+    /// The attributes of `users`, in (user as asked, key) order; users with none are left out.
+    async fn user_metadata(&self, app_id: i64, users: &[UserName]) -> StoreResult<Vec<(UserName, String, String)>>;
+    /// Sets `entries` on `user`'s attributes (other keys stay) if all of them together stay
+    /// within `max_bytes` (keys and values, in bytes); otherwise changes nothing.
+    async fn set_user_metadata(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        entries: &[(String, String)],
+        max_bytes: usize,
+    ) -> StoreResult<UserMetadataUpdate>;
+    /// Removes all of `user`'s attributes; `Ok(false)` if there were none.
+    async fn delete_user_metadata(&self, app_id: i64, user: &UserName) -> StoreResult<bool>;
 }

@@ -38,6 +38,9 @@ pub struct AppSettings {
     /// `RECALL_TIME_LIMIT_MAX_SECS`); the app administrator may recall at any time. A row stored
     /// without the field reads as Agora's default.
     pub recall_time_limit_secs: u32,
+    /// 1:1 messages only between contacts (Agora's "friend relationship check"). Off by
+    /// default, as in Agora; a row stored without the field reads as off.
+    pub contacts_only_chat: bool,
 }
 
 impl Default for AppSettings {
@@ -48,6 +51,7 @@ impl Default for AppSettings {
             rest_rate_limit_per_second: None,
             rooms: RoomDeliveryDefaults::default(),
             recall_time_limit_secs: qun_core::limits::RECALL_TIME_LIMIT_DEFAULT_SECS,
+            contacts_only_chat: false,
         }
     }
 }
@@ -702,4 +706,44 @@ mod tests {
             assert_eq!(QueueKey::parse_storage_key(junk), None, "{junk:?}");
         }
     }
+}
+
+/// Where two users stand with each other, from the first one's side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContactStanding {
+    pub contacts: bool,
+    /// The user has the peer on their blocklist.
+    pub blocks_peer: bool,
+    /// The peer has the user on theirs.
+    pub blocked_by_peer: bool,
+    /// The peer asked the user to be their contact, unanswered.
+    pub request_from_peer: bool,
+    /// The user asked the peer, unanswered.
+    pub request_to_peer: bool,
+}
+
+/// What a user has that a limit counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContactCounts {
+    pub contacts: u64,
+    pub requests_sent: u64,
+    pub blocked: u64,
+}
+
+/// One of a user's contacts, with the user's remark on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    pub name: UserName,
+    pub remark: String,
+}
+
+/// What [`UserMetadataStore::set_user_metadata`](crate::UserMetadataStore::set_user_metadata) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserMetadataUpdate {
+    /// Set; the user's attributes now, in key order.
+    Updated(Vec<(String, String)>),
+    /// Nothing changed: all attributes together would be over the limit.
+    TooLarge,
+    /// There is no such user.
+    NoSuchUser,
 }

@@ -1,14 +1,16 @@
 //! Downlink metas built from domain items, in the shapes the official SDK parses: group and
-//! chat room events (`Meta{ns: MUC}`), receipts (`Meta{ns: CHAT}` of an ack type), and the
-//! chat room join ack. What each field must hold was found by running the SDKs (see
+//! chat room events (`Meta{ns: MUC}`), receipts (`Meta{ns: CHAT}` of an ack type), contact
+//! events (`Meta{ns: ROSTER}`), and the chat room join ack. What each field must hold was found by running the SDKs (see
 //! ARCHITECTURE.md, "What the official SDK showed us").
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use qun_core::{GroupEvent, GroupOperation, Receipt, ReceiptKind, RoomEvent, RoomId, RoomOperation, UserName};
+use qun_core::{
+    ContactEvent, GroupEvent, GroupOperation, Receipt, ReceiptKind, RoomEvent, RoomId, RoomOperation, UserName,
+};
 
-use super::{Jid, Message, MessageBody, Meta, MucBody, Status, pb, sync_ack_with_metas};
+use super::{Jid, Message, MessageBody, Meta, MucBody, RosterBody, Status, pb, sync_ack_with_metas};
 
 /// A group event: `Meta{ns: MUC, payload: MUCBody}`. The SDK reads `from.name` (so it is
 /// always set), `to[0]` as the affected user, `reason` as the text, and for
@@ -208,6 +210,28 @@ pub fn edit_ack(meta_id: u64, message_id: u64, info: &EditInfo, timestamp_ms: u6
     sync_ack_with_metas(meta_id, Some(message_id), Status::ok(), timestamp_ms, vec![notify])
 }
 
+/// A contact event: `Meta{ns: ROSTER, payload: RosterBody}`. The SDK reads `operation` (which
+/// callback), `from.name` (who acted), `to[0].name` (it throws without one) and `reason`, which
+/// it passes on as the event's `status` (the invitation's message).
+pub fn contact_event_meta(app_key: &str, id: u64, event: &ContactEvent) -> Meta {
+    let body = RosterBody {
+        operation: Some(event.contact_change.msync_code()),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: vec![Jid::user(app_key, event.to.as_str())],
+        reason: (!event.reason.is_empty()).then(|| event.reason.clone()),
+        ..Default::default()
+    };
+    Meta {
+        id: Some(id),
+        from: Some(Jid::user(app_key, event.from.as_str())),
+        to: Some(Jid::user(app_key, event.to.as_str())),
+        timestamp: Some(event.timestamp_ms as u64),
+        ns: Some(pb::meta::NameSpace::Roster as i32),
+        payload: Some(body.encode_to_vec().into()),
+        ..Default::default()
+    }
+}
+
 /// A room event: `Meta{ns: MUC, payload: MUCBody{isChatroom: true}}`. The SDK reads
 /// `from.name` (always set), `to[0]` as the affected user, `reason` (the announcement),
 /// `mucMemberCount` (memberPresence / memberAbsence), and the custom attributes from
@@ -339,6 +363,22 @@ mod tests {
         let body: MessageBody = meta.decode_payload().unwrap();
         assert_eq!((body.r#type(), body.ack_message_id), (pb::message_body::Type::ReadAck, Some(7)));
         assert_eq!((body.from.unwrap().name(), body.to.unwrap().name()), ("bob", "ann"));
+    }
+
+    #[test]
+    fn contact_events_are_roster_bodies_from_the_actor() {
+        let event = ContactEvent {
+            contact_change: qun_core::ContactChange::Invited,
+            from: UserName::parse("bob").unwrap(),
+            to: UserName::parse("ann").unwrap(),
+            reason: "hi".into(),
+            timestamp_ms: 4,
+        };
+        let meta = contact_event_meta("o#a", 12, &event);
+        assert_eq!((meta.id, meta.ns(), meta.timestamp), (Some(12), pb::meta::NameSpace::Roster, Some(4)));
+        let body: RosterBody = meta.decode_payload().unwrap();
+        assert_eq!(body.operation, Some(2));
+        assert_eq!((body.from.as_ref().unwrap().name(), body.to[0].name(), body.reason()), ("bob", "ann", "hi"));
     }
 
     #[test]

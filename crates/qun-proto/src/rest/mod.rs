@@ -1,10 +1,12 @@
 //! REST JSON shapes, with Agora's field names.
 
+pub mod contacts;
 pub mod files;
 pub mod groups;
 pub mod messages;
 pub mod rooms;
 pub mod server;
+pub mod user_metadata;
 pub mod users;
 pub mod venue;
 

@@ -272,11 +272,13 @@ pub(crate) fn recent_entry(app_key: &str, entry: &TimelineEntry) -> RecentEntry 
     RecentEntry { seq: entry.seq, id: entry.id, except: entry.except.clone(), is_message, meta }
 }
 
-/// An item of the personal queue as the SDK expects it: a group event or a receipt.
+/// An item of the personal queue as the SDK expects it: a group event, a receipt or a contact
+/// event.
 fn personal_meta(app_key: &str, stored: &StoredEvent) -> Meta {
     match &stored.item {
         PersonalItem::GroupEvent(event) => msync::group_event_meta(app_key, stored.id, event),
         PersonalItem::Receipt(receipt) => msync::receipt_meta(app_key, stored.id, receipt),
+        PersonalItem::Contact(event) => msync::contact_event_meta(app_key, stored.id, event),
     }
 }
 

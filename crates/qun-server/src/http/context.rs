@@ -316,6 +316,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A form-encoded body (`application/x-www-form-urlencoded`, e.g. the SDK's user attributes):
+/// its pairs in order. A NUL in a key or a value answers `illegal_argument`, as in JSON bodies.
+#[derive(Debug)]
+pub struct FormBody(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = String::from_request(request, state)
+            .await
+            .map_err(|e| HttpError::new(ErrorCode::IllegalArgument, e.body_text()))?;
+        let pairs: Vec<(String, String)> = url_pairs(body.trim()).collect();
+        if pairs.iter().any(|(key, value)| key.contains('\0') || value.contains('\0')) {
+            return Err(nul_refused());
+        }
+        Ok(FormBody(pairs))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

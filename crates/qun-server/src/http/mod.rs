@@ -10,7 +10,7 @@ mod metrics;
 pub mod serve;
 
 pub use client_address::ClientAddress;
-pub use context::{Ctx, JsonBody, OpenCtx};
+pub use context::{Ctx, FormBody, JsonBody, OpenCtx};
 pub use error::HttpError;
 
 use axum::Router;

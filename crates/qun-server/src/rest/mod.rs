@@ -5,6 +5,7 @@
 //! venue, and routed once for each ([`venue_routes`]).
 
 mod chatfiles;
+mod contacts;
 mod group_content;
 mod group_requests;
 mod groups;
@@ -13,6 +14,7 @@ mod paging;
 mod room_delivery;
 mod rooms;
 mod uploads;
+mod user_metadata;
 mod users;
 mod venue;
 
@@ -64,6 +66,23 @@ fn all_routes() -> Routes {
         .route("/users/{user}/deactivate", post(users::deactivate))
         .route("/sdk/users/{user}/token/expires", get(users::token_expires))
         .route("/settings/registration", get(users::registration_setting).put(users::set_registration_setting))
+        // contacts and users' blocklists (items 5 and 6 of issue 11; rest/contacts.rs)
+        .route("/settings/contacts", get(contacts::setting).put(contacts::set_setting))
+        .route("/users/{user}/contacts", get(contacts::page))
+        .route("/users/{user}/contacts/apply", post(contacts::apply))
+        .route("/users/{user}/contacts/accept/users/{from}", post(contacts::accept))
+        .route("/users/{user}/contacts/decline/users/{from}", post(contacts::decline))
+        .route("/users/{user}/contacts/users", get(contacts::list))
+        .route(
+            "/users/{user}/contacts/users/{contact}",
+            post(contacts::add).delete(contacts::remove).put(contacts::set_remark),
+        )
+        .route("/users/{user}/blocks/users", get(contacts::blocklist).post(contacts::block))
+        .route("/users/{user}/blocks/users/{blocked}", delete(contacts::unblock_one))
+        .route("/sdk/user/{user}/blocks", post(contacts::block).delete(contacts::unblock_many))
+        // user attributes
+        .route("/metadata/user/get", post(user_metadata::get_many))
+        .route("/metadata/user/{user}", put(user_metadata::set).get(user_metadata::get).delete(user_metadata::delete))
         .route("/users/{user}/messageroaming", post(messages::roaming))
         .route("/messages/chatgroups", post(messages::send_to_groups))
         .route("/messages/chatrooms", post(messages::send_to_rooms))

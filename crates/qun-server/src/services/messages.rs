@@ -16,6 +16,7 @@ use crate::ids::now_ms;
 use crate::lifecycle::Lifecycle;
 use crate::services::Caller;
 use crate::services::Services;
+use crate::services::contacts;
 use crate::services::delivery::{Origin, SessionId};
 use crate::services::groups::{group_not_found, load_scene, parse_group_id};
 use crate::services::recall;
@@ -146,6 +147,10 @@ pub async fn send(
         Target::User(peer) => {
             if state.store.user(app_id, peer).await.map_err(store_error)?.is_none() {
                 return Err(user_not_found(peer));
+            }
+            // The peer's blocklist and the app's contacts-only setting (not for the app admin).
+            if let Caller::User(_) = sender {
+                contacts::check_chat(state, app, &sender_name, peer).await?;
             }
             body.set_type(pb::message_body::Type::Chat);
             Conversation::chat(sender_name.clone(), peer.clone())

@@ -4,6 +4,7 @@
 //! Services speak [`ApiError`]; they know nothing of HTTP.
 
 pub mod chatfiles;
+pub mod contacts;
 pub(crate) mod context;
 pub mod delivery;
 pub mod groups;
@@ -14,6 +15,7 @@ pub mod recent;
 pub mod room_delivery;
 pub mod rooms;
 pub mod thumbnails;
+pub mod user_metadata;
 pub mod users;
 pub mod venue;
 

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::harness::{TestServer, on_every_backend};
+use crate::harness::{TestServer, on_every_backend, refusal};
 
 /// How long a test waits for something that should arrive at once.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -85,13 +85,6 @@ fn messages_in(items: &[Incoming]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn refusal(result: Result<qun_client::Sent, ClientError>) -> (i32, String) {
-    match result {
-        Err(ClientError::SendRefused { code, reason, .. }) => (code, reason),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -223,6 +223,14 @@ impl Drop for TestServer {
 }
 
 /// The `error` field of an error envelope, with the status.
+/// The msync status and reason of a refused send.
+pub(crate) fn refusal(result: Result<qun_client::Sent, qun_client::Error>) -> (i32, String) {
+    match result {
+        Err(qun_client::Error::SendRefused { code, reason, .. }) => (code, reason),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 pub(crate) fn error_of(status: u16, body: &Value) -> (u16, String) {
     (status, body["error"].as_str().unwrap_or("").to_owned())
 }

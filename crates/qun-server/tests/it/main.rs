@@ -9,6 +9,7 @@ mod chat_cli;
 mod gateway;
 
 mod chatfiles;
+mod contacts;
 mod fuzz;
 mod group_content;
 mod group_requests;

@@ -9,6 +9,7 @@
 //! Not for production code: the functions panic when the store misbehaves.
 
 pub mod apps;
+pub mod contacts;
 pub mod cursors;
 pub mod groups;
 pub mod messages;
@@ -89,6 +90,12 @@ macro_rules! store_conformance_suite {
                 destroying_a_room_removes_everything,
                 room_super_admins_are_per_app_users,
                 delete_user_leaves_rooms_consistent,
+            ],
+            contacts: [
+                requests_become_mutual_contacts_with_remarks,
+                blocklists_are_one_way_and_skip_unknown_users,
+                deleting_a_user_takes_their_contacts_blocks_requests_and_attributes,
+                user_metadata_merges_within_the_size_limit,
             ],
         );
     };

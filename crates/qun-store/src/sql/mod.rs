@@ -17,11 +17,13 @@
 #[macro_use]
 mod rows;
 mod apps;
+mod contacts;
 mod cursors;
 mod dialect;
 mod groups;
 mod messages;
 mod rooms;
+mod user_metadata;
 mod users;
 mod venues;
 
