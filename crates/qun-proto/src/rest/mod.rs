@@ -3,6 +3,7 @@
 pub mod files;
 pub mod groups;
 pub mod messages;
+pub mod receipts;
 pub mod rooms;
 pub mod server;
 pub mod users;

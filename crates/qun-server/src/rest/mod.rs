@@ -2,6 +2,7 @@
 //! calls a service, and fills `qun-proto` types; it decides nothing itself.
 
 mod chatfiles;
+mod group_acks;
 mod group_content;
 mod group_requests;
 mod groups;
@@ -69,6 +70,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/chatgroups/{group}/invite_verify", post(group_requests::invite_verify))
         .route("/chatgroups/{group}/quit", delete(group_requests::quit).post(group_requests::quit))
         .route("/chatgroups/{group}/shield", post(group_requests::shield).delete(group_requests::unshield))
+        .route("/chatgroups/{group}/acks/{message}", get(group_acks::readers))
         // announcement, files, member attributes
         .route(
             "/chatgroups/{group}/announcement",

@@ -11,6 +11,7 @@ mod group_content;
 mod group_requests;
 mod groups;
 mod lifecycle;
+mod receipts;
 mod replies;
 mod room_live;
 mod rooms;

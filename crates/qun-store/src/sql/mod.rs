@@ -21,6 +21,7 @@ mod cursors;
 mod dialect;
 mod groups;
 mod messages;
+mod receipts;
 mod rooms;
 mod users;
 mod venues;
