@@ -258,6 +258,28 @@ function sendGroupCustom(client, groupId, customEvent, customExts, ext) {
 }
 
 /** The user that owns the throwaway groups `barrier` creates. */
+/**
+ * A private group of `owner` (a connected client) with `members` (connected clients), created
+ * with the SDK's `createGroup`; resolves with its id once every member got `directJoined`.
+ */
+async function createGroup(owner, members, groupname = 'group') {
+  const reply = await owner.conn.createGroup({
+    data: {
+      groupname,
+      desc: '',
+      members: members.map((m) => m.user),
+      public: false,
+      approval: false,
+      allowinvites: false,
+      inviteNeedConfirm: false,
+      maxusers: 200,
+    },
+  });
+  const groupId = reply.data.groupid;
+  await Promise.all(members.map((m) => m.waitForGroupEvent('directJoined', groupId)));
+  return groupId;
+}
+
 const BARRIER_OWNER = 'zz-barrier';
 let barrierCount = 0;
 
@@ -379,6 +401,7 @@ module.exports = {
   connect,
   setup,
   barrier,
+  createGroup,
   sendGroupText,
   sendGroupCustom,
   BARRIER_OWNER,

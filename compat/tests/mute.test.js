@@ -4,7 +4,7 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { setup, sendGroupText, statusCode } = require('../lib/client');
+const { setup, sendGroupText, statusCode, createGroup } = require('../lib/client');
 
 const env = setup();
 
@@ -16,23 +16,7 @@ const env = setup();
  */
 const MUTED = statusCode.SERVICE_NOT_ALLOW_MESSAGING_MUTE;
 
-async function groupOf(owner, members) {
-  const reply = await owner.conn.createGroup({
-    data: {
-      groupname: 'mute',
-      desc: '',
-      members: members.map((m) => m.user),
-      public: false,
-      approval: false,
-      allowinvites: false,
-      inviteNeedConfirm: false,
-      maxusers: 200,
-    },
-  });
-  const groupId = reply.data.groupid;
-  await Promise.all(members.map((m) => m.waitForGroupEvent('directJoined', groupId)));
-  return groupId;
-}
+const groupOf = (owner, members) => createGroup(owner, members, 'mute');
 
 const refusal = (promise) =>
   promise.then(

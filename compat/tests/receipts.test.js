@@ -1,12 +1,12 @@
 // 1:1 read, delivery and conversation (channel) acknowledgements reach the peer as the SDK's
-// receipt callbacks — never as chat messages, never in history — and group read receipts,
-// which Qun does not serve yet, are refused with the SDK's errors. (Recall and edit:
-// recall.test.js.)
+// receipt callbacks — never as chat messages, never in history. Group read receipts (allowGroupAck)
+// reach the sender with the read count; conversation acks clear the conversation on the reader's
+// other devices. (Recall and edit: recall.test.js.)
 'use strict';
 
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');
-const { setup, SDK, BARRIER_OWNER } = require('../lib/client');
+const { setup, SDK, createGroup, BARRIER_OWNER } = require('../lib/client');
 
 const env = setup();
 
@@ -113,17 +113,139 @@ test('an ack sent while its receiver is offline arrives at their next login; his
   }
 });
 
-test('a group read receipt is refused cleanly, not sent as a message', async () => {
-  const created = await alice.conn.createGroup({
-    data: { groupname: 'acks', desc: '', members: [bob.user], public: false, approval: false, allowinvites: false, inviteNeedConfirm: false, maxusers: 10 },
-  });
-  const groupId = created.data.groupid;
-  await bob.waitForGroupEvent('directJoined', groupId);
-  const sent = await sendText(alice, groupId, 'group text', 'groupChat');
+const sendGroupText = (from, groupId, msg, allowGroupAck) =>
+  from.conn.send(
+    SDK.message.create({ type: 'txt', chatType: 'groupChat', to: groupId, msg, ...(allowGroupAck ? { msgConfig: { allowGroupAck: true } } : {}) }),
+  );
+
+const sendGroupRead = (from, groupId, id, ackContent) =>
+  from.conn.send(SDK.message.create({ type: 'read', chatType: 'groupChat', to: groupId, id, ackContent }));
+
+test('group read receipts: the sender gets onReadMessage with the read count, and lists the readers', async () => {
+  const [carolName] = await env.users('carol');
+  const carol = await env.connect(carolName);
+  const groupId = await createGroup(alice, [bob, carol]);
+  const sent = await sendGroupText(alice, groupId, 'who read this?', true);
   await bob.waitFor((e) => e.name === 'onTextMessage' && e.data.id === sent.serverMsgId);
-  const ack = SDK.message.create({ type: 'read', chatType: 'groupChat', to: groupId, id: sent.serverMsgId });
-  const error = await refusal(bob.conn.send(ack));
-  assert.ok(error.type !== undefined, `a typed SDK error: ${JSON.stringify(error)}`);
-  await env.barrier([alice, bob], [groupId]);
+  const received = bob.received('onTextMessage', (m) => m.id === sent.serverMsgId)[0];
+  assert.equal(received.msgConfig?.allowGroupAck, true, 'the receivers see that receipts are asked for');
+
+  const ack = await sendGroupRead(bob, groupId, sent.serverMsgId, 'seen by bob');
+  assert.match(ack.serverMsgId, /^\d+$/);
+  const first = await alice
+    .waitFor((e) => e.name === 'onReadMessage' && e.data.mid === sent.serverMsgId, 5000, 'onReadMessage')
+    .then((e) => e.data);
+  assert.equal(first.from, bob.user);
+  assert.equal(first.to, groupId);
+  assert.equal(first.groupReadCount, 1);
+  assert.equal(first.ackContent, 'seen by bob');
+
+  await sendGroupRead(carol, groupId, sent.serverMsgId);
+  const reads = await alice.waitForCount('onReadMessage', 2, (r) => r.mid === sent.serverMsgId);
+  assert.equal(reads[1].from, carol.user);
+  assert.equal(reads[1].groupReadCount, 2);
+
+  // A reader's second receipt is accepted and counts nothing.
+  await sendGroupRead(bob, groupId, sent.serverMsgId);
+  await env.barrier([alice, bob, carol], [groupId]);
+  assert.equal(alice.received('onReadMessage', (r) => r.mid === sent.serverMsgId).length, 2);
+  // Receipts are for the sender: no member hears of them, and none is a message.
+  for (const member of [bob, carol]) assert.equal(member.received('onReadMessage').length, 0, member.user);
   assertOnlyMessages(alice, []);
+
+  const readers = await alice.conn.getGroupMsgReadUser({ groupId, msgId: sent.serverMsgId });
+  assert.equal(readers.data.ackmid, sent.serverMsgId);
+  assert.equal(readers.data.total, 2);
+  assert.deepEqual(readers.data.userlist, [bob.user, carol.user]);
+  assert.equal(readers.data.is_last, true);
+
+  // Only the sender sees who read it.
+  await refusal(bob.conn.getGroupMsgReadUser({ groupId, msgId: sent.serverMsgId }));
+});
+
+test('a group read receipt for a message sent without allowGroupAck is refused, and nobody hears of it', async () => {
+  const groupId = await createGroup(alice, [bob], 'no acks');
+  const sent = await sendGroupText(alice, groupId, 'no receipts asked', false);
+  await bob.waitFor((e) => e.name === 'onTextMessage' && e.data.id === sent.serverMsgId);
+  const error = await refusal(sendGroupRead(bob, groupId, sent.serverMsgId));
+  assert.ok(error.type !== undefined, `a typed SDK error: ${JSON.stringify(error)}`);
+  // Nor for a message that is not there, nor as a delivery ack (1:1 only).
+  await refusal(sendGroupRead(bob, groupId, '1234567890'));
+  const delivery = SDK.message.create({ type: 'delivery', chatType: 'groupChat', to: groupId, ackId: sent.serverMsgId });
+  await refusal(bob.conn.send(delivery));
+  await env.barrier([alice, bob], [groupId]);
+  assert.equal(alice.received('onReadMessage', (r) => r.mid === sent.serverMsgId).length, 0);
+  assertOnlyMessages(alice, []);
+});
+
+/**
+ * The conversation ack's multi-device part: `reader` reads on one device while another of its
+ * devices is offline; the other device, back, counts nothing unread there, is not sent what was
+ * read, and hears of the ack (onChannelMessage from the reader).
+ */
+async function readOnOneDeviceThenLogInOnAnother({ readerName, writerClient, conversation, chatType, sendOne }) {
+  const phone = await env.connect(readerName, { deviceId: `${readerName}-phone` });
+  // The tablet reads once (so the server knows the device), then goes offline.
+  let tablet = await env.connect(readerName, { deviceId: `${readerName}-tablet` });
+  const early = await sendOne('before');
+  await tablet.waitFor((e) => e.name === 'onTextMessage' && e.data.id === early.serverMsgId);
+  await phone.waitFor((e) => e.name === 'onTextMessage' && e.data.id === early.serverMsgId);
+  // The SDK acknowledges a batch with its next pull, right after handling it; the server
+  // saves the tablet's position when it leaves.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await tablet.close();
+
+  const unread = [];
+  for (const text of ['one', 'two', 'three']) unread.push((await sendOne(text)).serverMsgId);
+  for (const id of unread) await phone.waitFor((e) => e.name === 'onTextMessage' && e.data.id === id);
+  const ack = SDK.message.create({ type: 'channel', chatType, to: conversation });
+  await phone.conn.send(ack);
+
+  tablet = await env.connect(readerName, { deviceId: `${readerName}-tablet` });
+  const channel = await tablet.waitFor((e) => e.name === 'onChannelMessage', 5000, 'onChannelMessage').then((e) => e.data);
+  assert.equal(channel.from, readerName);
+  assert.equal(channel.to, conversation);
+  await tablet.synced();
+  const loginUnread = tablet.received('__loginUnread')[0];
+  assert.equal(loginUnread.queues, 1, 'only the personal queue (the ack) is unread on the tablet');
+  // One client per user in the barrier (a group's member list has each user once); the phone
+  // gets the same personal marker.
+  const marker = await env.barrier([tablet, writerClient], chatType === 'groupChat' ? [conversation] : []);
+  await phone.waitForGroupEvent('directJoined', marker);
+  assert.deepEqual(
+    tablet.received('onTextMessage').filter((m) => m.from !== BARRIER_OWNER).map((m) => m.id),
+    [],
+    'what was read elsewhere is not sent again',
+  );
+  assert.equal(phone.received('onChannelMessage').length, 0, 'the device that sent the ack does not get it back');
+  return { phone, tablet };
+}
+
+test('a 1:1 channel ack reaches the peer and clears the conversation on the reader’s other devices', async () => {
+  const [readerName, writerName] = await env.users('reader', 'writer');
+  const writer = await env.connect(writerName);
+  await readOnOneDeviceThenLogInOnAnother({
+    readerName,
+    writerClient: writer,
+    conversation: writerName,
+    chatType: 'singleChat',
+    sendOne: (text) => sendText(writer, readerName, text),
+  });
+  const channel = await writer.waitFor((e) => e.name === 'onChannelMessage', 5000, 'onChannelMessage').then((e) => e.data);
+  assert.equal(channel.from, readerName);
+});
+
+test('a group channel ack clears the group on the reader’s other devices and tells no member', async () => {
+  const [readerName] = await env.users('greader');
+  const reader = await env.connect(readerName, { deviceId: `${readerName}-setup` });
+  const groupId = await createGroup(alice, [reader], 'channel');
+  await reader.close();
+  await readOnOneDeviceThenLogInOnAnother({
+    readerName,
+    writerClient: alice,
+    conversation: groupId,
+    chatType: 'groupChat',
+    sendOne: (text) => sendGroupText(alice, groupId, text, false),
+  });
+  assert.equal(alice.received('onChannelMessage', (c) => c.from === readerName).length, 0);
 });

@@ -20,7 +20,7 @@ pub use events::{Audience, AudienceRule, GroupEvent, GroupOperation};
 pub use group::{GroupFlags, GroupSettings, MemberRole, Standing};
 pub use ids::{AppKey, GroupId, RoomId, UserName};
 pub use limits::Plan;
-pub use receipts::{PersonalItem, Receipt, ReceiptKind};
+pub use receipts::{GroupReceipt, PersonalItem, Receipt, ReceiptKind};
 pub use room::{RoomFlags, RoomSettings};
 pub use room_delivery::{RoomDelivery, RoomDeliveryDefaults, RoomPriority};
 pub use room_events::{RoomAudience, RoomAudienceRule, RoomEvent, RoomOperation};

@@ -107,7 +107,11 @@ error_table! {
     EditFormat => 400, "invalid_parameter", "UnsupportedMessageTypeException", 1, "Sorry, format is incorrect";
     /// A message edited as often as Agora allows (10; the SDK reports MAX_LIMIT).
     EditLimit => 403, "exceed_limit", "EditLimitExceededException", 1, "Sorry, edit limit reached";
-    /// An operation the server does not serve (an unknown uplink meta, a group read receipt).
+    /// A group read receipt (or the list of a message's readers) for a message that cannot
+    /// have one: not in the group, not sent with `allowGroupAck`, or older than the window
+    /// (Agora's "group ack msg not found").
+    GroupAckMessageNotFound => 404, "resource_not_found", "ResourceNotFoundException", 1, "group ack msg not found";
+    /// An operation the server does not serve (an unknown uplink meta, a group delivery receipt).
     NotSupported => 403, "forbidden_op", "ForbiddenOperationException", 1, "not supported";
     /// A message's body and ext are over 5 KB.
     MessageTooLarge => 400, "message_send_error", "MessageSendException", 7, "Sorry, data is too large";

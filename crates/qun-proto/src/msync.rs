@@ -19,8 +19,8 @@ pub use prost::{DecodeError, Message};
 mod metas;
 mod scan;
 pub use metas::{
-    EditInfo, JoinInfo, MessageNotice, RECALL_EXTENSION_KEY, contact_event_meta, edit_ack, edit_meta, edited_message,
-    group_event_meta, join_ack, recall_meta, receipt_meta, room_event_meta,
+    EditInfo, GROUP_READ_COUNT_KEY, JoinInfo, MessageNotice, RECALL_EXTENSION_KEY, contact_event_meta, edit_ack,
+    edit_meta, edited_message, group_event_meta, join_ack, recall_meta, receipt_meta, room_event_meta,
 };
 pub use scan::{PushedBatch, scan_msync, scan_pushed_batch};
 

@@ -2,7 +2,7 @@
 //! PostgreSQL (for several nodes), kept identical by one conformance suite run on both.
 //!
 //! `Store` is one trait per area: [`AppStore`], [`UserStore`], [`GroupStore`], [`RoomStore`],
-//! [`MessageStore`], [`CursorStore`], [`ContactStore`] and [`UserMetadataStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
+//! [`MessageStore`], [`CursorStore`], [`ContactStore`], [`UserMetadataStore`] and [`ReceiptStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
 //! methods on it; code that calls them on a concrete store (a `SqliteStore`) imports the traits
 //! with `use qun_store::prelude::*`.
 //!
@@ -72,7 +72,15 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
 /// Everything Qun keeps: one trait per area, each method one transaction. Held as
 /// `Arc<dyn Store>`, on which every area's methods can be called.
 pub trait Store:
-    AppStore + UserStore + GroupStore + RoomStore + MessageStore + CursorStore + ContactStore + UserMetadataStore
+    AppStore
+    + UserStore
+    + GroupStore
+    + RoomStore
+    + MessageStore
+    + CursorStore
+    + ContactStore
+    + UserMetadataStore
+    + ReceiptStore
 {
 }
 
@@ -85,6 +93,7 @@ impl<T> Store for T where
         + CursorStore
         + ContactStore
         + UserMetadataStore
+        + ReceiptStore
         + ?Sized
 {
 }
@@ -92,7 +101,8 @@ impl<T> Store for T where
 /// The area traits, for calling their methods on a concrete store: `use qun_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AppStore, ContactStore, CursorStore, GroupStore, MessageStore, RoomStore, Store, UserMetadataStore, UserStore,
+        AppStore, ContactStore, CursorStore, GroupStore, MessageStore, ReceiptStore, RoomStore, Store,
+        UserMetadataStore, UserStore,
     };
 }
 
@@ -427,6 +437,43 @@ pub trait CursorStore: Send + Sync + 'static {
         queue: &QueueKey,
         seq: i64,
     ) -> StoreResult<()>;
+    /// The user read the whole conversation: moves the cursor of every device the user has a
+    /// cursor for (in any queue) to the queue's head, never backwards, so no device counts it
+    /// unread. Returns the head, or `None` when the queue has none (no such group or
+    /// conversation, or the personal queue) and nothing moved.
+    async fn mark_queue_read(&self, app_id: i64, user: &UserName, queue: &QueueKey) -> StoreResult<Option<i64>>;
+}
+
+/// Group read receipts: who read a group message sent with `allowGroupAck`.
+#[async_trait]
+pub trait ReceiptStore: Send + Sync + 'static {
+    /// The message `message_id` of the group's timeline (a message, not an event), if there
+    /// is one.
+    async fn group_message(
+        &self,
+        app_id: i64,
+        group_id: GroupId,
+        message_id: u64,
+    ) -> StoreResult<Option<TimelineEntry>>;
+    /// Records that `ack.reader` read the message: once per reader (a repeat stores nothing
+    /// and says `first: false`). On the first, stores `ack.notice` for the message's sender
+    /// as a personal item with the read count filled in, in the same transaction. Drops every
+    /// receipt of the app's messages sent before `expired_before_ms`.
+    async fn add_group_ack(
+        &self,
+        app_id: i64,
+        ack: &NewGroupAck,
+        expired_before_ms: i64,
+    ) -> StoreResult<GroupAckOutcome>;
+    /// The message's readers in the order they read it, after the receipt id `after`, and
+    /// how many there are in all.
+    async fn group_readers(
+        &self,
+        app_id: i64,
+        message_id: u64,
+        after: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<GroupReaders>;
 }
 
 /// Contacts, friend requests and users' blocklists. A contact is mutual: both sides' rows are

@@ -1,8 +1,8 @@
 //! The records the store reads and writes, and the mutations a group or room change is made of.
 
 use qun_core::{
-    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, PersonalItem, Plan, RoomDelivery, RoomDeliveryDefaults,
-    RoomFlags, RoomId, RoomSettings, Standing, UserName,
+    Audience, GroupEvent, GroupId, GroupSettings, MemberRole, PersonalItem, Plan, Receipt, RoomDelivery,
+    RoomDeliveryDefaults, RoomFlags, RoomId, RoomSettings, Standing, UserName,
 };
 
 // -------------------------------------------------------------------- apps
@@ -664,6 +664,43 @@ impl QueueKey {
         // Stored names are already folded: a key with upper case was not written by us.
         UserName::parse(peer).ok().filter(|name| name.as_str() == peer).map(QueueKey::Chat)
     }
+}
+
+// -------------------------------------------------------------------- group read receipts
+
+/// A member's read receipt for a group message sent with `allowGroupAck`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGroupAck {
+    /// The receipt's server id: orders a message's readers (and pages them).
+    pub id: u64,
+    pub group_id: GroupId,
+    pub message_id: u64,
+    /// When the message was sent: its receipts are dropped once it is out of the window.
+    pub message_ms: i64,
+    pub reader: UserName,
+    pub created_ms: i64,
+    /// What the message's sender is told, stored for them (under `id`) when this is the
+    /// reader's first receipt for the message; the store fills in the read count
+    /// (`group.read_count`) it counted in the same transaction.
+    pub notice: Receipt,
+}
+
+/// What recording a group read receipt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupAckOutcome {
+    /// Members who have read the message, this one included.
+    pub read_count: u32,
+    /// False when the reader had already acknowledged it (nothing was stored).
+    pub first: bool,
+}
+
+/// One page of a group message's readers, in the order they read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupReaders {
+    /// Each reader with their receipt's id (the cursor of the next page).
+    pub readers: Vec<(u64, UserName)>,
+    /// Readers in all pages.
+    pub total: u64,
 }
 
 #[cfg(test)]

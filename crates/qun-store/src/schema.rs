@@ -31,6 +31,9 @@
 //!   while `room_admins`, `room_blocks`, `room_allowlist` and `room_mutes` outlive it; all of
 //!   them and `room_attributes` (key, value, who set it, autoDelete) go with the room row
 //!   (`ON DELETE CASCADE`); `room_super_admins` is per app. Room events are never stored.
+//! - group read receipts (`0040_group_acks.sql`): `group_acks`, one row per reader and message
+//!   (keyed so), ordered by the receipt's id for the readers list, indexed by the message's time
+//!   (receipts are dropped 3 days after it) and going with the group row (`ON DELETE CASCADE`).
 
 use sqlx::migrate::Migrator;
 

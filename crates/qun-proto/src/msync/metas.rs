@@ -10,7 +10,7 @@ use qun_core::{
     ContactEvent, GroupEvent, GroupOperation, Receipt, ReceiptKind, RoomEvent, RoomId, RoomOperation, UserName,
 };
 
-use super::{Jid, Message, MessageBody, Meta, MucBody, RosterBody, Status, pb, sync_ack_with_metas};
+use super::{Jid, KeyValue, Message, MessageBody, Meta, MucBody, RosterBody, Status, pb, sync_ack_with_metas};
 
 /// A group event: `Meta{ns: MUC, payload: MUCBody}`. The SDK reads `from.name` (so it is
 /// always set), `to[0]` as the affected user, `reason` as the text, and for
@@ -56,24 +56,44 @@ fn member_attributes_info(event: &GroupEvent) -> pb::muc_body::EventInfo {
 /// A receipt: `Meta{ns: CHAT}` whose `MessageBody.type` is READ_ACK, DELIVER_ACK or
 /// CHANNEL_ACK, with `ackMessageId` the message it is about. The SDK reports `from`/`to` from
 /// the body's JIDs and `mid` from `ackMessageId`.
+///
+/// A group's receipt names the group as `to` (conference domain). A group read receipt carries
+/// the read count as `ext[0]`, a STRING the SDK hands to `JSON.parse` and reports as
+/// `groupReadCount` (so a JSON number: both SDKs' message typings say `groupReadCount?: number`),
+/// with `ackContent` and `msgConfig.allowGroupAck` as the reader's client wrote them.
 pub fn receipt_meta(app_key: &str, id: u64, receipt: &Receipt) -> Meta {
     let body_type = match receipt.kind {
         ReceiptKind::Read => pb::message_body::Type::ReadAck,
         ReceiptKind::Delivered => pb::message_body::Type::DeliverAck,
         ReceiptKind::ConversationRead => pb::message_body::Type::ChannelAck,
     };
-    let name_only = |user: &UserName| Jid { name: Some(user.to_string()), ..Default::default() };
-    let body = MessageBody {
+    let name_only = |name: &str| Jid { name: Some(name.to_owned()), ..Default::default() };
+    let (to_jid, to_name) = match &receipt.group {
+        Some(group) => (Jid::group(app_key, group.group_id.to_string()), group.group_id.to_string()),
+        None => (Jid::user(app_key, receipt.to.as_str()), receipt.to.to_string()),
+    };
+    let mut body = MessageBody {
         r#type: Some(body_type as i32),
-        from: Some(name_only(&receipt.from)),
-        to: Some(name_only(&receipt.to)),
+        from: Some(name_only(receipt.from.as_str())),
+        to: Some(name_only(&to_name)),
         ack_message_id: receipt.message_id,
         ..Default::default()
     };
+    if let Some(group) = &receipt.group
+        && let Some(read_count) = group.read_count
+    {
+        body.ext = vec![KeyValue {
+            key: Some(GROUP_READ_COUNT_KEY.to_owned()),
+            r#type: Some(pb::key_value::ValueType::String as i32),
+            value: Some(pb::key_value::Value::StringValue(read_count.to_string())),
+        }];
+        body.msg_config = Some(pb::message_body::MessageConfig { allow_group_ack: Some(true) });
+        body.ack_content = (!group.content.is_empty()).then(|| group.content.clone());
+    }
     Meta {
         id: Some(id),
         from: Some(Jid::user(app_key, receipt.from.as_str())),
-        to: Some(Jid::user(app_key, receipt.to.as_str())),
+        to: Some(to_jid),
         timestamp: Some(receipt.timestamp_ms as u64),
         ns: Some(pb::meta::NameSpace::Chat as i32),
         payload: Some(body.encode_to_vec().into()),
@@ -232,6 +252,10 @@ pub fn contact_event_meta(app_key: &str, id: u64, event: &ContactEvent) -> Meta 
     }
 }
 
+/// The key of a group read receipt's count in `MessageBody.ext` (the SDK reads `ext[0]`
+/// whatever its key).
+pub const GROUP_READ_COUNT_KEY: &str = "group_read_count";
+
 /// A room event: `Meta{ns: MUC, payload: MUCBody{isChatroom: true}}`. The SDK reads
 /// `from.name` (always set), `to[0]` as the affected user, `reason` (the announcement),
 /// `mucMemberCount` (memberPresence / memberAbsence), and the custom attributes from
@@ -318,7 +342,7 @@ pub fn join_ack(app_key: &str, room_id: RoomId, user: &str, meta_id: u64, info: 
 
 #[cfg(test)]
 mod tests {
-    use qun_core::GroupId;
+    use qun_core::{GroupId, GroupReceipt};
 
     use super::*;
     use crate::msync::{CommSyncDl, decode_msync};
@@ -357,12 +381,35 @@ mod tests {
             to: name("ann"),
             message_id: Some(7),
             timestamp_ms: 3,
+            group: None,
         };
         let meta = receipt_meta("o#a", 11, &receipt);
         assert_eq!((meta.id, meta.ns(), meta.timestamp), (Some(11), pb::meta::NameSpace::Chat, Some(3)));
+        assert!(!meta.to.as_ref().unwrap().is_conference());
         let body: MessageBody = meta.decode_payload().unwrap();
         assert_eq!((body.r#type(), body.ack_message_id), (pb::message_body::Type::ReadAck, Some(7)));
         assert_eq!((body.from.unwrap().name(), body.to.unwrap().name()), ("bob", "ann"));
+        assert!(body.ext.is_empty());
+
+        // A group read receipt: to the group, with the count as ext[0]'s JSON text.
+        let group = GroupReceipt { group_id: GroupId(42), read_count: Some(2), content: "ok".into() };
+        let meta = receipt_meta("o#a", 12, &Receipt { group: Some(group.clone()), ..receipt.clone() });
+        assert!(meta.to.as_ref().unwrap().is_conference());
+        let body: MessageBody = meta.decode_payload().unwrap();
+        assert_eq!((body.to.as_ref().unwrap().name(), body.ack_content.as_deref()), ("42", Some("ok")));
+        assert_eq!(body.ext[0].value, Some(pb::key_value::Value::StringValue("2".into())));
+        assert_eq!(body.msg_config.and_then(|c| c.allow_group_ack), Some(true));
+
+        // A group conversation receipt (to the reader's other devices): to the group, no count.
+        let channel = Receipt {
+            kind: ReceiptKind::ConversationRead,
+            message_id: None,
+            group: Some(GroupReceipt { read_count: None, content: String::new(), ..group }),
+            ..receipt
+        };
+        let body: MessageBody = receipt_meta("o#a", 13, &channel).decode_payload().unwrap();
+        assert_eq!((body.r#type(), body.to.unwrap().name()), (pb::message_body::Type::ChannelAck, "42"));
+        assert!(body.ext.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod files;
 pub mod groups;
 pub mod messages;
+pub mod receipts;
 pub mod rooms;
 pub mod server;
 pub mod user_metadata;

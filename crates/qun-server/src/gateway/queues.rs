@@ -124,8 +124,13 @@ pub(crate) async fn pull(
         QueueKey::Personal => {
             let after = personal_start(cursor);
             let events = state.store.user_events(session.app_id, &session.user, after as u64, PULL_BATCH).await?;
-            let metas =
-                events.iter().map(|stored| EncodedMeta::new(&personal_meta(&session.app_key, stored))).collect();
+            // Leaving out what this connection sent itself: a conversation ack synced to the
+            // sender's other devices (services::receipts).
+            let metas = events
+                .iter()
+                .filter(|stored| !session.has_sent(stored.id))
+                .map(|stored| EncodedMeta::new(&personal_meta(&session.app_key, stored)))
+                .collect();
             Batch { metas, consumed: events.last().map(|e| e.id as i64), messages: Messages::default() }
         }
     };

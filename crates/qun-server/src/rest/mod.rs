@@ -6,6 +6,7 @@
 
 mod chatfiles;
 mod contacts;
+mod group_acks;
 mod group_content;
 mod group_requests;
 mod groups;
@@ -109,6 +110,7 @@ fn all_routes() -> Routes {
         .route("/chatgroups/{group}/invite_verify", post(group_requests::invite_verify))
         .route("/chatgroups/{group}/quit", delete(group_requests::quit).post(group_requests::quit))
         .route("/chatgroups/{group}/shield", post(group_requests::shield).delete(group_requests::unshield))
+        .route("/chatgroups/{group}/acks/{message}", get(group_acks::readers))
         // files, member attributes
         // Uploads are up to 10 MB; axum's default body limit is 2 MB. (GET has no body.)
         .route(

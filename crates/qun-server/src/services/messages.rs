@@ -74,7 +74,7 @@ pub async fn send_from_client(
     }
     let body_type = body.r#type();
     if let Some(kind) = receipts::receipt_kind(body_type) {
-        return receipts::send_from_client(state, app.id, user, &meta, &body, kind).await.map(Acked::Sent);
+        return receipts::send_from_client(state, app, user, origin, &meta, &body, kind).await.map(Acked::Sent);
     }
     match body_type {
         pb::message_body::Type::Recall => {

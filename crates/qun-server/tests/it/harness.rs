@@ -222,6 +222,17 @@ impl Drop for TestServer {
     }
 }
 
+/// The texts of the messages among `items`, in order.
+pub(crate) fn texts_in(items: &[Incoming]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Incoming::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The `error` field of an error envelope, with the status.
 /// The msync status and reason of a refused send.
 pub(crate) fn refusal(result: Result<qun_client::Sent, qun_client::Error>) -> (i32, String) {
@@ -244,10 +255,14 @@ pub(crate) struct Device {
 impl Device {
     /// Logs `user` in (password login, then the websocket) as the device `<user>-device`.
     pub(crate) async fn connect(server: &TestServer, user: &str) -> Device {
+        Device::connect_as(server, user, &format!("{user}-device")).await
+    }
+
+    /// Logs `user` in as the device `device` (one user may have several).
+    pub(crate) async fn connect_as(server: &TestServer, user: &str, device: &str) -> Device {
         let token = server.login(user).await;
         let url = format!("ws://{}/websocket", server.address);
-        let (connection, incoming) =
-            Connection::connect(&url, "qun#test", user, &token, &format!("{user}-device")).await.expect("login");
+        let (connection, incoming) = Connection::connect(&url, "qun#test", user, &token, device).await.expect("login");
         Device { connection, incoming }
     }
 

@@ -17,6 +17,7 @@ mod groups;
 mod hardening;
 mod lifecycle;
 mod recall;
+mod receipts;
 mod replies;
 mod room_live;
 mod rooms;

@@ -11,23 +11,13 @@ use qun_proto::msync::StatusCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Device, PATIENCE, TestServer, on_every_backend};
+use crate::harness::{Device, PATIENCE, TestServer, on_every_backend, texts_in};
 
 /// msync MUCBody operations the tests look for.
 const PRESENCE: i32 = 17;
 const ABSENCE: i32 = 18;
 const KICK: i32 = 10;
 const MUTE_ALL: i32 = 31;
-
-fn texts_in(items: &[Incoming]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            Incoming::Message { text, .. } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn events_in(items: &[Incoming]) -> Vec<(i32, String)> {
     items

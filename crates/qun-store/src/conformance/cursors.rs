@@ -209,3 +209,63 @@ pub async fn delete_user_drops_cursors_and_client_ids_but_keeps_conversations(st
     let outcomes: Vec<_> = results.into_iter().map(|r| r.expect("no error")).collect();
     assert_eq!(outcomes, [AppendOutcome::Stored { seq: 3 }, AppendOutcome::Duplicate { id: 2, seq: 2 }]);
 }
+
+pub async fn marking_a_queue_read_moves_every_device_to_its_head(store: &dyn Store) {
+    let app_id = app(store).await;
+    let group_id = create_group(store, app_id, 2100, "owner", &["alice"]).await;
+    let group = Conversation::Group(group_id);
+    let alice_bob = chat("alice", "bob");
+    append(
+        store,
+        app_id,
+        vec![
+            message(1, &group, "owner", None),
+            message(2, &group, "owner", None),
+            message(3, &group, "owner", None),
+            message(4, &alice_bob, "bob", None),
+            message(5, &alice_bob, "bob", None),
+        ],
+    )
+    .await;
+    let alice = user("alice");
+    let (group_queue, chat_queue) = (QueueKey::Group(group_id), QueueKey::Chat(user("bob")));
+    // The phone read the group up to 1; the pad never read the group, only its personal queue;
+    // the laptop is ahead of the head already (an acknowledgement cannot go back).
+    for (device, queue, seq) in
+        [("phone", &group_queue, 1), ("pad", &QueueKey::Personal, 9), ("laptop", &chat_queue, 7)]
+    {
+        store.advance_cursor(app_id, &alice, device, queue, seq).await.expect("advance_cursor");
+    }
+    let cursor = |device: &'static str, queue: QueueKey| {
+        let alice = alice.clone();
+        async move { store.cursor(app_id, &alice, device, &queue).await.expect("cursor") }
+    };
+
+    assert_eq!(store.mark_queue_read(app_id, &alice, &group_queue).await.expect("mark_queue_read"), Some(3));
+    for device in ["phone", "pad", "laptop"] {
+        assert_eq!(cursor(device, group_queue.clone()).await, Some(3), "{device}");
+    }
+    assert_eq!(store.mark_queue_read(app_id, &alice, &chat_queue).await.expect("mark_queue_read"), Some(2));
+    assert_eq!(cursor("phone", chat_queue.clone()).await, Some(2));
+    assert_eq!(cursor("laptop", chat_queue.clone()).await, Some(7), "never backwards");
+    // The UNREAD summary's source says so.
+    let heads = store.user_queues(app_id, &alice, "pad").await.expect("user_queues");
+    let pad: Vec<_> = heads.iter().filter(|h| h.queue != QueueKey::Personal).map(|h| (h.last_seq, h.cursor)).collect();
+    assert_eq!(pad, [(3, Some(3)), (2, Some(2))]);
+    // Other queues, users and the peer's side are untouched.
+    assert_eq!(cursor("pad", QueueKey::Personal).await, Some(9));
+    assert_eq!(
+        store.cursor(app_id, &user("bob"), "phone", &QueueKey::Chat(alice.clone())).await.expect("cursor"),
+        None
+    );
+
+    // Nothing to mark: no such group or conversation, or the personal queue.
+    for queue in [QueueKey::Group(GroupId(2199)), QueueKey::Chat(user("carol")), QueueKey::Personal] {
+        assert_eq!(store.mark_queue_read(app_id, &alice, &queue).await.expect("mark_queue_read"), None, "{queue:?}");
+    }
+    assert_eq!(cursor("phone", QueueKey::Chat(user("carol"))).await, None);
+    // A user with no device yet has nothing to move.
+    let owner = user("owner");
+    assert_eq!(store.mark_queue_read(app_id, &owner, &group_queue).await.expect("mark_queue_read"), Some(3));
+    assert_eq!(store.cursor(app_id, &owner, "phone", &group_queue).await.expect("cursor"), None);
+}

@@ -21,6 +21,7 @@ pub async fn receipts_join_the_personal_queue_in_id_order(store: &dyn Store) {
         to: user("alice"),
         message_id,
         timestamp_ms,
+        group: None,
     };
     let read = PersonalItem::Receipt(receipt(ReceiptKind::Read, Some(u64::MAX >> 2), NOW));
     let conversation = PersonalItem::Receipt(receipt(ReceiptKind::ConversationRead, None, NOW + 1));

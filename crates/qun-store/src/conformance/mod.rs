@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod cursors;
 pub mod groups;
 pub mod messages;
+pub mod receipts;
 pub mod rooms;
 pub mod users;
 
@@ -75,6 +76,13 @@ macro_rules! store_conformance_suite {
                 cursors_advance_monotonically_per_device,
                 dissolving_removes_the_groups_cursors,
                 delete_user_drops_cursors_and_client_ids_but_keeps_conversations,
+                marking_a_queue_read_moves_every_device_to_its_head,
+            ],
+            receipts: [
+                group_message_finds_messages_of_that_group_only,
+                group_acks_count_readers_once_and_notify_the_sender,
+                group_readers_page_in_reading_order,
+                group_acks_go_with_the_window_and_the_group,
             ],
             rooms: [
                 create_room_stores_its_members,

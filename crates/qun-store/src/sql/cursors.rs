@@ -8,7 +8,7 @@ use qun_core::UserName;
 
 use super::SqlStore;
 use super::dialect::Dialect;
-use super::rows::group_id_from_sql;
+use super::rows::{chat_name, group_id_from_sql, sql_id};
 use crate::{CursorStore, QueueHead, QueueKey, StoreResult};
 
 #[async_trait]
@@ -101,5 +101,48 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
+    }
+
+    async fn mark_queue_read(&self, app_id: i64, user: &UserName, queue: &QueueKey) -> StoreResult<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let head: Option<i64> = match queue {
+            QueueKey::Group(group_id) => {
+                D::query("SELECT last_seq FROM groups WHERE app_id = $1 AND id = $2")
+                    .bind(app_id)
+                    .bind(sql_id(group_id.0))
+                    .fetch_optional_scalar(&mut tx)
+                    .await?
+            }
+            QueueKey::Chat(peer) => {
+                let (_, _, conv) = chat_name(user, peer);
+                D::query("SELECT last_seq FROM chats WHERE app_id = $1 AND conv = $2")
+                    .bind(app_id)
+                    .bind(conv.as_str())
+                    .fetch_optional_scalar(&mut tx)
+                    .await?
+            }
+            // Personal items are not counted as unread by number: nothing to mark.
+            QueueKey::Personal => None,
+        };
+        if let Some(head) = head {
+            // Every device the user has a cursor for (so every device that ever read
+            // anything), whether it has read this queue before or not; the larger position
+            // wins, as in `advance_cursor`. (SQLite needs the SELECT's WHERE before ON CONFLICT.)
+            D::query(
+                "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) \
+                 SELECT DISTINCT app_id, user_name, device, $3, $4 FROM delivery_cursors \
+                 WHERE app_id = $1 AND user_name = $2 \
+                 ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
+                 WHERE excluded.seq > delivery_cursors.seq",
+            )
+            .bind(app_id)
+            .bind(user.as_str())
+            .bind(queue.as_storage_key())
+            .bind(head)
+            .execute(&mut tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(head)
     }
 }

@@ -22,6 +22,7 @@ mod cursors;
 mod dialect;
 mod groups;
 mod messages;
+mod receipts;
 mod rooms;
 mod user_metadata;
 mod users;

@@ -1,0 +1,22 @@
+-- Group read receipts (SQLite). Keep it in step with migrations/postgres/0040_group_acks.sql.
+
+-- Who read a group message sent with allowGroupAck: one row per reader and message (never
+-- one per member), kept while the message is within the receipt window and dropped with the
+-- group.
+CREATE TABLE group_acks (
+    app_id     INTEGER NOT NULL,
+    group_id   INTEGER NOT NULL,
+    message_id INTEGER NOT NULL, -- the message's server id (unique in the app)
+    reader     TEXT    NOT NULL,
+    id         INTEGER NOT NULL, -- the receipt's server id: the readers' order and page cursor
+    message_ms INTEGER NOT NULL, -- when the message was sent: the window is counted from it
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_id, message_id, reader),
+    FOREIGN KEY (app_id, group_id) REFERENCES groups (app_id, id) ON DELETE CASCADE
+) STRICT;
+-- A message's readers in the order they read it.
+CREATE UNIQUE INDEX group_acks_by_message ON group_acks (app_id, message_id, id);
+-- Dropping receipts of messages out of the window.
+CREATE INDEX group_acks_by_message_time ON group_acks (app_id, message_ms);
+-- The cascade from a dissolved group.
+CREATE INDEX group_acks_by_group ON group_acks (app_id, group_id);
