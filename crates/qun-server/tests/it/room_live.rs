@@ -632,3 +632,26 @@ async fn rooms_nobody_is_in_sleep_and_wake_with_their_recent_messages() {
         assert_eq!(server.state.rooms.rooms_awake(), 1);
     }
 }
+
+/// Issue 13.9: a session is registered with the hub and its rooms before its login is
+/// answered (`gateway::connection`), so a room event that happens once the client has its
+/// login answer reaches it. Thirty logins, each followed at once by a join the owner must hear
+/// of. A guard, not a proof: with the old order (answer, then register) one event in ~90 fell
+/// into the window, so this catches a regression often, not always.
+#[tokio::test]
+async fn a_room_event_right_after_the_login_answer_is_never_lost() {
+    let server = TestServer::start(crate::harness::backends()[0]).await;
+    let joiners: Vec<String> = (0..30).map(|i| format!("joiner{i}")).collect();
+    let mut names: Vec<&str> = joiners.iter().map(String::as_str).collect();
+    names.push("ann");
+    server.users(&names).await;
+    let room = room(&server, "ann", json!({})).await;
+    for joiner in &joiners {
+        // `connect` returns as soon as the login is answered; the join follows at once.
+        let mut ann = Device::connect(&server, "ann").await;
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/users/{joiner}"), None).await;
+        let Incoming::GroupEvent { from, .. } = ann.event(PRESENCE).await else { unreachable!() };
+        assert_eq!(&from, joiner);
+        ann.connection.close().await;
+    }
+}
