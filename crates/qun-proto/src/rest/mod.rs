@@ -1,5 +1,6 @@
 //! REST JSON shapes, with Agora's field names.
 
+pub mod conversations;
 pub mod files;
 pub mod groups;
 pub mod messages;

@@ -7,6 +7,7 @@ pub mod chatfiles;
 pub(crate) mod context;
 pub mod delivery;
 pub mod groups;
+pub mod history;
 pub mod messages;
 pub mod receipts;
 pub mod recent;

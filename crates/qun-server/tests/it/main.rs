@@ -10,6 +10,7 @@ mod chatfiles;
 mod group_content;
 mod group_requests;
 mod groups;
+mod history;
 mod lifecycle;
 mod replies;
 mod room_live;

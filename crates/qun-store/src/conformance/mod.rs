@@ -9,6 +9,7 @@
 //! Not for production code: the functions panic when the store misbehaves.
 
 pub mod apps;
+pub mod conversations;
 pub mod cursors;
 pub mod groups;
 pub mod messages;
@@ -67,6 +68,12 @@ macro_rules! store_conformance_suite {
                 a_missing_group_fails_only_its_slot,
                 chat_conversations_are_named_alike_from_both_sides,
                 timelines_and_history_page,
+                history_pages_read_both_ways_within_a_range,
+            ],
+            conversations: [
+                conversation_heads_come_from_memberships_and_timelines,
+                conversation_changes_are_per_user_and_never_go_back,
+                history_removals_are_per_user_and_capped,
             ],
             cursors: [
                 user_queues_list_every_queue_with_the_device_cursor,

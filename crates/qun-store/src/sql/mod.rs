@@ -17,6 +17,7 @@
 #[macro_use]
 mod rows;
 mod apps;
+mod conversations;
 mod cursors;
 mod dialect;
 mod groups;
