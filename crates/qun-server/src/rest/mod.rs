@@ -2,6 +2,7 @@
 //! calls a service, and fills `qun-proto` types; it decides nothing itself.
 
 mod chatfiles;
+mod conversations;
 mod group_content;
 mod group_requests;
 mod groups;
@@ -31,6 +32,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/settings/registration", get(users::registration_setting).put(users::set_registration_setting))
         .route("/users/{user}/joined_chatgroups", get(groups::joined_legacy))
         .route("/users/{user}/messageroaming", post(messages::roaming))
+        // the conversation list
+        .route("/sdk/user/{user}/user_channels/list", get(conversations::list))
+        .route("/sdk/user/{user}/user_channels/mark/search", get(conversations::list_marked))
+        .route("/sdk/user/{user}/user_channels/mark", post(conversations::add_mark).delete(conversations::remove_mark))
+        .route("/sdk/user/{user}/user_channel/top", post(conversations::pin).delete(conversations::unpin))
+        .route("/user/{user}/user_channel", delete(conversations::delete))
+        .route("/users/{user}/user_channel", delete(conversations::delete))
         // removals from the caller's own history (the REST API's `/rest/…` spelling too)
         .route("/sdk/message/roaming/{kind}/user/{user}", delete(messages::remove_history))
         .route("/sdk/message/roaming/{kind}/user/{user}/time", delete(messages::remove_history_before))

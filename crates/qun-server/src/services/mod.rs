@@ -5,6 +5,7 @@
 
 pub mod chatfiles;
 pub(crate) mod context;
+pub mod conversations;
 pub mod delivery;
 pub mod groups;
 pub mod history;

@@ -68,6 +68,10 @@ pub async fn send_from_client(
         .add_personal_item(app_id, &peer, id, &PersonalItem::Receipt(receipt), timestamp_ms as i64)
         .await
         .map_err(store_error)?;
+    if kind == ReceiptKind::ConversationRead {
+        // The sender read the whole conversation: their server-side unread count goes to zero.
+        crate::services::conversations::read_all(state, app_id, sender, &peer).await?;
+    }
     state.delivery.queue_updated(app_id, &peer, &QueueKey::Personal, None);
     Ok(Sent { id, timestamp_ms })
 }

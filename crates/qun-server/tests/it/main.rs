@@ -7,6 +7,7 @@ mod chat_cli;
 mod gateway;
 
 mod chatfiles;
+mod conversations;
 mod group_content;
 mod group_requests;
 mod groups;
