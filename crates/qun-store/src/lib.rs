@@ -2,7 +2,7 @@
 //! PostgreSQL (for several nodes), kept identical by one conformance suite run on both.
 //!
 //! `Store` is one trait per area: [`AppStore`], [`UserStore`], [`GroupStore`], [`RoomStore`],
-//! [`MessageStore`], [`CursorStore`], [`ContactStore`], [`UserMetadataStore`] and [`ReceiptStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
+//! [`MessageStore`], [`CursorStore`], [`ContactStore`], [`UserMetadataStore`], [`ReceiptStore`] and [`ConversationStore`]. A caller holds an `Arc<dyn Store>` and calls any of their
 //! methods on it; code that calls them on a concrete store (a `SqliteStore`) imports the traits
 //! with `use qun_store::prelude::*`.
 //!
@@ -81,6 +81,7 @@ pub trait Store:
     + ContactStore
     + UserMetadataStore
     + ReceiptStore
+    + ConversationStore
 {
 }
 
@@ -94,6 +95,7 @@ impl<T> Store for T where
         + ContactStore
         + UserMetadataStore
         + ReceiptStore
+        + ConversationStore
         + ?Sized
 {
 }
@@ -101,8 +103,8 @@ impl<T> Store for T where
 /// The area traits, for calling their methods on a concrete store: `use qun_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AppStore, ContactStore, CursorStore, GroupStore, MessageStore, ReceiptStore, RoomStore, Store,
-        UserMetadataStore, UserStore,
+        AppStore, ContactStore, ConversationStore, CursorStore, GroupStore, MessageStore, ReceiptStore, RoomStore,
+        Store, UserMetadataStore, UserStore,
     };
 }
 
@@ -415,6 +417,59 @@ pub trait MessageStore: Send + Sync + 'static {
         before_id: Option<u64>,
         limit: u32,
     ) -> StoreResult<Vec<TimelineEntry>>;
+    /// A page of history as `query` asks: messages only (no events), either way from an entry,
+    /// within a time range and above a sequence; at most `query.limit`.
+    async fn history_page(
+        &self,
+        app_id: i64,
+        conversation: &Conversation,
+        query: &HistoryQuery,
+    ) -> StoreResult<Vec<TimelineEntry>>;
+}
+
+/// What each user changed of their conversations (pins, marks, deletions, read points, history
+/// removed for them), and the derived list of their conversations. Nothing here is written when
+/// a message is sent: the list comes from memberships and timeline heads.
+#[async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
+    /// Every conversation of `user` that has a message: one per group they are a member of,
+    /// one per 1:1 conversation they take part in, each with its newest message; in
+    /// [`QueueKey`] order.
+    async fn conversation_heads(&self, app_id: i64, user: &UserName) -> StoreResult<Vec<ConversationHead>>;
+    /// The state of every conversation `user` changed, in [`QueueKey`] order.
+    async fn conversation_states(&self, app_id: i64, user: &UserName) -> StoreResult<Vec<ConversationState>>;
+    /// The state of one conversation (untouched when the user never changed it).
+    async fn conversation_state(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        conversation: &QueueKey,
+    ) -> StoreResult<ConversationState>;
+    /// Applies `change` to each of `conversations` of `user`, in one transaction.
+    async fn change_conversations(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        conversations: &[QueueKey],
+        change: ConversationChange,
+    ) -> StoreResult<()>;
+    /// Removes messages from `user`'s own history of a conversation. `Ok(false)`, and nothing
+    /// removed, if that would make more than `max` removed messages in that conversation.
+    async fn remove_history_messages(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        conversation: &QueueKey,
+        message_ids: &[u64],
+        max: u32,
+    ) -> StoreResult<bool>;
+    /// The messages `user` removed from their history of a conversation, in id order.
+    async fn removed_history_messages(
+        &self,
+        app_id: i64,
+        user: &UserName,
+        conversation: &QueueKey,
+    ) -> StoreResult<Vec<u64>>;
 }
 
 /// Where each device of a user is in each queue.

@@ -703,6 +703,109 @@ pub struct GroupReaders {
     pub total: u64,
 }
 
+// -------------------------------------------------------------------- history and conversations
+
+/// Which way a history page reads from its starting point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryDirection {
+    /// Newest first (the SDK's `searchDirection: 'up'`, its default).
+    Older,
+    /// Oldest first (`'down'`).
+    Newer,
+}
+
+/// One page of a conversation's history: messages only, in `direction` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Continue after this entry (exclusive); `None` starts at the newest (`Older`) or the
+    /// oldest (`Newer`). An id that is not an entry of the conversation gives an empty page.
+    pub from_id: Option<u64>,
+    pub direction: HistoryDirection,
+    /// Only entries with a sequence above this (what the viewer removed lies below).
+    pub after_seq: i64,
+    /// Only entries created in `since_ms..=until_ms`.
+    pub since_ms: i64,
+    pub until_ms: i64,
+    pub limit: u32,
+}
+
+impl HistoryQuery {
+    /// Every message, newest first, `limit` at a time.
+    pub fn newest(limit: u32) -> HistoryQuery {
+        HistoryQuery {
+            from_id: None,
+            direction: HistoryDirection::Older,
+            after_seq: 0,
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+            limit,
+        }
+    }
+}
+
+/// What a user changed of one of their conversations (the conversation list itself is
+/// derived: group memberships and timeline heads, 1:1 conversations). Defaults: nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationState {
+    /// `QueueKey::Group` or `QueueKey::Chat` (the peer).
+    pub conversation: QueueKey,
+    /// When it was pinned; `None`: not pinned.
+    pub pinned_ms: Option<i64>,
+    /// Bit n set: marked with mark n (the SDK's `mark_0` … `mark_19`).
+    pub marks: u32,
+    /// Deleted from the list: it shows again only with an entry after this sequence.
+    pub hidden_through_seq: i64,
+    /// History removed for this user through this sequence (a deletion with its messages).
+    pub cleared_through_seq: i64,
+    /// History removed for this user before this time (`removeHistoryMessages` by time).
+    pub cleared_before_ms: i64,
+    /// Read through this sequence: unread counts what comes after.
+    pub read_seq: i64,
+}
+
+impl ConversationState {
+    /// The state of a conversation its user never changed.
+    pub fn untouched(conversation: QueueKey) -> ConversationState {
+        ConversationState {
+            conversation,
+            pinned_ms: None,
+            marks: 0,
+            hidden_through_seq: 0,
+            cleared_through_seq: 0,
+            cleared_before_ms: 0,
+            read_seq: 0,
+        }
+    }
+}
+
+/// A change a user makes to some of their conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationChange {
+    /// Pin at this time, or unpin (`None`).
+    Pin(Option<i64>),
+    /// Set (`true`) or clear mark `mark` (0 to 31).
+    Mark { mark: u8, marked: bool },
+    /// Delete from the list through `through_seq` (read through it too; pin and marks go);
+    /// with `clear_history`, remove its history through it as well.
+    Delete { through_seq: i64, clear_history: bool },
+    /// Remove history before this time.
+    ClearHistoryBefore(i64),
+    /// Read through this sequence.
+    Read(i64),
+}
+
+/// A conversation of a user, derived: its newest message, and where the user's view of it
+/// starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationHead {
+    /// `QueueKey::Group` (a group they are a member of) or `QueueKey::Chat` (the peer).
+    pub conversation: QueueKey,
+    /// The user's join point in a group (their unread starts no earlier); 0 for 1:1.
+    pub floor_seq: i64,
+    /// The newest message.
+    pub newest: TimelineEntry,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,11 @@
 //!   while `room_admins`, `room_blocks`, `room_allowlist` and `room_mutes` outlive it; all of
 //!   them and `room_attributes` (key, value, who set it, autoDelete) go with the room row
 //!   (`ON DELETE CASCADE`); `room_super_admins` is per app. Room events are never stored.
+//! - conversations (`0030_conversations.sql`): `conversation_states` holds, per user and
+//!   conversation key (`"g:<group>"`, `"c:<peer>"`), only what the user changed (pin, marks,
+//!   deleted-through, history cleared through a sequence or before a time, read-through);
+//!   `history_removals` the single messages a user removed from their own history. The list
+//!   itself is derived, so sending writes neither.
 //! - group read receipts (`0040_group_acks.sql`): `group_acks`, one row per reader and message
 //!   (keyed so), ordered by the receipt's id for the readers list, indexed by the message's time
 //!   (receipts are dropped 3 days after it) and going with the group row (`ON DELETE CASCADE`).

@@ -1,6 +1,7 @@
 //! REST JSON shapes, with Agora's field names.
 
 pub mod contacts;
+pub mod conversations;
 pub mod files;
 pub mod groups;
 pub mod messages;

@@ -1,7 +1,8 @@
 //! `POST /messages/chatgroups`, `POST /messages/chatrooms`, `POST /messages/users`
 //! (agora-chat-api.md §4), the app administrator's recall `POST /messages/msg_recall` and the
-//! recall time limit (`/settings/recall`), and the SDK's history call
-//! `POST /users/{me}/messageroaming`. Sends go through the same path as the
+//! recall time limit (`/settings/recall`), the SDK's history call
+//! `POST /users/{me}/messageroaming`, and its removals from the caller's own history
+//! (`DELETE /sdk/message/roaming/…`). Sends go through the same path as the
 //! websocket's ([`crate::services::messages::send`]).
 
 use axum::extract::{Path, State};
@@ -14,15 +15,16 @@ use qun_core::{GroupId, RoomId, RoomPriority, UserName};
 use qun_proto::ErrorCode;
 use qun_proto::msync::{self, KeyValue, Message, MessageBody, pb};
 use qun_proto::rest::messages::{
-    RecallRefusal, RecallRefused, RecallRequest, RecallSetting, Recalled, RoamingMessage, RoamingPage, RoamingRequest,
-    SendMessage, SentMessages,
+    REMOVED, RecallRefusal, RecallRefused, RecallRequest, RecallSetting, Recalled, RoamingMessage, RoamingPage,
+    RoamingRequest, SendMessage, SentMessages, content_type_named,
 };
-use qun_store::Conversation;
+use qun_store::{Conversation, HistoryDirection, QueueKey};
 use serde_json::Value;
 
 use crate::http::{Ctx, HttpError, JsonBody};
 use crate::services::Caller;
 use crate::services::groups::{load_scene, parse_group_id};
+use crate::services::history::{self, HistoryFilter};
 use crate::services::messages::{self, MESSAGE_MAX_BYTES, Target};
 use crate::services::parse_user;
 use crate::services::recall;
@@ -254,7 +256,9 @@ fn key_value(key: &str, value: &Value) -> KeyValue {
     KeyValue { key: Some(key.to_owned()), r#type: Some(kind as i32), value: Some(typed) }
 }
 
-/// `POST /users/{me}/messageroaming`: a conversation's history, newest first, page by page.
+/// `POST /users/{me}/messageroaming` (`getHistoryMessages`): a conversation's history, page by
+/// page, newest first or (`is_positive`, the SDK's `searchDirection: 'down'`) oldest first,
+/// filtered by `msgType`, `startTime` / `endTime` and `userId` (see [`history`]).
 pub(crate) async fn roaming(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -267,26 +271,8 @@ pub(crate) async fn roaming(
         .queue
         .as_deref()
         .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "queue must be provided"))?;
-    if request.is_positive == Some(true) {
-        // Reading towards newer messages is not served yet; say so rather than answer wrongly.
-        return Err(HttpError::new(ErrorCode::IllegalArgument, "is_positive (searchDirection down) is not supported"));
-    }
-    let conversation = match queue.split_once('@') {
-        Some((group, msync::CONFERENCE_DOMAIN)) => {
-            let group = parse_group_id(group)?;
-            let scene = load_scene(&state, &ctx.app, &Caller::User(me.clone()), group, &[]).await?;
-            scene.authorize(GroupAction::ReadContent, None)?;
-            Conversation::Group(group)
-        }
-        Some((peer, msync::USER_DOMAIN)) => Conversation::chat(me.clone(), parse_user(peer)?),
-        _ => {
-            return Err(HttpError::new(
-                ErrorCode::InvalidParameter,
-                "queue must be <id>@easemob.com or <id>@conference.easemob.com",
-            ));
-        }
-    };
-    let before = match &request.start {
+    let source = history::resolve(&state, &ctx.app, &me, queue).await?;
+    let from_id = match &request.start {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n < 0) => None,
         Some(Value::Number(n)) => n.as_u64(),
@@ -296,19 +282,89 @@ pub(crate) async fn roaming(
         ),
         Some(_) => return Err(HttpError::new(ErrorCode::IllegalArgument, "start must be a message id")),
     };
-    let limit = request.pull_number.unwrap_or(20).clamp(1, ROAMING_PAGE_MAX);
-    let entries = state.store.history(ctx.app.id, &conversation, before, limit + 1).await?;
-    let is_last = entries.len() <= limit as usize;
-    let page: Vec<_> = entries.into_iter().take(limit as usize).collect();
-    let next_key = if is_last { String::new() } else { page.last().map(|e| e.id.to_string()).unwrap_or_default() };
-    let msgs = page
-        .iter()
-        .filter_map(|entry| match &entry.item {
-            qun_store::TimelineItem::Message(bytes) => Some(RoamingMessage { msg: STANDARD.encode(bytes) }),
-            qun_store::TimelineItem::Event(_) => None,
+    let direction = if request.is_positive == Some(true) { HistoryDirection::Newer } else { HistoryDirection::Older };
+    let types = request
+        .msg_type
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            content_type_named(name).ok_or_else(|| {
+                HttpError::new(ErrorCode::InvalidParameter, format!("msgType {name:?} is not a message type"))
+            })
         })
-        .collect();
-    Ok(ctx.data(RoamingPage { msgs, next_key, is_last }))
+        .collect::<Result<_, _>>()?;
+    let sender = match request.user_id.as_deref() {
+        None | Some("") => None,
+        Some(sender) => Some(parse_user(sender)?),
+    };
+    let filter = HistoryFilter { types, sender, since_ms: request.start_time, until_ms: request.end_time };
+    let limit = request.pull_number.unwrap_or(20).clamp(1, ROAMING_PAGE_MAX);
+    let page = history::page(&state, &ctx.app, &me, &source, from_id, direction, &filter, limit).await?;
+    let msgs = page.metas.iter().map(|meta| RoamingMessage { msg: STANDARD.encode(meta) }).collect();
+    let next_key = page.next_key.map(|id| id.to_string()).unwrap_or_default();
+    Ok(ctx.data(RoamingPage { msgs, next_key, is_last: page.is_last }))
+}
+
+/// `DELETE /sdk/message/roaming/{chat|group}/user/{me}?userId|groupId=…&msgIdList=a,b`
+/// (`removeHistoryMessages` by ids): the messages leave the caller's history only.
+pub(crate) async fn remove_history(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, kind, user)): Path<(String, String, String, String)>,
+) -> Result<Response, HttpError> {
+    let (me, conversation) = removal_target(&state, &ctx, &kind, &user).await?;
+    let ids = ctx
+        .param("msgIdList")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.parse::<u64>()
+                .map_err(|_| HttpError::new(ErrorCode::InvalidParameter, "msgIdList must list message ids"))
+        })
+        .collect::<Result<Vec<u64>, _>>()?;
+    history::remove_messages(&state, &ctx.app, &me, &conversation, &ids).await?;
+    Ok(ctx.data(REMOVED))
+}
+
+/// `DELETE /sdk/message/roaming/{chat|group}/user/{me}/time?userId|groupId=…&delTime=ms`
+/// (`removeHistoryMessages` by time): everything before `delTime` leaves the caller's history.
+pub(crate) async fn remove_history_before(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((_, _, kind, user)): Path<(String, String, String, String)>,
+) -> Result<Response, HttpError> {
+    let (me, conversation) = removal_target(&state, &ctx, &kind, &user).await?;
+    let before_ms = ctx
+        .param("delTime")
+        .and_then(|raw| raw.trim().parse::<i64>().ok())
+        .filter(|ms| *ms >= 0)
+        .ok_or_else(|| HttpError::new(ErrorCode::InvalidParameter, "delTime must be a time in ms"))?;
+    history::remove_before(&state, &ctx.app, &me, &conversation, before_ms).await?;
+    Ok(ctx.data(REMOVED))
+}
+
+/// The caller and the conversation a removal names: `chat` with `userId`, `group` with
+/// `groupId` (the SDK sends chat rooms as `group`; rooms keep no history of their own to remove).
+async fn removal_target(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    user: &str,
+) -> Result<(UserName, QueueKey), HttpError> {
+    let me = parse_user(user)?;
+    ctx.require_self_or_admin(&me)?;
+    let (peer, group) = match kind {
+        "chat" => (Some(ctx.param("userId").unwrap_or_default()), None),
+        "group" => (None, Some(ctx.param("groupId").unwrap_or_default())),
+        _ => return Err(HttpError::new(ErrorCode::InvalidParameter, "the conversation type must be chat or group")),
+    };
+    let conversation = history::removal_target(state, &ctx.app, &me, peer, group).await?;
+    Ok((me, conversation))
 }
 
 /// `POST /messages/msg_recall` (also `/messages/recall`), the app administrator's recall of a

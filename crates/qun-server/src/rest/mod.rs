@@ -6,6 +6,7 @@
 
 mod chatfiles;
 mod contacts;
+mod conversations;
 mod group_acks;
 mod group_content;
 mod group_requests;
@@ -85,6 +86,18 @@ fn all_routes() -> Routes {
         .route("/metadata/user/get", post(user_metadata::get_many))
         .route("/metadata/user/{user}", put(user_metadata::set).get(user_metadata::get).delete(user_metadata::delete))
         .route("/users/{user}/messageroaming", post(messages::roaming))
+        // the conversation list
+        .route("/sdk/user/{user}/user_channels/list", get(conversations::list))
+        .route("/sdk/user/{user}/user_channels/mark/search", get(conversations::list_marked))
+        .route("/sdk/user/{user}/user_channels/mark", post(conversations::add_mark).delete(conversations::remove_mark))
+        .route("/sdk/user/{user}/user_channel/top", post(conversations::pin).delete(conversations::unpin))
+        .route("/user/{user}/user_channel", delete(conversations::delete))
+        .route("/users/{user}/user_channel", delete(conversations::delete))
+        // removals from the caller's own history (the REST API's `/rest/…` spelling too)
+        .route("/sdk/message/roaming/{kind}/user/{user}", delete(messages::remove_history))
+        .route("/sdk/message/roaming/{kind}/user/{user}/time", delete(messages::remove_history_before))
+        .route("/rest/message/roaming/{kind}/user/{user}", delete(messages::remove_history))
+        .route("/rest/message/roaming/{kind}/user/{user}/time", delete(messages::remove_history_before))
         .route("/messages/chatgroups", post(messages::send_to_groups))
         .route("/messages/chatrooms", post(messages::send_to_rooms))
         .route("/messages/users", post(messages::send_to_users))

@@ -6,8 +6,10 @@
 pub mod chatfiles;
 pub mod contacts;
 pub(crate) mod context;
+pub mod conversations;
 pub mod delivery;
 pub mod groups;
+pub mod history;
 pub mod messages;
 pub mod recall;
 pub mod receipts;

@@ -136,6 +136,8 @@ async fn conversation_read_everywhere(
     sent: Sent,
 ) -> Result<(), ApiError> {
     state.store.mark_queue_read(app_id, reader, &queue).await.map_err(store_error)?;
+    // The conversation list's unread count for it goes to zero too.
+    crate::services::conversations::read_to_head(state, app_id, reader, &queue).await?;
     // Before it is stored, so that a pull of the personal queue meanwhile leaves it out.
     origin.sent(sent.id);
     add_personal_item(state, app_id, reader, receipt, sent).await?;

@@ -10,11 +10,13 @@ mod gateway;
 
 mod chatfiles;
 mod contacts;
+mod conversations;
 mod fuzz;
 mod group_content;
 mod group_requests;
 mod groups;
 mod hardening;
+mod history;
 mod lifecycle;
 mod recall;
 mod receipts;

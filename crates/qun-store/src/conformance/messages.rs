@@ -6,8 +6,8 @@ use qun_core::{GroupId, GroupOperation, MemberRole, PersonalItem, Receipt, Recei
 use super::support::*;
 use crate::prelude::*;
 use crate::{
-    AppendOutcome, AppliedChange, Conversation, GroupMutation, GroupRecord, MessageChange, NewMessage, QueueKey,
-    StoreError, TimelineEntry, TimelineItem,
+    AppendOutcome, AppliedChange, Conversation, GroupMutation, GroupRecord, HistoryDirection, HistoryQuery,
+    MessageChange, NewMessage, QueueKey, StoreError, TimelineEntry, TimelineItem,
 };
 
 pub async fn receipts_join_the_personal_queue_in_id_order(store: &dyn Store) {
@@ -490,4 +490,50 @@ pub async fn recalls_and_edits_replace_messages_and_append_notices(store: &dyn S
     let other_group = notice(412, &Conversation::Group(GroupId(1901)));
     let missing = store.change_message(app_id, 402, &MessageChange::Recall, &other_group).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+pub async fn history_pages_read_both_ways_within_a_range(store: &dyn Store) {
+    let app_id = app(store).await;
+    let alice_bob = chat("alice", "bob");
+    let messages = (101..=105).map(|id| message(id, &alice_bob, "alice", None));
+    assert_eq!(stored_seqs(append(store, app_id, messages.collect()).await), [1, 2, 3, 4, 5]);
+    let page = |conversation: Conversation, query: HistoryQuery| async move {
+        let entries = store.history_page(app_id, &conversation, &query).await.expect("history_page");
+        assert!(entries.iter().all(|e| matches!(e.item, TimelineItem::Message(_))));
+        entries.iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    let older = |from_id, limit| HistoryQuery { from_id, ..HistoryQuery::newest(limit) };
+    let newer = |from_id, limit| HistoryQuery { direction: HistoryDirection::Newer, ..older(from_id, limit) };
+
+    assert_eq!(page(alice_bob.clone(), older(None, 2)).await, [105, 104]);
+    assert_eq!(page(alice_bob.clone(), older(Some(104), 10)).await, [103, 102, 101], "strictly before");
+    assert_eq!(page(alice_bob.clone(), newer(None, 2)).await, [101, 102], "from the oldest");
+    assert_eq!(page(alice_bob.clone(), newer(Some(102), 10)).await, [103, 104, 105], "strictly after");
+    assert!(page(alice_bob.clone(), newer(Some(105), 10)).await.is_empty());
+    assert!(page(alice_bob.clone(), older(Some(999), 10)).await.is_empty(), "an unknown id");
+    assert!(page(alice_bob.clone(), newer(Some(999), 10)).await.is_empty(), "an unknown id");
+    // Above a sequence, and within a time range (both ends included).
+    assert_eq!(page(alice_bob.clone(), HistoryQuery { after_seq: 3, ..older(None, 10) }).await, [105, 104]);
+    assert_eq!(page(alice_bob.clone(), HistoryQuery { after_seq: 3, ..newer(None, 10) }).await, [104, 105]);
+    let range = HistoryQuery { since_ms: NOW + 102, until_ms: NOW + 104, ..older(None, 10) };
+    assert_eq!(page(alice_bob.clone(), range.clone()).await, [104, 103, 102]);
+    assert_eq!(
+        page(alice_bob.clone(), HistoryQuery { direction: HistoryDirection::Newer, ..range }).await,
+        [102, 103, 104]
+    );
+
+    // A group's pages leave its events out, both ways.
+    let group_id = create_group(store, app_id, 1850, "owner", &["alice"]).await;
+    let group = Conversation::Group(group_id);
+    let update = |id| to_group(id, event(GroupOperation::Update, group_id, &[]), None);
+    apply_with_events(store, app_id, group_id, vec![], vec![update(1)]).await;
+    append(store, app_id, vec![message(201, &group, "alice", None), message(202, &group, "owner", None)]).await;
+    apply_with_events(store, app_id, group_id, vec![], vec![update(2)]).await;
+    append(store, app_id, vec![message(203, &group, "alice", None)]).await;
+    assert_eq!(page(group.clone(), older(None, 10)).await, [203, 202, 201]);
+    assert_eq!(page(group.clone(), newer(None, 10)).await, [201, 202, 203]);
+    assert_eq!(page(group.clone(), newer(Some(201), 1)).await, [202]);
+    assert_eq!(page(group.clone(), HistoryQuery { after_seq: 3, ..newer(None, 10) }).await, [203]);
+    assert!(page(group.clone(), newer(Some(103), 10)).await.is_empty(), "an id of another conversation");
+    assert!(page(Conversation::Group(GroupId(1851)), newer(None, 10)).await.is_empty());
 }

@@ -10,6 +10,7 @@
 
 pub mod apps;
 pub mod contacts;
+pub mod conversations;
 pub mod cursors;
 pub mod groups;
 pub mod messages;
@@ -70,6 +71,12 @@ macro_rules! store_conformance_suite {
                 chat_conversations_are_named_alike_from_both_sides,
                 timelines_and_history_page,
                 recalls_and_edits_replace_messages_and_append_notices,
+                history_pages_read_both_ways_within_a_range,
+            ],
+            conversations: [
+                conversation_heads_come_from_memberships_and_timelines,
+                conversation_changes_are_per_user_and_never_go_back,
+                history_removals_are_per_user_and_capped,
             ],
             cursors: [
                 user_queues_list_every_queue_with_the_device_cursor,

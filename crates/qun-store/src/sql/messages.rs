@@ -16,14 +16,14 @@ use qun_core::{GroupId, PersonalItem, UserName};
 use sqlx::AssertSqlSafe;
 
 use super::SqlStore;
-use super::dialect::Dialect;
+use super::dialect::{Dialect, Statement};
 use super::rows::{
     ChatTimelineRow, EventRow, TIMELINE_MESSAGE, TIMELINE_NOTICE, TIMELINE_RECALLED, TimelineRow, chat_name,
     convert_all, group_id_from_sql, id_from_sql, sql_id, to_json,
 };
 use crate::{
-    AppendOutcome, Conversation, MessageChange, MessageStore, NewMessage, StoreError, StoreResult, StoredEvent,
-    StoredMessage, TimelineEntry,
+    AppendOutcome, Conversation, HistoryDirection, HistoryQuery, MessageChange, MessageStore, NewMessage, StoreError,
+    StoreResult, StoredEvent, StoredMessage, TimelineEntry,
 };
 
 #[async_trait]
@@ -466,6 +466,93 @@ impl<D: Dialect> MessageStore for SqlStore<D> {
                 .await?;
                 Ok(rows.into_iter().map(TimelineEntry::from).collect())
             }
+        }
+    }
+
+    async fn history_page(
+        &self,
+        app_id: i64,
+        conversation: &Conversation,
+        query: &HistoryQuery,
+    ) -> StoreResult<Vec<TimelineEntry>> {
+        history_page::<D>(&mut *self.read_conn().await?, app_id, conversation, query).await
+    }
+}
+
+/// A history page's statement over `$table` (its conversation in column `$conversation`):
+/// `$1` app, `$2` conversation, `$3` after_seq, `$4`/`$5` the time range, `$6` the id to start
+/// from, `$7` the bound when there is none (or it is unknown), `$8` limit; `$extra` adds a
+/// condition (`$9`, the message kind: history is messages only). `$cmp` and `$order` give the
+/// direction.
+macro_rules! history_page_sql {
+    ($columns:expr, $table:literal, $conversation:literal, $extra:literal, $cmp:literal, $order:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE app_id = $1 AND ",
+            $conversation,
+            " = $2",
+            $extra,
+            " AND seq > $3 AND created_ms >= $4 AND created_ms <= $5 AND seq ",
+            $cmp,
+            " COALESCE((SELECT seq FROM ",
+            $table,
+            " WHERE app_id = $1 AND ",
+            $conversation,
+            " = $2 AND id = $6), $7) ORDER BY seq ",
+            $order,
+            " LIMIT $8"
+        )
+    };
+}
+
+/// [`MessageStore::history_page`], a method of its own beside `history` (which keeps its
+/// behaviour): the conversation's entries from `query.from_id` in `query.direction`.
+async fn history_page<D: Dialect>(
+    conn: &mut D::Connection,
+    app_id: i64,
+    conversation: &Conversation,
+    query: &HistoryQuery,
+) -> StoreResult<Vec<TimelineEntry>> {
+    let older = query.direction == HistoryDirection::Older;
+    // With no id, from the end the direction starts at; an id that is not there, nothing.
+    let bound = match (query.from_id.is_some(), older) {
+        (false, true) | (true, false) => i64::MAX,
+        (false, false) | (true, true) => i64::MIN,
+    };
+    let bind = |statement: Statement<D>| {
+        statement
+            .bind(query.after_seq)
+            .bind(query.since_ms)
+            .bind(query.until_ms)
+            .bind(query.from_id.map(sql_id))
+            .bind(bound)
+            .bind(i64::from(query.limit))
+    };
+    match conversation {
+        Conversation::Group(group_id) => {
+            let sql = if older {
+                history_page_sql!(timeline_columns!(), "group_timeline", "group_id", " AND kind = $9", "<", "DESC")
+            } else {
+                history_page_sql!(timeline_columns!(), "group_timeline", "group_id", " AND kind = $9", ">", "ASC")
+            };
+            let statement = bind(D::query(sql).bind(app_id).bind(sql_id(group_id.0))).bind(TIMELINE_MESSAGE);
+            let rows: Vec<TimelineRow> = statement.fetch_all(conn).await?;
+            convert_all(rows)
+        }
+        Conversation::Chat { low, high } => {
+            let (_, _, conv) = chat_name(low, high);
+            // Messages only: recall and edit notices, and recalled messages, are not history.
+            let sql = if older {
+                history_page_sql!(chat_timeline_columns!(), "chat_timeline", "conv", " AND kind = $9", "<", "DESC")
+            } else {
+                history_page_sql!(chat_timeline_columns!(), "chat_timeline", "conv", " AND kind = $9", ">", "ASC")
+            };
+            let statement = bind(D::query(sql).bind(app_id).bind(conv)).bind(TIMELINE_MESSAGE);
+            let rows: Vec<ChatTimelineRow> = statement.fetch_all(conn).await?;
+            Ok(rows.into_iter().map(TimelineEntry::from).collect())
         }
     }
 }

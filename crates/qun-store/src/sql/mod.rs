@@ -18,6 +18,7 @@
 mod rows;
 mod apps;
 mod contacts;
+mod conversations;
 mod cursors;
 mod dialect;
 mod groups;

@@ -72,6 +72,8 @@ impl<D: Dialect> UserStore for SqlStore<D> {
             "DELETE FROM group_requests WHERE app_id = $1 AND user_name = $2",
             "DELETE FROM user_events WHERE app_id = $1 AND user_name = $2",
             "DELETE FROM delivery_cursors WHERE app_id = $1 AND user_name = $2",
+            "DELETE FROM conversation_states WHERE app_id = $1 AND user_name = $2",
+            "DELETE FROM history_removals WHERE app_id = $1 AND user_name = $2",
             "DELETE FROM message_client_ids WHERE app_id = $1 AND sender = $2",
             "DELETE FROM room_super_admins WHERE app_id = $1 AND user_name = $2",
             // Takes the user's tokens with it (ON DELETE CASCADE).

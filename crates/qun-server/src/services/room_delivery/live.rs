@@ -237,6 +237,11 @@ impl LiveRoom {
         ring
     }
 
+    /// The recent messages (the ring), oldest first: a room's history.
+    pub(crate) fn recent(&self) -> Vec<RingEntry> {
+        self.state().ring.iter().cloned().collect()
+    }
+
     /// A room woken up takes back the recent messages it had when it went to sleep.
     pub(crate) fn wake_with_ring(&self, ring: VecDeque<RingEntry>) {
         self.state().ring = ring;

@@ -134,6 +134,22 @@ impl RoomRuntime {
         live
     }
 
+    /// A room's recent messages (its ring), oldest first, from the live room or the ring kept
+    /// while it sleeps (reading does not wake it); none for a room nothing keeps.
+    /// Each as its id and serialized `Meta`.
+    pub(crate) fn recent_messages(&self, app_id: i64, room_id: RoomId) -> Vec<(u64, bytes::Bytes)> {
+        let maps = self.maps();
+        let ring = match maps.rooms.get(&(app_id, room_id)) {
+            Some(live) => live.recent(),
+            None => maps
+                .sleeping_rings
+                .get(&(app_id, room_id))
+                .map(|ring| ring.iter().cloned().collect())
+                .unwrap_or_default(),
+        };
+        ring.into_iter().map(|entry| (entry.id, entry.meta)).collect()
+    }
+
     /// Whether `user` has a connection.
     pub fn is_online(&self, app_id: i64, user: &UserName) -> bool {
         !self.delivery.connections_of(app_id, user).is_empty()
