@@ -184,6 +184,35 @@ pub async fn open(
     Ok(ChatFileDownload { meta, content_type, is_thumbnail, object })
 }
 
+/// A recalled message's attachments go with it (Agora: "recalling deletes the attachment"):
+/// the chat files its contents point at (`remotePath` ending in `/chatfiles/<uuid>`) are
+/// deleted, but only those `sender` uploaded — a message may name anyone's file, and a recall
+/// must not delete another user's. The metadata goes first: a file stops existing with it.
+/// Failures are logged; the sweeper removes what is left when it expires.
+pub async fn delete_attachments(state: &Services, app_id: i64, sender: &str, contents: &[Option<String>]) {
+    for uuid in contents.iter().flatten().filter_map(|path| attachment_uuid(path)) {
+        let storage = &state.files;
+        let meta_key = chatfile_key(app_id, uuid, "meta.json");
+        let Ok(Some(raw)) = storage.get_small(&meta_key, META_MAX_BYTES).await else { continue };
+        let Ok(meta) = serde_json::from_slice::<ChatFileMeta>(&raw) else { continue };
+        if meta.owner.as_deref() != Some(sender) {
+            continue;
+        }
+        for object in ["meta.json", "file", "thumbnail"] {
+            if let Err(error) = storage.delete(&chatfile_key(app_id, uuid, object)).await {
+                tracing::warn!(app_id, uuid, object, error = %error.description, "deleting a recalled attachment failed");
+            }
+        }
+    }
+}
+
+/// The chat file uuid a content's `remotePath` points at, if it points at one.
+fn attachment_uuid(remote_path: &str) -> Option<&str> {
+    let path = remote_path.split(['?', '#']).next()?;
+    let (_, tail) = path.rsplit_once("/chatfiles/")?;
+    is_uuid(tail).then_some(tail)
+}
+
 /// Starts the sweeper that deletes expired chat files, unless they are kept forever.
 pub fn start_sweeper(state: &Services) {
     let Some(retention) = state.config.chatfile_retention else { return };
@@ -305,6 +334,16 @@ async fn thumbnail_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recalled_messages_attachment_is_found_by_its_url() {
+        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let url = format!("http://host/qun/demo/chatfiles/{uuid}?em-redirect=true&share-secret=x");
+        assert_eq!(attachment_uuid(&url), Some(uuid));
+        assert_eq!(attachment_uuid(&format!("https://h/o/a/chatfiles/{uuid}")), Some(uuid));
+        assert_eq!(attachment_uuid("https://elsewhere/images/cat.png"), None);
+        assert_eq!(attachment_uuid("http://host/qun/demo/chatfiles/../../etc"), None);
+    }
 
     #[test]
     fn only_server_made_uuids_are_keys() {

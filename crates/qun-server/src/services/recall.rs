@@ -186,6 +186,11 @@ async fn recall(
     if let Conversation::Group(group) = &message.conversation {
         state.recent.remove(app_id, *group, message.seq);
     }
+    // Its attachments go with it (only files its sender uploaded).
+    if let (Some(sender), Ok(body)) = (sender_of(original), original.decode_payload::<MessageBody>()) {
+        let paths: Vec<Option<String>> = body.contents.iter().map(|content| content.remote_path.clone()).collect();
+        crate::services::chatfiles::delete_attachments(state, app_id, sender, &paths).await;
+    }
     Ok(Sent { id: notice.id, timestamp_ms })
 }
 

@@ -306,3 +306,36 @@ async fn expired_files_are_refused_then_swept_away() {
     let (status, _, body) = download(&server, &path, &[]).await;
     assert_eq!(error_of(status, &body).1, "entity_not_found");
 }
+
+/// Agora: recalling a message deletes its attachment. Only the sender's own upload goes: a
+/// message can name anyone's file, and a recall must not delete another user's.
+#[tokio::test]
+async fn a_recalled_message_takes_its_senders_attachment_along_and_nobody_elses() {
+    use qun_client::pb::message_body::{Type, content};
+    use qun_client::{MessageBody, Target, pb};
+
+    let server = TestServer::start(crate::harness::backends()[0]).await;
+    server.users(&["ann", "ben"]).await;
+    let (ann_token, ben_token) = (server.login("ann").await, server.login("ben").await);
+    let (anns, anns_secret) = upload(&server, &ann_token, b"ann's file".to_vec(), "a.txt", "text/plain").await;
+    let (bens, bens_secret) = upload(&server, &ben_token, b"ben's file".to_vec(), "b.txt", "text/plain").await;
+    let url = |uuid: &str| format!("http://{}/qun/test/chatfiles/{uuid}", server.address);
+    let file = |uuid: &str| pb::message_body::Content {
+        r#type: Some(content::Type::File as i32),
+        remote_path: Some(url(uuid)),
+        ..Default::default()
+    };
+    let ann = crate::harness::Device::connect(&server, "ann").await;
+    let to_ben = Target::User("ben".into());
+    let body = MessageBody { contents: vec![file(&anns), file(&bens)], ..Default::default() };
+    let sent = ann.connection.send(&to_ben, body).await.expect("file message");
+    let recall =
+        MessageBody { r#type: Some(Type::Recall as i32), ack_message_id: Some(sent.server_id), ..Default::default() };
+    ann.connection.send(&to_ben, recall).await.expect("recall");
+
+    let secret = |s: &str| format!("share-secret={s}");
+    let (status, _, _) = download(&server, &format!("/chatfiles/{anns}?{}", secret(&anns_secret)), &[]).await;
+    assert_eq!(status, 404, "the sender's attachment went with the message");
+    let (status, _, bytes) = download(&server, &format!("/chatfiles/{bens}?{}", secret(&bens_secret)), &[]).await;
+    assert_eq!((status, bytes.as_slice()), (200, b"ben's file".as_slice()), "another user's file stays");
+}
