@@ -115,7 +115,7 @@ async fn send_all(
             }
             Target::User(user) => {
                 if state.store.user(ctx.app.id, user).await?.is_none() {
-                    return Err(crate::services::groups::user_not_found(user).into());
+                    return Err(crate::services::user_not_found(user).into());
                 }
             }
         }

@@ -32,11 +32,11 @@ use super::venue::{
     VenueList, VenueScene, venue_service,
 };
 use crate::http::{Ctx, HttpError, JsonBody};
-use crate::services::groups::user_not_found;
 use crate::services::rooms::{
     self as service, PlannedRoomEvent, RoomDecision, RoomScene, change_room, change_room_with, enter, has_room_for,
     leave, load_room_scene, parse_room_id, settings_error,
 };
+use crate::services::user_not_found;
 use crate::services::{parse_user, store_error};
 use crate::state::AppState;
 

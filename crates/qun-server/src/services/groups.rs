@@ -14,9 +14,8 @@ use qun_store::{
 
 use crate::ids::now_ms;
 use crate::services::recent::RecentEntry;
-pub use crate::services::user_not_found;
 use crate::services::venue::{self, CountChange, Venue};
-use crate::services::{Caller, Services, VenueKind, denial_error, store_error};
+use crate::services::{Caller, Services, VenueKind, denial_error, store_error, user_not_found};
 
 /// The shared scene ([`venue::Scene`]) of a group.
 pub type Scene = venue::Scene<GroupVenue>;

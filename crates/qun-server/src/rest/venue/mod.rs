@@ -34,8 +34,8 @@ use serde::Serialize;
 
 use crate::http::{Ctx, HttpError};
 use crate::rest::paging::Page;
-use crate::services::groups::user_not_found;
 use crate::services::parse_user;
+use crate::services::user_not_found;
 use crate::state::AppState;
 
 /// A venue's service as the REST layer reaches it: its id, a look at it, a change of it.
