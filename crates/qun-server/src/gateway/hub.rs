@@ -62,6 +62,9 @@ impl HubMaps {
 #[derive(Default)]
 pub struct Hub {
     maps: RwLock<HubMaps>,
+    /// Logins pass through here in the middle of their registration (see
+    /// [`Hub::hold_registrations`]); uncontended but in tests.
+    registration_gate: tokio::sync::RwLock<()>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -124,6 +127,19 @@ impl Hub {
     pub fn is_member(&self, app_id: AppId, user: &UserName, group: GroupId) -> bool {
         let maps = self.maps.read();
         maps.user_groups.get(&app_id).and_then(|users| users.get(user)).is_some_and(|groups| groups.contains(&group))
+    }
+
+    /// A test seam: while the returned guard lives, every login stops in the middle of its
+    /// registration (registered with the hub, not yet with its chat rooms), so a test can show
+    /// that no login is answered before its session is registered everywhere (issue 13.9).
+    #[doc(hidden)]
+    pub async fn hold_registrations(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.registration_gate.write().await
+    }
+
+    /// Where a login's registration waits while [`Hub::hold_registrations`] is held.
+    pub(super) async fn registration_checkpoint(&self) {
+        drop(self.registration_gate.read().await);
     }
 
     /// Number of online sessions (for metrics and tests).

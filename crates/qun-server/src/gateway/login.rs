@@ -118,6 +118,7 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
         }
     }
     state.hub.add_memberships(session.app_id, &session.user, &groups);
+    state.hub.registration_checkpoint().await;
     // The chat rooms the user is in (presence) deliver to this session too.
     state.rooms.session_online(state, &session.app, &session.user).await;
     // The same device logging in again replaces its old connection; beyond the device limit

@@ -635,17 +635,44 @@ async fn rooms_nobody_is_in_sleep_and_wake_with_their_recent_messages() {
 
 /// Issue 13.9: a session is registered with the hub and its rooms before its login is
 /// answered (`gateway::connection`), so a room event that happens once the client has its
-/// login answer reaches it. Thirty logins, each followed at once by a join the owner must hear
-/// of. A guard, not a proof: with the old order (answer, then register) one event in ~90 fell
-/// into the window, so this catches a regression often, not always.
+/// login answer reaches it. The proof holds every login in the middle of its registration
+/// (`Hub::hold_registrations`): while it is held the client must not have its answer (with the
+/// old order — answer, then register — it had it at once), and once it is let go, an event
+/// right after the answer must arrive. Then thirty logins, each followed at once by a join
+/// the owner must hear of.
 #[tokio::test]
 async fn a_room_event_right_after_the_login_answer_is_never_lost() {
     let server = TestServer::start(crate::harness::backends()[0]).await;
     let joiners: Vec<String> = (0..30).map(|i| format!("joiner{i}")).collect();
     let mut names: Vec<&str> = joiners.iter().map(String::as_str).collect();
-    names.push("ann");
+    names.extend(["ann", "held"]);
     server.users(&names).await;
     let room = room(&server, "ann", json!({})).await;
+
+    let hold = server.state.hub.hold_registrations().await;
+    let token = server.login("ann").await;
+    let url = format!("ws://{}/websocket", server.address);
+    let login = tokio::spawn(async move {
+        qun_client::Connection::connect(&url, "qun#test", "ann", &token, "ann-device").await.expect("login")
+    });
+    let app_id = server.state.app("qun", "test").await.unwrap().expect("the test app").id;
+    let ann = qun_core::UserName::parse("ann").unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.state.hub.sessions_of(app_id, &ann).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the login never reached its registration");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The session is in the hub and held before its chat rooms: its answer must not be out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!login.is_finished(), "the login was answered before its session was registered");
+    drop(hold);
+    let (connection, incoming) = login.await.unwrap();
+    let mut ann = Device { connection, incoming };
+    admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/users/held"), None).await;
+    let Incoming::GroupEvent { from, .. } = ann.event(PRESENCE).await else { unreachable!() };
+    assert_eq!(from, "held");
+    ann.connection.close().await;
+
     for joiner in &joiners {
         // `connect` returns as soon as the login is answered; the join follows at once.
         let mut ann = Device::connect(&server, "ann").await;
