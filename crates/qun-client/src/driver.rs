@@ -423,8 +423,15 @@ impl Pulls {
 
     /// A batch of `queue` arrived and was delivered. Returns the next pull: the same queue
     /// acknowledged up to `next_key` while it is not drained, else the next waiting queue.
+    ///
+    /// A batch of a queue not being pulled was pushed (group messages to a caught-up
+    /// session): with `isLast: false` and a `nextKey` the server asks for an acknowledgement,
+    /// which the SDK gives with a pull of that queue up to the key, leaving its pull loop as it
+    /// is.
     fn answered(&mut self, queue: &Jid, next_key: Option<u64>, is_last: bool) -> Option<Bytes> {
-        let current = self.current.as_ref().filter(|current| same_queue(current, queue))?;
+        let Some(current) = self.current.as_ref().filter(|current| same_queue(current, queue)) else {
+            return (!is_last && next_key.is_some()).then(|| frames::pull(queue, next_key));
+        };
         // As the SDK (and the public Java client): stop on isLast, or when there is no key.
         if !is_last && next_key.is_some() {
             let frame = frames::pull(current, next_key);
@@ -481,8 +488,10 @@ mod tests {
         assert_eq!(pulls.request(g2.clone()), None, "already waiting: once is enough");
         // A batch with metas: ack it by pulling again with its nextKey.
         assert_eq!(pulled(pulls.answered(&g1, Some(77), false)), Some(("1".into(), Some(77))));
-        // A stray batch of another queue changes nothing.
-        assert_eq!(pulls.answered(&bob, Some(5), false), None);
+        // A batch of another queue pushed with `isLast: false` and a key asks for an
+        // acknowledgement: a pull of it up to the key, and the loop stays where it is.
+        assert_eq!(pulled(pulls.answered(&bob, Some(5), false)), Some(("bob".into(), Some(5))));
+        assert_eq!(pulls.answered(&bob, None, true), None, "a pushed last batch changes nothing");
         // Drained: the next queue, in arrival order.
         assert_eq!(pulled(pulls.answered(&g1, None, true)), Some(("2".into(), None)));
         // A notice for the queue being pulled: it is pulled again after the others.

@@ -16,7 +16,7 @@ use crate::rate::WindowCounter;
 use crate::services::Services;
 use crate::services::context::AppCache;
 use crate::services::delivery::Delivery;
-use crate::services::messages::MessageWriter;
+use crate::services::messages::{Fanout, MessageWriter};
 use crate::services::recent::RecentTimelines;
 use crate::services::room_delivery::RoomRuntime;
 use crate::storage::FileStorage;
@@ -109,8 +109,10 @@ impl AppState {
         let lifecycle = Lifecycle::default();
         let delivery: Arc<dyn Delivery> = hub.clone();
         let metrics = Arc::new(Metrics::new(store.backend()));
+        let recent = Arc::new(RecentTimelines::default());
+        let fanout = Fanout { recent: recent.clone(), delivery: delivery.clone(), metrics: metrics.clone() };
         let services = Services {
-            writer: MessageWriter::start(store.clone(), &lifecycle, metrics.clone()),
+            writer: MessageWriter::start(store.clone(), &lifecycle, fanout),
             rooms: Arc::new(RoomRuntime::new(
                 delivery.clone(),
                 config.room_grace,
@@ -119,7 +121,7 @@ impl AppState {
             )),
             delivery,
             lifecycle,
-            recent: Arc::new(RecentTimelines::default()),
+            recent,
             files,
             store,
             ids: Arc::new(IdGenerator::new(0)),

@@ -10,7 +10,7 @@
 //!   moment its batch is queued to a connection; one observation per batch, for its newest
 //!   message (a member catching up on old messages would otherwise fill the histogram with
 //!   their age);
-//! - pulls answered and notices sent, logins by result, REST requests by route template, method
+//! - pulls answered, group messages pushed (one per session) and notices sent, logins by result, REST requests by route template, method
 //!   and status with their latency (`http::observe`), the message writer's commit latency and
 //!   queue depth, build info;
 //! - sessions online and the chat rooms' counters, read when scraped ([`LiveCollector`]).
@@ -136,6 +136,7 @@ pub struct Metrics {
     pub messages_delivered: ByKind<Counter>,
     pub delivery_latency: ByKind<Histogram>,
     pub pulls: Counter,
+    pub group_pushes: Counter,
     pub notices: Counter,
     logins: Family<LoginLabels, Counter>,
     pub(crate) http_requests: Family<HttpLabels, Counter>,
@@ -173,6 +174,12 @@ impl Metrics {
         );
         let pulls = Counter::default();
         registry.register("qun_pulls", "Pulls answered (SYNC with a queue)", pulls.clone());
+        let group_pushes = Counter::default();
+        registry.register(
+            "qun_group_pushes",
+            "Group messages pushed to members' sessions that had read everything before them",
+            group_pushes.clone(),
+        );
         let notices = Counter::default();
         registry.register("qun_notices", "NOTICE frames queued (a queue has news)", notices.clone());
         let logins = Family::<LoginLabels, Counter>::default();
@@ -212,6 +219,7 @@ impl Metrics {
             delivery_latency: by_kind(&latency),
             registry: RwLock::new(registry),
             pulls,
+            group_pushes,
             notices,
             logins,
             http_requests,

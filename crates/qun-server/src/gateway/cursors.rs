@@ -10,7 +10,7 @@
 //! Locking: `parking_lot::Mutex` (no poisoning), held for map updates only.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use qun_store::QueueKey;
@@ -20,6 +20,22 @@ use qun_store::QueueKey;
 /// ~1,800 write transactions a second and delayed acks (BENCHMARKS.md). One batched
 /// transaction for all sessions is the next step.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often at most a session that is pushed group messages is asked to acknowledge them
+/// (see [`CursorBook::pushed`]): each ask costs the client one pull, so under steady traffic
+/// one push a second carries the ask. What was pushed and not yet acknowledged is sent again
+/// to the device's next connection (the SDK drops a repeated message by id).
+pub(crate) const ACK_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
+/// Pushes followed by this much quiet are asked about at once, so the acknowledgement of an
+/// isolated message or a short burst does not wait for the interval.
+pub(crate) const ACK_QUIET: Duration = Duration::from_millis(50);
+
+/// What a push means for acknowledgements (see [`CursorBook::pushed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pushed {
+    pub(crate) ask: bool,
+    pub(crate) new_tail: bool,
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Cursor {
@@ -31,6 +47,10 @@ struct Cursor {
     /// twice at once (after its login's UNREAD and after a notice); it must not get the same
     /// items twice: easemob-websdk 4.21.1 dispatches a repeated group event again.
     sent: Option<i64>,
+    /// The last position pushed messages were asked to be acknowledged up to, and when.
+    asked: Option<(i64, Instant)>,
+    /// When the last message was pushed.
+    pushed_at: Option<Instant>,
 }
 
 /// See the module docs.
@@ -44,7 +64,7 @@ impl CursorBook {
     pub(crate) fn load(&self, stored: impl IntoIterator<Item = (QueueKey, Option<i64>)>) {
         let mut cursors = self.cursors.lock();
         for (queue, position) in stored {
-            cursors.insert(queue, Cursor { acked: position, stored: position, sent: None });
+            cursors.insert(queue, Cursor { acked: position, stored: position, ..Cursor::default() });
         }
     }
 
@@ -65,6 +85,67 @@ impl CursorBook {
         let mut cursors = self.cursors.lock();
         let cursor = cursors.entry(queue.clone()).or_default();
         cursor.sent = cursor.sent.max(Some(seq));
+    }
+
+    /// Message `seq` of `queue`, which the session has (its own) or must not see (shielded),
+    /// comes next: the position moves past it — acknowledged at once if nothing sent before it
+    /// awaits an acknowledgement, else with the acknowledgement of what follows.
+    pub(crate) fn pass(&self, queue: &QueueKey, seq: i64) {
+        let mut cursors = self.cursors.lock();
+        let cursor = cursors.entry(queue.clone()).or_default();
+        if cursor.sent <= cursor.acked {
+            cursor.acked = cursor.acked.max(Some(seq));
+        } else {
+            cursor.sent = cursor.sent.max(Some(seq));
+        }
+    }
+
+    /// Message `seq` of `queue` was pushed. Says whether to ask for an acknowledgement with
+    /// this push (none was asked for in the last [`ACK_REQUEST_INTERVAL`]), and whether this
+    /// push starts a tail of unasked pushes (then [`CursorBook::asks_due`] must be called
+    /// [`ACK_QUIET`] later).
+    pub(crate) fn pushed(&self, queue: &QueueKey, seq: i64, now: Instant) -> Pushed {
+        let mut cursors = self.cursors.lock();
+        let cursor = cursors.entry(queue.clone()).or_default();
+        let tail_before = cursor.sent.is_some_and(|sent| cursor.asked.is_some_and(|(asked, _)| asked < sent));
+        cursor.sent = cursor.sent.max(Some(seq));
+        cursor.pushed_at = Some(now);
+        if cursor.asked.is_none_or(|(_, at)| now.duration_since(at) >= ACK_REQUEST_INTERVAL) {
+            cursor.asked = Some((seq, now));
+            return Pushed { ask: true, new_tail: false };
+        }
+        Pushed { ask: false, new_tail: !tail_before }
+    }
+
+    /// Queues with pushed messages neither acknowledged nor asked about that are due an ask:
+    /// quiet for [`ACK_QUIET`], or last asked [`ACK_REQUEST_INTERVAL`] ago, or all of them when
+    /// `all` (the session is closing). Returns them with the position to ask for, marked as
+    /// asked, and when to look again for those not due yet.
+    pub(crate) fn asks_due(&self, now: Instant, all: bool) -> (Vec<(QueueKey, i64)>, Option<Instant>) {
+        let mut cursors = self.cursors.lock();
+        let (mut due, mut again) = (Vec::new(), None::<Instant>);
+        for (queue, cursor) in cursors.iter_mut() {
+            let (Some(sent), Some((asked, asked_at))) = (cursor.sent, cursor.asked) else { continue };
+            if cursor.acked >= Some(sent) || (asked >= sent && !all) {
+                continue;
+            }
+            let quiet = cursor.pushed_at.is_none_or(|at| now.duration_since(at) >= ACK_QUIET);
+            if all || quiet || now.duration_since(asked_at) >= ACK_REQUEST_INTERVAL {
+                cursor.asked = Some((sent, now));
+                due.push((queue.clone(), sent));
+            } else {
+                // Still busy: look again after as long again as since the last ask (so a few
+                // times a second under steady traffic), and at the interval at the latest.
+                let next = (now + now.duration_since(asked_at).max(ACK_QUIET)).min(asked_at + ACK_REQUEST_INTERVAL);
+                again = Some(again.map_or(next, |again| again.min(next)));
+            }
+        }
+        (due, again)
+    }
+
+    /// Whether pushed messages await an acknowledgement.
+    pub(crate) fn awaiting_acknowledgement(&self) -> bool {
+        self.cursors.lock().values().any(|c| c.asked.is_some() && c.sent > c.acked)
     }
 
     /// Records a position read from the store.

@@ -1,10 +1,14 @@
-//! The hub: which sessions are online, which users are in which group, and the fan-out of
-//! "queue has new data" hints to them.
+//! The hub: which sessions are online, which sessions are in which group, and the fan-out of
+//! group messages (pushed to caught-up sessions) and of "queue has new data" hints.
 //!
-//! The hub holds hints only: the database is the truth, and a session that misses a hint
-//! still gets everything at its next pull or login. So the hub never blocks and never
-//! buffers without limit: a session whose outbound queue is full is cut off (it resyncs by
-//! cursor when it reconnects).
+//! The hub holds hints and pushes only: the database is the truth, and a session that misses
+//! one still gets everything at its next pull or login. So the hub never blocks and never
+//! buffers without limit: a session whose outbound queue fills up is not pushed to (it pulls
+//! at its own pace), and one that does not even take notices is cut off (it resyncs by cursor
+//! when it reconnects).
+//!
+//! Each group keeps the list of its members' online sessions, maintained at login, logout,
+//! join and leave, so a message's fan-out walks one list: no lookup per member.
 //!
 //! Locking: one `parking_lot::RwLock` (no poisoning: a panic elsewhere cannot wedge the hub) around the maps, held for map work only, never across an
 //! `.await`. Fan-out takes the read lock; logins, logouts and membership changes the write
@@ -12,14 +16,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::RwLock;
 use qun_core::{GroupId, UserName};
 use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
 
-use super::session::Session;
-use crate::services::delivery::{Connection, Delivery};
+use super::session::{GroupPush, Session};
+use crate::services::delivery::{CommittedMessage, Connection, Delivery};
 
 type AppId = i64;
 
@@ -29,8 +34,8 @@ type AppId = i64;
 struct HubMaps {
     /// Online sessions per user.
     sessions: HashMap<AppId, HashMap<UserName, Vec<Arc<Session>>>>,
-    /// Online members per group (only users with at least one session appear).
-    group_members: HashMap<(AppId, GroupId), HashSet<UserName>>,
+    /// The online sessions of each group's members (only groups with one appear).
+    group_sessions: HashMap<(AppId, GroupId), Vec<Arc<Session>>>,
     /// The groups each online user is a member of (to clean up at logout).
     user_groups: HashMap<AppId, HashMap<UserName, HashSet<GroupId>>>,
 }
@@ -48,12 +53,24 @@ impl HubMaps {
         self.user_groups.entry(app_id).or_default().entry(user.clone()).or_default()
     }
 
-    /// Adds `user` to the online members of `groups` they were not in yet.
+    /// Adds `user`'s sessions to the groups of `groups` they were not in yet.
     fn join_groups(&mut self, app_id: AppId, user: &UserName, groups: &[GroupId]) {
         let joined = self.groups_of_mut(app_id, user);
         let fresh: Vec<GroupId> = groups.iter().copied().filter(|g| joined.insert(*g)).collect();
+        let sessions = self.sessions_of(app_id, user).cloned().unwrap_or_default();
         for group in fresh {
-            self.group_members.entry((app_id, group)).or_default().insert(user.clone());
+            self.group_sessions.entry((app_id, group)).or_default().extend(sessions.iter().cloned());
+        }
+    }
+
+    /// Takes `user`'s sessions (or only `session`) out of `group`'s list.
+    fn leave_group(&mut self, app_id: AppId, group: GroupId, user: &UserName, session: Option<u64>) {
+        let key = (app_id, group);
+        if let Some(sessions) = self.group_sessions.get_mut(&key) {
+            sessions.retain(|s| &s.user != user || session.is_some_and(|id| s.id != id));
+            if sessions.is_empty() {
+                self.group_sessions.remove(&key);
+            }
         }
     }
 }
@@ -82,6 +99,16 @@ impl Hub {
         let user_sessions = maps.sessions.entry(session.app_id).or_default().entry(session.user.clone()).or_default();
         let others = user_sessions.clone();
         user_sessions.push(session.clone());
+        // A further session of a user already online joins the groups the user is in.
+        let known: Vec<GroupId> = maps
+            .user_groups
+            .get(&session.app_id)
+            .and_then(|users| users.get(&session.user))
+            .map(|groups| groups.iter().copied().collect())
+            .unwrap_or_default();
+        for group in known {
+            maps.group_sessions.entry((session.app_id, group)).or_default().push(session.clone());
+        }
         maps.join_groups(session.app_id, &session.user, groups);
         others
     }
@@ -102,19 +129,18 @@ impl Hub {
         let Some(app_sessions) = maps.sessions.get_mut(&app_id) else { return };
         let Some(sessions) = app_sessions.get_mut(&session.user) else { return };
         sessions.retain(|s| s.id != session.id);
-        if !sessions.is_empty() {
-            return;
+        let last = sessions.is_empty();
+        if last {
+            app_sessions.remove(&session.user);
         }
-        app_sessions.remove(&session.user);
-        let groups = maps.user_groups.get_mut(&app_id).and_then(|users| users.remove(&session.user));
-        for group in groups.unwrap_or_default() {
-            let group_key = (session.app_id, group);
-            if let Some(members) = maps.group_members.get_mut(&group_key) {
-                members.remove(&session.user);
-                if members.is_empty() {
-                    maps.group_members.remove(&group_key);
-                }
-            }
+        let users = maps.user_groups.get_mut(&app_id);
+        let groups: Vec<GroupId> = match users {
+            Some(users) if last => users.remove(&session.user).map(|g| g.into_iter().collect()).unwrap_or_default(),
+            Some(users) => users.get(&session.user).map(|g| g.iter().copied().collect()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for group in groups {
+            maps.leave_group(app_id, group, &session.user, Some(session.id));
         }
     }
 
@@ -161,15 +187,23 @@ impl Delivery for Hub {
     /// session `except` (one that has the news already: its own send).
     fn group_updated(&self, app_id: AppId, group: GroupId, except: Option<u64>) {
         let maps = self.maps.read();
-        let Some(members) = maps.group_members.get(&(app_id, group)) else { return };
+        let Some(sessions) = maps.group_sessions.get(&(app_id, group)) else { return };
         let queue = QueueKey::Group(group);
-        for member in members {
-            if let Some(sessions) = maps.sessions_of(app_id, member) {
-                for session in sessions.iter().filter(|s| Some(s.id) != except) {
-                    session.notify(&queue);
-                }
-            }
+        for session in sessions.iter().filter(|s| Some(s.id) != except) {
+            session.notify(&queue);
         }
+    }
+
+    /// One shared frame per message for everyone (and one asking for an acknowledgement);
+    /// each session decides under its own lock whether it is caught up (see
+    /// [`Session::push_group`]).
+    fn group_messages(&self, app_id: AppId, group: GroupId, messages: &[CommittedMessage]) -> u64 {
+        let maps = self.maps.read();
+        let Some(sessions) = maps.group_sessions.get(&(app_id, group)) else { return 0 };
+        let Some(first) = sessions.first() else { return 0 };
+        let frames = GroupPush::new(&first.app_key, group, messages);
+        let now = Instant::now();
+        sessions.iter().map(|session| session.push_group(&frames, now)).sum()
     }
 
     /// Tells `user`'s sessions (but `except`) that `queue` has new data.
@@ -199,9 +233,7 @@ impl Delivery for Hub {
             if let Some(groups) = maps.user_groups.get_mut(&app_id).and_then(|users| users.get_mut(user)) {
                 groups.remove(&group);
             }
-            if let Some(members) = maps.group_members.get_mut(&(app_id, group)) {
-                members.remove(user);
-            }
+            maps.leave_group(app_id, group, user, None);
         }
     }
 
@@ -216,9 +248,9 @@ impl Delivery for Hub {
     /// The group is gone: forget it.
     fn group_dissolved(&self, app_id: AppId, group: GroupId) {
         let mut maps = self.maps.write();
-        if let Some(members) = maps.group_members.remove(&(app_id, group)) {
-            for user in members {
-                if let Some(groups) = maps.user_groups.get_mut(&app_id).and_then(|users| users.get_mut(&user)) {
+        if let Some(sessions) = maps.group_sessions.remove(&(app_id, group)) {
+            for session in sessions {
+                if let Some(groups) = maps.user_groups.get_mut(&app_id).and_then(|users| users.get_mut(&session.user)) {
                     groups.remove(&group);
                 }
             }

@@ -36,6 +36,9 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(95);
 /// How long a kicked connection stays open after its kick frame (see `connection`).
 const KICK_CLOSE_DELAY: Duration = Duration::from_secs(1);
+/// How long a session waits, when the server stops, for the acknowledgement of group messages
+/// it was pushed (well inside the shutdown grace).
+const ACK_WAIT_AT_STOP: Duration = Duration::from_secs(1);
 /// How long a closing connection may take to flush its last frames.
 const FLUSH_AT_CLOSE: Duration = Duration::from_secs(5);
 /// Frames the writer sends before one flush (one write syscall for a burst).
@@ -91,16 +94,44 @@ async fn connection(socket: WebSocket, state: AppState) {
     let writer = state.lifecycle.spawn(write_frames(sink, outbound));
     let mut save_cursors = tokio::time::interval(cursors::FLUSH_INTERVAL);
     save_cursors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Pushed group messages not asked about yet are asked about once quiet (or an interval on).
+    let ask_acks = tokio::time::sleep(cursors::ACK_QUIET);
+    tokio::pin!(ask_acks);
+    let mut asking = false;
+    // When the server stops, sessions that were pushed messages ask for their acknowledgement
+    // and wait for it a moment before closing, so a planned restart sends nothing again.
+    let mut stop_after_acks: Option<tokio::time::Instant> = None;
 
     loop {
         tokio::select! {
             _ = save_cursors.tick() => login::save_cursors(&state, &session).await,
+            () = session.ask_later(), if !asking => {
+                asking = true;
+                ask_acks.as_mut().reset(tokio::time::Instant::now() + cursors::ACK_QUIET);
+            }
+            () = &mut ask_acks, if asking => {
+                let again = session.ask_for_acknowledgements(std::time::Instant::now(), false);
+                asking = again.is_some();
+                if let Some(again) = again {
+                    ask_acks.as_mut().reset(again.into());
+                }
+            }
+            () = tokio::time::sleep_until(stop_after_acks.unwrap_or_else(tokio::time::Instant::now)), if stop_after_acks.is_some() => {
+                session.close(CloseReason::Shutdown);
+                break;
+            }
             frame = tokio::time::timeout(IDLE_TIMEOUT, next_binary(&mut stream)) => {
                 let Ok(Some(frame)) = frame else { break };
                 match msync::decode_msync(frame) {
                     Ok(frame) => match frame.known_command() {
                         Some(Command::Logout) => break,
-                        Some(command) => uplink::handle(&state, &session, command, &frame).await,
+                        Some(command) => {
+                            uplink::handle(&state, &session, command, &frame).await;
+                            if stop_after_acks.is_some() && !session.cursors.awaiting_acknowledgement() {
+                                session.close(CloseReason::Shutdown);
+                                break;
+                            }
+                        }
                         None => {
                             tracing::debug!(session = session.id, "unknown msync command");
                         }
@@ -115,9 +146,13 @@ async fn connection(socket: WebSocket, state: AppState) {
             _ = session.closed() => break,
             // The server is stopping: save, say goodbye with a close frame (the writer sends
             // one after the queued frames), and go.
-            () = state.lifecycle.stopping() => {
-                session.close(CloseReason::Shutdown);
-                break;
+            () = state.lifecycle.stopping(), if stop_after_acks.is_none() => {
+                session.ask_for_acknowledgements(std::time::Instant::now(), true);
+                if !session.cursors.awaiting_acknowledgement() {
+                    session.close(CloseReason::Shutdown);
+                    break;
+                }
+                stop_after_acks = Some(tokio::time::Instant::now() + ACK_WAIT_AT_STOP);
             }
         }
     }

@@ -51,7 +51,7 @@ pub(crate) fn queue_of(jid: &Jid, user: &UserName) -> Option<QueueKey> {
 
 /// Where a device starts reading a queue: after its cursor, but never before the user's
 /// floor (join point) nor before the newest `limit` entries.
-fn start_seq(cursor: Option<i64>, floor: i64, last_seq: i64, limit: i64) -> i64 {
+pub(crate) fn start_seq(cursor: Option<i64>, floor: i64, last_seq: i64, limit: i64) -> i64 {
     let newest_window = (last_seq - limit).max(0);
     cursor.unwrap_or(newest_window).max(floor).max(newest_window)
 }

@@ -2,25 +2,30 @@
 //! bounded outbound queue of finished frames.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use qun_core::UserName;
+use qun_core::{GroupId, UserName};
+use qun_proto::msync::{self, EncodedMeta, Jid};
 use qun_store::QueueKey;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use qun_core::GroupId;
-
 use super::cursors::CursorBook;
-use super::queues::queue_jid;
-use crate::services::delivery::{Connection, Origin, SessionId};
+use super::queues::{GROUP_OFFLINE_LIMIT, queue_jid, start_seq};
+use crate::services::delivery::{CommittedMessage, Connection, Origin, SessionId};
 
 /// Frames a session may have waiting to be written before it counts as a slow consumer and is
 /// disconnected. Notices are coalesced (one per queue until the client pulls), so only a
 /// client that stops reading fills this.
 pub(crate) const OUTBOUND_QUEUE_FRAMES: usize = 1024;
+/// Group messages are pushed only while at least this many frames of the outbound queue are
+/// free; a session behind that is told to pull instead (at its own pace), and is cut off only
+/// if it does not even take its notices.
+const PUSH_HEADROOM: usize = OUTBOUND_QUEUE_FRAMES / 2;
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -31,6 +36,47 @@ pub(crate) struct GroupView {
     pub(crate) floor: i64,
     /// The member blocked the group's messages for themself.
     pub(crate) shielded: bool,
+}
+
+/// The messages of one commit to a group, as every session of the group gets them pushed: one
+/// frame per message shared by all (`isLast: true`, which the SDK does not answer), and the
+/// same with `isLast: false` and `nextKey` (which the SDK answers with a pull acknowledging
+/// it), built once for those who are asked for an acknowledgement.
+pub(crate) struct GroupPush<'a> {
+    group: GroupId,
+    queue: QueueKey,
+    jid: Jid,
+    messages: &'a [CommittedMessage],
+    frames: Vec<Bytes>,
+    asking: Vec<OnceLock<Bytes>>,
+}
+
+impl<'a> GroupPush<'a> {
+    pub(crate) fn new(app_key: &str, group: GroupId, messages: &'a [CommittedMessage]) -> GroupPush<'a> {
+        let queue = QueueKey::Group(group);
+        let jid = queue_jid(app_key, &queue);
+        let now = crate::ids::now_ms();
+        let frames = messages
+            .iter()
+            .map(|message| msync::push_batch(jid.clone(), &[EncodedMeta::from_serialized(message.meta.clone())], now))
+            .collect();
+        let asking = messages.iter().map(|_| OnceLock::new()).collect();
+        GroupPush { group, queue, jid, messages, frames, asking }
+    }
+
+    /// The frame of message `index`, asking for an acknowledgement or not.
+    fn frame(&self, index: usize, ask: bool) -> Bytes {
+        if !ask {
+            return self.frames[index].clone();
+        }
+        let message = &self.messages[index];
+        self.asking[index]
+            .get_or_init(|| {
+                let meta = EncodedMeta::from_serialized(message.meta.clone());
+                msync::pull_batch(self.jid.clone(), &[meta], Some(message.seq as u64), false, crate::ids::now_ms())
+            })
+            .clone()
+    }
 }
 
 /// Why a session was closed by the server.
@@ -82,6 +128,8 @@ pub struct Session {
     /// Ids of messages this connection sent itself: it has them already (the ack carried the
     /// id), so its pulls skip them while its user's other devices receive them.
     sent_ids: Mutex<std::collections::VecDeque<u64>>,
+    /// Woken when group pushes start a tail to ask an acknowledgement for later.
+    ask_later: tokio::sync::Notify,
 }
 
 /// The notice state of a session.
@@ -124,6 +172,7 @@ impl Session {
             sent_ids: Mutex::new(std::collections::VecDeque::new()),
             cursors: CursorBook::default(),
             group_views: Mutex::new(std::collections::HashMap::new()),
+            ask_later: tokio::sync::Notify::new(),
         };
         (session, receiver)
     }
@@ -154,7 +203,10 @@ impl Session {
     /// ignores a notice for a queue it is pulling, so a notice that overtook a "drained"
     /// answer (read before the new data was committed) would leave the data undelivered.
     pub fn notify(&self, queue: &QueueKey) {
-        let mut notices = self.notices.lock();
+        self.notify_locked(&mut self.notices.lock(), queue);
+    }
+
+    fn notify_locked(&self, notices: &mut Notices, queue: &QueueKey) {
         if !notices.notified.insert(queue.clone()) {
             return;
         }
@@ -163,6 +215,75 @@ impl Session {
         } else {
             self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
         }
+    }
+
+    /// New messages of a group: pushed if this session has read everything before them and is
+    /// neither pulling the group nor told to (so nothing is sent twice and nothing overtakes
+    /// what it is being sent), else a notice. Its own messages and, if it shielded the group,
+    /// everyone's are passed over. Returns how many messages were pushed.
+    ///
+    /// The check and the push happen under the notice lock, which a pull takes before it
+    /// reads: a pull that starts after a push reads after it, and a push that finds a pull
+    /// under way becomes a notice after its answer.
+    pub(crate) fn push_group(&self, push: &GroupPush<'_>, now: Instant) -> u64 {
+        let mut notices = self.notices.lock();
+        let queue = &push.queue;
+        let caught_up = notices.pulling.as_ref() != Some(queue) && !notices.notified.contains(queue);
+        let (Some(view), Some(mut position)) = (self.group_view(push.group), self.cursors.read_from(queue)) else {
+            self.notify_locked(&mut notices, queue);
+            return 0;
+        };
+        if !caught_up {
+            self.notify_locked(&mut notices, queue);
+            return 0;
+        }
+        let mut pushed = 0;
+        for (index, message) in push.messages.iter().enumerate() {
+            if start_seq(position, view.floor, message.seq - 1, GROUP_OFFLINE_LIMIT) != message.seq - 1 {
+                self.notify_locked(&mut notices, queue);
+                break;
+            }
+            if Some(self.id) == message.origin || view.shielded {
+                self.cursors.pass(queue, message.seq);
+            } else {
+                if self.outbound.capacity() < PUSH_HEADROOM {
+                    self.notify_locked(&mut notices, queue);
+                    break;
+                }
+                let asks = self.cursors.pushed(queue, message.seq, now);
+                if asks.new_tail {
+                    self.ask_later.notify_one();
+                }
+                if !self.send(push.frame(index, asks.ask)) {
+                    break;
+                }
+                pushed += 1;
+            }
+            position = Some(message.seq);
+        }
+        pushed
+    }
+
+    /// Asks the client to acknowledge the group messages pushed to it that are due an ask (see
+    /// [`CursorBook::asks_due`]; all of them when `all`: the connection is closing): an empty
+    /// batch with `isLast: false` and the last pushed sequence as `nextKey`, which the SDK
+    /// answers with a pull acknowledging it. Returns when to call again for pushes not due yet.
+    pub(crate) fn ask_for_acknowledgements(&self, now: Instant, all: bool) -> Option<Instant> {
+        let notices = self.notices.lock();
+        let (due, again) = self.cursors.asks_due(now, all);
+        for (queue, seq) in due {
+            if notices.pulling.as_ref() != Some(&queue) {
+                let jid = queue_jid(&self.app_key, &queue);
+                self.send(msync::pull_batch(jid, &[], Some(seq as u64), false, crate::ids::now_ms()));
+            }
+        }
+        again
+    }
+
+    /// Completes when pushes started a tail that must be asked about later (see
+    /// [`Session::ask_for_acknowledgements`]).
+    pub(crate) fn ask_later(&self) -> tokio::sync::futures::Notified<'_> {
+        self.ask_later.notified()
     }
 
     /// The client is pulling `queue`: a new message after this point deserves a new notice.
@@ -310,5 +431,124 @@ mod tests {
         session.pulling(&group);
         session.answer_pull(&group, Bytes::from_static(b"drained"));
         assert_eq!(frames(&mut outbound), [Bytes::from_static(b"drained")]);
+    }
+
+    fn committed(seq: i64, origin: Option<SessionId>) -> CommittedMessage {
+        use qun_proto::msync::Message;
+        let meta = qun_proto::msync::Meta { id: Some(seq as u64 * 100), ..Default::default() };
+        CommittedMessage { seq, id: seq as u64 * 100, meta: Bytes::from(meta.encode_to_vec()), origin }
+    }
+
+    /// What a frame is: a notice, or a pushed batch (its `isLast` and `nextKey`).
+    fn kind(frame: &Bytes) -> String {
+        let msync = qun_proto::msync::decode_msync(frame.clone()).unwrap();
+        match msync.known_command() {
+            Some(qun_proto::msync::Command::Notice) => "notice".to_owned(),
+            _ => {
+                let dl: qun_proto::msync::CommSyncDl = msync.decode_payload().unwrap();
+                format!("push{} last={:?} key={:?}", dl.metas.len(), dl.is_last, dl.next_key)
+            }
+        }
+    }
+
+    fn kinds(receiver: &mut mpsc::Receiver<Bytes>) -> Vec<String> {
+        frames(receiver).iter().map(kind).collect()
+    }
+
+    #[test]
+    fn caught_up_sessions_are_pushed_the_others_told_to_pull() {
+        let (session, mut outbound) = session();
+        let group = GroupId(9);
+        let queue = QueueKey::Group(group);
+        let now = Instant::now();
+        // Nothing known of the group yet: a notice.
+        let messages = [committed(5, None)];
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(kinds(&mut outbound), ["notice"]);
+        // Read up to 4: 5 is pushed, asking for an acknowledgement (the first in a while).
+        session.pulling(&queue);
+        session.answer_pull(&queue, Bytes::from_static(b"answer"));
+        frames(&mut outbound);
+        session.remember_group_view(group, GroupView { floor: 0, shielded: false });
+        session.cursors.acknowledge(&queue, 4);
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
+        assert_eq!(session.cursors.read_from(&queue), Some(Some(5)));
+        // 6 and its own 7 right after: 6 pushed without asking, 7 passed over.
+        let messages = [committed(6, None), committed(7, Some(session.id))];
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None"]);
+        assert_eq!(session.cursors.read_from(&queue), Some(Some(7)));
+        // A gap (8 went elsewhere): 9 is not pushed, the session pulls.
+        let messages = [committed(9, None)];
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(kinds(&mut outbound), ["notice"]);
+        // While it pulls, nothing is pushed; the notice follows the answer.
+        session.pulling(&queue);
+        session.cursors.sent_through(&queue, 9);
+        let messages = [committed(10, None)];
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert!(frames(&mut outbound).is_empty());
+        session.answer_pull(&queue, Bytes::from_static(b"answer"));
+        assert_eq!(
+            frames(&mut outbound),
+            [Bytes::from_static(b"answer"), qun_proto::msync::notice(queue_jid(&session.app_key, &queue))]
+        );
+    }
+
+    #[test]
+    fn shielded_groups_are_passed_over_and_full_queues_pull() {
+        let (session, mut outbound) = session();
+        let group = GroupId(9);
+        let queue = QueueKey::Group(group);
+        let now = Instant::now();
+        session.remember_group_view(group, GroupView { floor: 0, shielded: true });
+        session.cursors.load([(queue.clone(), Some(4))]);
+        let messages = [committed(5, None), committed(6, None)];
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert!(frames(&mut outbound).is_empty());
+        // Nothing was outstanding: passed over means acknowledged.
+        assert_eq!(session.cursors.position(&queue), Some(Some(6)));
+
+        session.remember_group_view(group, GroupView { floor: 0, shielded: false });
+        for _ in 0..(OUTBOUND_QUEUE_FRAMES - PUSH_HEADROOM + 1) {
+            session.send(Bytes::from_static(b"backlog"));
+        }
+        let messages = [committed(7, None)];
+        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        let last = frames(&mut outbound).pop().unwrap();
+        assert_eq!(kind(&last), "notice");
+        assert_eq!(session.close_reason(), None, "a slow session pulls, it is not cut off");
+    }
+
+    #[test]
+    fn pushes_are_asked_about_when_quiet_or_at_the_interval() {
+        use super::super::cursors::{ACK_QUIET, ACK_REQUEST_INTERVAL};
+        let (session, mut outbound) = session();
+        let group = GroupId(9);
+        let queue = QueueKey::Group(group);
+        let start = Instant::now();
+        session.remember_group_view(group, GroupView { floor: 0, shielded: false });
+        session.cursors.load([(queue.clone(), Some(0))]);
+        for seq in 1..=3 {
+            session.push_group(&GroupPush::new("o#a", group, &[committed(seq, None)]), start);
+        }
+        frames(&mut outbound);
+        // 1 asked; 2 and 3 are a tail, not due while pushes keep coming.
+        let busy = start + ACK_QUIET / 2;
+        session.push_group(&GroupPush::new("o#a", group, &[committed(4, None)]), busy);
+        assert!(session.ask_for_acknowledgements(busy, false).is_some());
+        assert!(frames(&mut outbound).len() == 1, "only the push of 4");
+        // Quiet: asked up to 4.
+        let quiet = busy + ACK_QUIET;
+        assert_eq!(session.ask_for_acknowledgements(quiet, false), None);
+        assert_eq!(kinds(&mut outbound), ["push0 last=Some(false) key=Some(4)"]);
+        assert!(session.cursors.awaiting_acknowledgement());
+        session.cursors.acknowledge(&queue, 4);
+        assert!(!session.cursors.awaiting_acknowledgement());
+        // Under steady traffic one push per interval carries the ask.
+        let later = quiet + ACK_REQUEST_INTERVAL;
+        session.push_group(&GroupPush::new("o#a", group, &[committed(5, None)]), later);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
     }
 }

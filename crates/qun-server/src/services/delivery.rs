@@ -39,12 +39,28 @@ pub trait Origin: Connection {
     fn caught_up_with_own(&self, queue: &QueueKey, seq: i64) -> bool;
 }
 
+/// A message just committed to a group's timeline, as the fan-out needs it.
+#[derive(Debug, Clone)]
+pub struct CommittedMessage {
+    pub seq: i64,
+    pub id: u64,
+    /// The serialized msync `Meta`, as stored.
+    pub meta: Bytes,
+    /// The connection that sent it (it has the message already); none for REST sends.
+    pub origin: Option<SessionId>,
+}
+
 /// See the module docs.
 pub trait Delivery: Send + Sync {
     /// The connections `user` has right now (the chat room runtime pushes to them).
     fn connections_of(&self, app_id: i64, user: &UserName) -> Vec<Arc<dyn Connection>>;
     /// The group's timeline has new entries: tell every online member's sessions but `except`.
     fn group_updated(&self, app_id: i64, group: GroupId, except: Option<SessionId>);
+    /// Messages were committed to `group`'s timeline: `messages` in sequence order, called in
+    /// commit order by the one message writer, before their senders hear of them. Sessions
+    /// that had read everything before a message get it pushed; the others are told to pull.
+    /// Returns how many deliveries were pushed.
+    fn group_messages(&self, app_id: i64, group: GroupId, messages: &[CommittedMessage]) -> u64;
     /// One of `user`'s queues has new items: tell their sessions but `except`.
     fn queue_updated(&self, app_id: i64, user: &UserName, queue: &QueueKey, except: Option<SessionId>);
     /// Users joined or left a group: who hears of its timeline changes.

@@ -2,7 +2,12 @@
 //!
 //! Check who may send (the rules, on every message), build the downlink `Meta` once, store it
 //! once per conversation through the [`MessageWriter`] (which commits many sends in one
-//! transaction), acknowledge only after the commit, then hint the recipients' sessions.
+//! transaction), acknowledge only after the commit. Group messages are fanned out by the writer
+//! itself, in commit order, before their senders hear of them (`Delivery::group_messages`:
+//! pushed to members who have read everything before them); a 1:1 message hints its two users'
+//! sessions once the sender has its ack.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use qun_core::rules::GroupAction;
@@ -17,11 +22,11 @@ use crate::lifecycle::Lifecycle;
 use crate::services::Caller;
 use crate::services::Services;
 use crate::services::contacts;
-use crate::services::delivery::{Origin, SessionId};
+use crate::services::delivery::{CommittedMessage, Delivery, Origin, SessionId};
 use crate::services::groups::{group_not_found, load_scene, parse_group_id};
 use crate::services::recall;
 use crate::services::receipts;
-use crate::services::recent::RecentEntry;
+use crate::services::recent::{RecentEntry, RecentTimelines};
 use crate::services::store_error;
 use crate::services::user_not_found;
 use crate::telemetry::{Kind, Metrics};
@@ -179,32 +184,33 @@ pub async fn send(
         ext,
         ..Default::default()
     };
-    let meta_bytes = Bytes::from(meta.encode_to_vec());
-    let stored = state
-        .writer
-        .append(
-            app_id,
-            NewMessage {
-                id,
-                conversation: conversation.clone(),
-                sender: sender_name.clone(),
-                client_id,
-                payload: meta_bytes.to_vec(),
-                created_ms: timestamp_ms as i64,
-            },
-        )
-        .await;
+    let message = NewMessage {
+        id,
+        conversation: conversation.clone(),
+        sender: sender_name.clone(),
+        client_id,
+        payload: meta.encode_to_vec(),
+        created_ms: timestamp_ms as i64,
+    };
+    let stored = state.writer.append(app_id, message, origin.map(|origin| origin.session_id())).await;
     match stored {
         Ok(AppendOutcome::Stored { seq }) => {
             let kind = if matches!(conversation, Conversation::Group(_)) { Kind::Group } else { Kind::Chat };
             state.metrics.messages_accepted.of(kind).inc();
-            if let Conversation::Group(group) = &conversation {
-                let entry = RecentEntry { seq, id, except: None, is_message: true, meta: meta_bytes };
-                state.recent.insert(app_id, *group, entry);
+            match &conversation {
+                // The writer has fanned it out (and moved a caught-up sender past it); the
+                // sending connection's own pulls leave it out from now on.
+                Conversation::Group(_) => {
+                    if let Some(origin) = origin {
+                        origin.sent(id);
+                    }
+                }
+                Conversation::Chat { .. } => {
+                    let quiet_session =
+                        origin.and_then(|origin| caught_up_with_own_send(origin, &sender_name, &conversation, seq, id));
+                    notify(state, app_id, &conversation, &sender_name, quiet_session);
+                }
             }
-            let quiet_session =
-                origin.and_then(|origin| caught_up_with_own_send(origin, &sender_name, &conversation, seq, id));
-            notify(state, app_id, &conversation, &sender_name, quiet_session);
             Ok(Sent { id, timestamp_ms })
         }
         // A resend of a message we have: the same id again, and nobody is told twice.
@@ -255,37 +261,53 @@ pub(super) fn notify(
 
 /// Commits messages in batches: every send waiting when a commit starts goes into the next
 /// transaction, so throughput does not depend on one commit per message.
+///
+/// After each commit, and before any sender is answered, the writer hands the group messages
+/// it stored to the recent timelines and to [`Delivery::group_messages`], in sequence order:
+/// one task sees every commit in order, so pushes to caught-up members never race each other.
 #[derive(Debug, Clone)]
 pub struct MessageWriter {
     requests: mpsc::Sender<WriteRequest>,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug)]
 struct WriteRequest {
     app_id: i64,
     message: NewMessage,
+    /// The connection that sent it.
+    origin: Option<SessionId>,
     reply: oneshot::Sender<StoreResult<AppendOutcome>>,
+}
+
+/// What the writer needs besides the store: where committed group messages go.
+pub struct Fanout {
+    pub recent: Arc<RecentTimelines>,
+    pub delivery: Arc<dyn Delivery>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl MessageWriter {
     /// Starts the writer task on `store`. When the server stops it takes no more sends and
     /// commits those already queued, then ends.
-    pub fn start(
-        store: std::sync::Arc<dyn qun_store::Store>,
-        lifecycle: &Lifecycle,
-        metrics: std::sync::Arc<Metrics>,
-    ) -> MessageWriter {
+    pub fn start(store: Arc<dyn qun_store::Store>, lifecycle: &Lifecycle, fanout: Fanout) -> MessageWriter {
         let (requests, receiver) = mpsc::channel(WRITER_QUEUE);
-        lifecycle.spawn(write_loop(store, receiver, lifecycle.clone(), metrics.clone()));
+        let metrics = fanout.metrics.clone();
+        lifecycle.spawn(write_loop(store, receiver, lifecycle.clone(), fanout));
         MessageWriter { requests, metrics }
     }
 
-    /// Stores one message; resolves after its transaction committed.
-    pub async fn append(&self, app_id: i64, message: NewMessage) -> StoreResult<AppendOutcome> {
+    /// Stores one message sent over the connection `origin` (none for REST); resolves after
+    /// its transaction committed and, for a group message, after its fan-out.
+    pub async fn append(
+        &self,
+        app_id: i64,
+        message: NewMessage,
+        origin: Option<SessionId>,
+    ) -> StoreResult<AppendOutcome> {
         let (reply, outcome) = oneshot::channel();
         self.metrics.writer_queue.inc();
-        let queued = self.requests.send(WriteRequest { app_id, message, reply }).await;
+        let queued = self.requests.send(WriteRequest { app_id, message, origin, reply }).await;
         if queued.is_err() {
             self.metrics.writer_queue.dec();
         }
@@ -295,11 +317,12 @@ impl MessageWriter {
 }
 
 async fn write_loop(
-    store: std::sync::Arc<dyn qun_store::Store>,
+    store: Arc<dyn qun_store::Store>,
     mut receiver: mpsc::Receiver<WriteRequest>,
     lifecycle: Lifecycle,
-    metrics: std::sync::Arc<Metrics>,
+    fanout: Fanout,
 ) {
+    let metrics = &fanout.metrics;
     let mut batch: Vec<WriteRequest> = Vec::with_capacity(WRITER_BATCH);
     loop {
         let received = tokio::select! {
@@ -319,12 +342,15 @@ async fn write_loop(
         while !batch.is_empty() {
             let app_id = batch[0].app_id;
             let split = batch.iter().position(|r| r.app_id != app_id).unwrap_or(batch.len());
-            let (replies, messages): (Vec<_>, Vec<_>) = batch.drain(..split).map(|r| (r.reply, r.message)).unzip();
+            let (replies, messages): (Vec<_>, Vec<_>) =
+                batch.drain(..split).map(|r| (r.reply, (r.message, r.origin))).unzip();
+            let (mut messages, origins): (Vec<NewMessage>, Vec<Option<SessionId>>) = messages.into_iter().unzip();
             let started = std::time::Instant::now();
             let appended = store.append_messages(app_id, &messages).await;
             metrics.store_commit_latency.observe(started.elapsed().as_secs_f64());
             match appended {
                 Ok(outcomes) => {
+                    fan_out(&fanout, app_id, &mut messages, &origins, &outcomes);
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(outcome);
                     }
@@ -337,5 +363,35 @@ async fn write_loop(
                 }
             }
         }
+    }
+}
+
+/// The group messages of one commit go to the recent timelines and to their groups' online
+/// members, group by group, in sequence order (the store numbers a batch in order).
+fn fan_out(
+    fanout: &Fanout,
+    app_id: i64,
+    messages: &mut [NewMessage],
+    origins: &[Option<SessionId>],
+    outcomes: &[StoreResult<AppendOutcome>],
+) {
+    let mut by_group: Vec<(GroupId, CommittedMessage)> = Vec::new();
+    for ((message, origin), outcome) in messages.iter_mut().zip(origins).zip(outcomes) {
+        let (Conversation::Group(group), Ok(AppendOutcome::Stored { seq })) = (&message.conversation, outcome) else {
+            continue;
+        };
+        let meta = Bytes::from(std::mem::take(&mut message.payload));
+        let entry = RecentEntry { seq: *seq, id: message.id, except: None, is_message: true, meta: meta.clone() };
+        fanout.recent.insert(app_id, *group, entry);
+        by_group.push((*group, CommittedMessage { seq: *seq, id: message.id, meta, origin: *origin }));
+    }
+    by_group.sort_by_key(|(group, message)| (*group, message.seq));
+    for run in by_group.chunk_by(|(a, _), (b, _)| a == b) {
+        let group = run[0].0;
+        let committed: Vec<CommittedMessage> = run.iter().map(|(_, message)| message.clone()).collect();
+        let pushed = fanout.delivery.group_messages(app_id, group, &committed);
+        fanout.metrics.group_pushes.inc_by(pushed);
+        let newest = committed.last().map(|message| message.id);
+        fanout.metrics.delivered(Kind::Group, pushed, newest.filter(|_| pushed > 0));
     }
 }
