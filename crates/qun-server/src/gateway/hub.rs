@@ -263,3 +263,62 @@ impl Delivery for Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(user: &str, device: &str) -> Arc<Session> {
+        let app = qun_store::AppRecord {
+            id: 1,
+            uuid: "u".to_owned(),
+            org: "o".to_owned(),
+            name: "a".to_owned(),
+            client_id: "c".to_owned(),
+            client_secret_hash: Vec::new(),
+            settings: Default::default(),
+            created_ms: 0,
+        };
+        let (session, _outbound) = Session::new(app, UserName::parse(user).unwrap(), device.to_owned(), "r".to_owned());
+        Arc::new(session)
+    }
+
+    fn listed(hub: &Hub, group: GroupId) -> Vec<u64> {
+        let maps = hub.maps.read();
+        let mut ids: Vec<u64> = maps.group_sessions.get(&(1, group)).into_iter().flatten().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn each_group_lists_its_members_online_sessions() {
+        let hub = Hub::default();
+        let (g1, g2) = (GroupId(1), GroupId(2));
+        let ann = UserName::parse("ann").unwrap();
+        let ann_phone = session("ann", "phone");
+        hub.register(ann_phone.clone(), &[]);
+        hub.add_memberships(1, &ann, &[g1]);
+        assert_eq!(listed(&hub, g1), [ann_phone.id]);
+        // A second device of a user already online joins the user's groups at once.
+        let ann_tablet = session("ann", "tablet");
+        hub.register(ann_tablet.clone(), &[]);
+        hub.add_memberships(1, &ann, &[g1]);
+        assert_eq!(listed(&hub, g1), [ann_phone.id, ann_tablet.id]);
+        // Joining brings every session of the user; leaving takes them all out.
+        let bob = session("bob", "phone");
+        hub.register(bob.clone(), &[]);
+        hub.membership_changed(1, g2, &[ann.clone(), bob.user.clone()], &[]);
+        assert_eq!(listed(&hub, g2), [ann_phone.id, ann_tablet.id, bob.id]);
+        hub.membership_changed(1, g2, &[], &[ann.clone()]);
+        assert_eq!(listed(&hub, g2), [bob.id]);
+        assert!(!hub.is_member(1, &ann, g2) && hub.is_member(1, &ann, g1));
+        // A logout takes that session out; the last one takes the user out.
+        hub.unregister(&ann_phone);
+        assert_eq!(listed(&hub, g1), [ann_tablet.id]);
+        assert!(hub.is_member(1, &ann, g1));
+        hub.unregister(&ann_tablet);
+        assert!(listed(&hub, g1).is_empty() && !hub.is_member(1, &ann, g1));
+        hub.group_dissolved(1, g2);
+        assert!(listed(&hub, g2).is_empty() && !hub.is_member(1, &bob.user, g2));
+    }
+}
