@@ -309,7 +309,7 @@ mod tests {
         hub.register(bob.clone(), &[]);
         hub.membership_changed(1, g2, &[ann.clone(), bob.user.clone()], &[]);
         assert_eq!(listed(&hub, g2), [ann_phone.id, ann_tablet.id, bob.id]);
-        hub.membership_changed(1, g2, &[], &[ann.clone()]);
+        hub.membership_changed(1, g2, &[], std::slice::from_ref(&ann));
         assert_eq!(listed(&hub, g2), [bob.id]);
         assert!(!hub.is_member(1, &ann, g2) && hub.is_member(1, &ann, g1));
         // A logout takes that session out; the last one takes the user out.
