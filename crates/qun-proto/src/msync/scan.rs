@@ -121,27 +121,28 @@ pub fn scan_sync(payload: &[u8]) -> Option<SyncBatch<'_>> {
 /// The serialized `queue` JID of a `CommNotice` payload; `None` if it names none or is
 /// malformed.
 pub fn scan_notice(payload: &[u8]) -> Option<&[u8]> {
-    let mut queue = None;
-    let mut fields = Fields(payload);
-    while let Some(field) = fields.next_field()? {
-        if let (NOTICE_QUEUE, Value::Bytes(bytes)) = (field.number, field.value) {
-            queue = Some(bytes);
-        }
-    }
-    queue
+    bytes_field(payload, NOTICE_QUEUE)
 }
 
 /// The `name` of a serialized JID (a user, group or room id), as its UTF-8 bytes; `None`
 /// without one or when malformed. Queues are told apart by name, as the SDK does.
 pub fn scan_jid_name(jid: &[u8]) -> Option<&[u8]> {
-    let mut name = None;
-    let mut fields = Fields(jid);
+    bytes_field(jid, JID_NAME)
+}
+
+/// The last value of the length-delimited field `number` of a message (protobuf's rule for a
+/// repeated singular field); `None` without one or when the message is malformed.
+fn bytes_field(message: &[u8], number: u64) -> Option<&[u8]> {
+    let mut found = None;
+    let mut fields = Fields(message);
     while let Some(field) = fields.next_field()? {
-        if let (JID_NAME, Value::Bytes(bytes)) = (field.number, field.value) {
-            name = Some(bytes);
+        if field.number == number
+            && let Value::Bytes(bytes) = field.value
+        {
+            found = Some(bytes);
         }
     }
-    name
+    found
 }
 
 /// A meta's `ns` (proto2 default: the first value, STATISTIC = 0); `None` if malformed up to
