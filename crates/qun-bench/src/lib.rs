@@ -3,6 +3,8 @@
 
 pub mod calibrate;
 pub mod fleet;
+pub mod group_counter;
+pub mod lean;
 pub mod protocol;
 pub mod report;
 pub mod room_counter;

@@ -7,6 +7,14 @@
 //!
 //! Performance is reported, never asserted: only `smoke` fails, and only on losses,
 //! duplicates, reorders or sends unaccounted for. BENCHMARKS.md has the method.
+//!
+//! Receivers come in two kinds. Full receivers (qun-client) decode every message and check
+//! each sender's sequence (duplicates, order) and, in the sample, latency. Lean receivers
+//! count messages in place without decoding them, so that one generator core can show a
+//! million deliveries a second: `room_counter` members in S4, `group_counter` members in S3
+//! (which pull and acknowledge exactly as the official SDK does). S3 keeps `--full-receivers`
+//! full ones (200 by default, plus the senders) and makes the other members lean; every
+//! member's total is checked against what the server accepted.
 
 use std::net::SocketAddr;
 

@@ -32,11 +32,12 @@ pub struct ConnectionSpec {
     pub inbox: String,
     /// Whether this receiver records latencies (the 2-5 % sample).
     pub sample: bool,
-    /// Whether this receiver only counts the messages pushed to it, without decoding them: a
-    /// chat room member of `room_counter` (room inboxes only). Its total is checked, not each
-    /// sender's sequence, so duplicates and reorders show only at the full receivers. For rooms
-    /// too large for one generator core to decode every delivery (S4); sampled receivers and
-    /// senders are always full clients.
+    /// Whether this receiver only counts the messages delivered to it, without decoding them:
+    /// a chat room member of `room_counter` or a group member of `group_counter` (room and
+    /// group inboxes only). Its total is checked, not each sender's sequence, so duplicates
+    /// and reorders show only at the full receivers (and a duplicate as *extra* in the total).
+    /// For venues too large for one generator core to decode every delivery (S3, S4); sampled
+    /// receivers and senders are always full clients.
     #[serde(default)]
     pub count_only: bool,
 }

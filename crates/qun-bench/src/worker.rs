@@ -25,12 +25,13 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::lean::Counts;
 use crate::protocol::{
     Command, ConnectionSpec, Destination, Event, Expectation, HistogramData, HttpLoad, InboxTotal, SendPlan,
     SenderReport, Transport, Verification, micros_histogram, record_micros,
 };
-use crate::room_counter;
 use crate::stamp::{SequenceCheck, Stamp, now_unix_us};
+use crate::{group_counter, room_counter};
 
 /// Messages a raw (calibration) connection may have queued for writing.
 const RAW_SEND_QUEUE: usize = 1024;
@@ -77,7 +78,7 @@ struct Live {
 }
 
 impl Live {
-    /// Messages a counting room member counted since the step began (0 for the others).
+    /// Messages a counting member counted since the step began (0 for the others).
     fn counted(&self) -> u64 {
         match &self.sender {
             Sender::Counter(counts, _) => counts.messages.load(Ordering::Relaxed).saturating_sub(self.counted_before),
@@ -91,12 +92,12 @@ impl Live {
     }
 }
 
-/// How a connection sends (or, for a counting room member, that it does not).
+/// How a connection sends (or, for a counting member, that it does not).
 #[derive(Clone)]
 enum Sender {
     Qun(Connection),
     Raw(mpsc::Sender<Bytes>),
-    Counter(Arc<room_counter::Counts>, tokio::task::AbortHandle),
+    Counter(Arc<Counts>, tokio::task::AbortHandle),
 }
 
 #[derive(Default)]
@@ -310,6 +311,12 @@ impl Worker {
                 report.extra += got.saturating_sub(at_most);
                 report.complete += u64::from(got >= expected);
                 report.counted_only += 1;
+                if got > 0
+                    && let Sender::Counter(counts, _) = &live.sender
+                {
+                    let last = counts.last_counted_unix_us.load(Ordering::Relaxed);
+                    record_micros(&mut caught_up, last.saturating_sub(since_unix_us));
+                }
                 drop(state);
                 live.counted_before += got;
                 continue;
@@ -382,8 +389,8 @@ async fn open(
     let state = Arc::new(Mutex::new(ReceiverState::default()));
     let sample = spec.sample;
     let sender = match transport {
-        // A room member that only counts: its own lean websocket (see `room_counter`).
-        Transport::Qun { ws_url, app_key } if spec.count_only && spec.inbox.starts_with("r:") => {
+        // A member that only counts: its own lean websocket (see `room_counter`, `group_counter`).
+        Transport::Qun { ws_url, app_key } if spec.count_only => {
             let started_ms = qun_client::frames::now_ms();
             let login = qun_client::frames::LoginFrame {
                 app_key: app_key.clone(),
@@ -395,13 +402,14 @@ async fn open(
                 version: ConnectOptions::default().version,
                 session_id: format!("{started_ms}:"),
             };
-            let (counts, task) = room_counter::join(ws_url, source, login, &spec.inbox[2..]).await?;
+            let (counts, task) = match spec.inbox.split_once(':') {
+                Some(("r", room)) => room_counter::join(ws_url, source, login, room).await?,
+                Some(("g", group)) => group_counter::start(ws_url, source, login, group).await?,
+                _ => anyhow::bail!("only room and group members can count without decoding ({})", spec.inbox),
+            };
             Sender::Counter(counts, task)
         }
         Transport::Qun { ws_url, app_key } => {
-            if spec.count_only {
-                anyhow::bail!("only chat room members can count without decoding ({})", spec.inbox);
-            }
             let options = ConnectOptions {
                 receive_mode: qun_client::ReceiveMode::Full,
                 local_address: source,
