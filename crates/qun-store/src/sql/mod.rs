@@ -11,8 +11,8 @@
 //!
 //! Locking order (PostgreSQL): a write locks a venue's row (group or room) before that venue's
 //! member rows; several group rows in id order, then chat rows in name order (a batch of
-//! messages) or room rows in id order (a user's deletion); so two writers never wait on each
-//! other in a cycle.
+//! messages) or room rows in id order (a user's deletion); delivery cursors in key order (a
+//! batch of cursors); so two writers never wait on each other in a cycle.
 
 #[macro_use]
 mod rows;
@@ -22,6 +22,8 @@ mod conversations;
 mod cursors;
 mod dialect;
 mod groups;
+#[cfg(test)]
+mod login_test;
 mod messages;
 mod receipts;
 mod rooms;
