@@ -166,11 +166,12 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         if let Some(head) = head {
             // Every device the user has a cursor for (so every device that ever read
             // anything), whether it has read this queue before or not; the larger position
-            // wins, as in `advance_cursor`. (SQLite needs the SELECT's WHERE before ON CONFLICT.)
+            // wins, as in `advance_cursor`; by device, the key order a batch of cursors locks
+            // rows in. (SQLite needs the SELECT's WHERE before ON CONFLICT.)
             D::query(
                 "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) \
                  SELECT DISTINCT app_id, user_name, device, $3, $4 FROM delivery_cursors \
-                 WHERE app_id = $1 AND user_name = $2 \
+                 WHERE app_id = $1 AND user_name = $2 ORDER BY device \
                  ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
                  WHERE excluded.seq > delivery_cursors.seq",
             )
