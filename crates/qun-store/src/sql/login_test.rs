@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqliteStore, cursors, rooms, users};
 use crate::prelude::*;
-use crate::{AppSettings, NewApp, NewUser, QueueKey, TokenRecord};
+use crate::{NewUser, QueueKey, TokenRecord};
 
 /// A value bound to a statement's placeholder.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,21 @@ enum Arg {
     Int(i64),
     Text(&'static str),
     Bytes(&'static [u8]),
+}
+
+/// `$query` with `$args` bound in order (a macro: sqlx's bind bounds differ per backend).
+macro_rules! bound {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Int(value) => query.bind(value),
+                Arg::Text(value) => query.bind(value),
+                Arg::Bytes(value) => query.bind(value),
+            };
+        }
+        query
+    }};
 }
 
 /// Every statement a token login runs, with plausible values for its placeholders.
@@ -44,16 +59,7 @@ async fn sqlite_store() -> (tempfile::TempDir, SqliteStore) {
 #[tokio::test]
 async fn login_reads_complete_while_the_writer_is_held() {
     let (_directory, store) = sqlite_store().await;
-    let app = NewApp {
-        uuid: "uuid".into(),
-        org: "qun".into(),
-        name: "demo".into(),
-        client_id: "client".into(),
-        client_secret_hash: vec![1],
-        settings: AppSettings::default(),
-        created_ms: 1,
-    };
-    let app_id = store.ensure_app(&app).await.expect("ensure_app").id;
+    let app_id = store.ensure_app(&super::tests::demo_app()).await.expect("ensure_app").id;
     let ann = qun_core::UserName::parse("ann").expect("user name");
     let new_user = NewUser {
         name: ann.clone(),
@@ -100,14 +106,7 @@ async fn login_reads_complete_while_the_writer_is_held() {
 async fn login_reads_search_indexes_on_sqlite() {
     let (_directory, store) = sqlite_store().await;
     for (name, sql, args) in login_statements() {
-        let mut query = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
-        for arg in args {
-            query = match arg {
-                Arg::Int(value) => query.bind(value),
-                Arg::Text(value) => query.bind(value),
-                Arg::Bytes(value) => query.bind(value),
-            };
-        }
+        let query = bound!(sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))), args);
         let plan: Vec<String> = query
             .fetch_all(&store.reader)
             .await
@@ -159,14 +158,7 @@ async fn login_reads_search_indexes_on_postgres() {
     }
     sqlx::query("ANALYZE").execute(&store.writer).await.expect("analyze");
     for (name, sql, args) in login_statements() {
-        let mut query = sqlx::query(AssertSqlSafe(format!("EXPLAIN {sql}")));
-        for arg in args {
-            query = match arg {
-                Arg::Int(value) => query.bind(value),
-                Arg::Text(value) => query.bind(value),
-                Arg::Bytes(value) => query.bind(value),
-            };
-        }
+        let query = bound!(sqlx::query(AssertSqlSafe(format!("EXPLAIN {sql}"))), args);
         let plan: Vec<String> =
             query.fetch_all(&store.reader).await.expect("explain").iter().map(|row| row.get::<String, _>(0)).collect();
         println!("{name}: {plan:#?}");
