@@ -9,7 +9,7 @@ use qun_store::{AppSettings, NewApp};
 
 use crate::auth::{self, LoginThrottle};
 use crate::config::Config;
-use crate::gateway::Hub;
+use crate::gateway::{CursorWriter, Hub};
 use crate::ids::{IdGenerator, now_ms};
 use crate::lifecycle::Lifecycle;
 use crate::rate::WindowCounter;
@@ -35,6 +35,8 @@ pub struct AppState {
     /// Online sessions (the gateway's own view: logins, pulls, group members online). Services
     /// reach them only through [`Services::delivery`], which the hub implements.
     pub hub: Arc<Hub>,
+    /// Saves the delivery positions the hub's sessions acknowledged, all together.
+    pub cursor_writer: CursorWriter,
 }
 
 impl std::ops::Deref for AppState {
@@ -109,6 +111,8 @@ impl AppState {
         let lifecycle = Lifecycle::default();
         let delivery: Arc<dyn Delivery> = hub.clone();
         let metrics = Arc::new(Metrics::new(store.backend()));
+        let cursor_writer =
+            CursorWriter::start(store.clone(), hub.clone(), &lifecycle, metrics.clone(), config.cursor_flush);
         let services = Services {
             writer: MessageWriter::start(store.clone(), &lifecycle, metrics.clone()),
             rooms: Arc::new(RoomRuntime::new(
@@ -129,7 +133,7 @@ impl AppState {
             apps: AppCache::default(),
             metrics,
         };
-        let state = AppState { services, hub };
+        let state = AppState { services, hub, cursor_writer };
         let live = LiveParts { hub: state.hub.clone(), rooms: state.rooms.clone() };
         state.metrics.add_collector(LiveCollector(Arc::new(live)));
         state.rooms.start(&state).await;

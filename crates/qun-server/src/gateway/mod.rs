@@ -4,6 +4,7 @@
 //! Protocol facts come from `shared/reference/msync-schema.md` and `sdk-behaviour.md`; what
 //! we learned from running the official SDK against this gateway is in ARCHITECTURE.md.
 
+mod cursor_writer;
 mod cursors;
 mod hub;
 mod login;
@@ -12,6 +13,7 @@ mod rooms;
 mod session;
 mod uplink;
 
+pub use cursor_writer::CursorWriter;
 pub use hub::Hub;
 pub use session::{CloseReason, Session};
 
@@ -89,12 +91,9 @@ async fn connection(socket: WebSocket, state: AppState) {
     session.send(reply);
     login::register(&state, &session).await;
     let writer = state.lifecycle.spawn(write_frames(sink, outbound));
-    let mut save_cursors = tokio::time::interval(cursors::FLUSH_INTERVAL);
-    save_cursors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
-            _ = save_cursors.tick() => login::save_cursors(&state, &session).await,
             frame = tokio::time::timeout(IDLE_TIMEOUT, next_binary(&mut stream)) => {
                 let Ok(Some(frame)) = frame else { break };
                 match msync::decode_msync(frame) {
@@ -113,8 +112,8 @@ async fn connection(socket: WebSocket, state: AppState) {
                 }
             }
             _ = session.closed() => break,
-            // The server is stopping: save, say goodbye with a close frame (the writer sends
-            // one after the queued frames), and go.
+            // The server is stopping: say goodbye with a close frame (the writer sends one
+            // after the queued frames), and go (the cursor writer saves every session then).
             () = state.lifecycle.stopping() => {
                 session.close(CloseReason::Shutdown);
                 break;
@@ -123,8 +122,9 @@ async fn connection(socket: WebSocket, state: AppState) {
     }
 
     // Save before leaving the hub: a new connection of this device that no longer finds this
-    // one there reads the cursors from the store, so they must be there already.
-    login::save_cursors(&state, &session).await;
+    // one there reads the cursors from the store, so they must be there already. (While the
+    // session is online, the cursor writer saves its positions with everyone's.)
+    state.cursor_writer.save_at_close(&session).await;
     state.hub.unregister(&session);
     // The user's chat rooms stop delivering here; their last connection starts their absence.
     state.rooms.session_offline(session.app_id, &session.user, session.id);
