@@ -15,9 +15,10 @@
 //! **Bounded transactions.** A save is cut into transactions of at most [`CHUNK`] positions,
 //! and the writer yields between them. On SQLite the one writer connection is shared with the
 //! message writer (`services::messages`), and the pool hands it out first come, first served:
-//! a message commit, and so a sender's ack, waits at most for one chunk, never for a whole save
-//! (5,000 positions hold the writer about 1 ms per chunk in a release build; see
-//! `tests::a_5000_position_save_lets_a_message_commit_between_chunks`, which prints it).
+//! a message commit, and so a sender's ack, waits at most for one chunk, never for a whole save.
+//! `tests::a_5000_position_save_lets_a_message_commit_between_chunks` prints it: in a release
+//! build on the 2-core development machine, 5,000 positions are 20 transactions of 1.6 to 2.8 ms
+//! (32 to 57 ms in all), and a message commit asked during the save waited 0.8 to 5 ms.
 //! `/metrics` shows each transaction (`qun_cursor_commit_seconds`) and the positions saved
 //! (`qun_cursors_saved`).
 //!
