@@ -119,6 +119,7 @@ struct FileConfig {
     room_grace_secs: Option<u64>,
     room_flush_max_ms: Option<u64>,
     room_idle_secs: Option<u64>,
+    cursor_flush_ms: Option<u64>,
     open_registration: Option<bool>,
     files_dir: Option<PathBuf>,
     s3_bucket: Option<String>,
@@ -145,6 +146,10 @@ const DEFAULT_ROOM_GRACE: Duration = Duration::from_secs(120);
 const DEFAULT_ROOM_FLUSH_MAX: Duration = Duration::from_millis(400);
 /// How long a chat room nobody is in stays in memory (see `room_idle`).
 const DEFAULT_ROOM_IDLE: Duration = Duration::from_secs(600);
+/// How often acknowledged delivery positions are saved (see `cursor_flush`).
+const DEFAULT_CURSOR_FLUSH: Duration = Duration::from_secs(10);
+/// ...and at most this often (0 would spin the writer).
+const MIN_CURSOR_FLUSH: Duration = Duration::from_millis(10);
 /// How long chat files are kept (Agora: 7 days).
 const DEFAULT_CHATFILE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a client may take to send a request's head (see `request_head_timeout`).
@@ -215,6 +220,10 @@ pub struct Config {
     /// A chat room nobody is in (online or away) for this long is put to sleep: its tasks and
     /// state go; its recent messages are kept for the next joiner.
     pub room_idle: Duration,
+    /// How often the cursor writer saves what every session acknowledged (`gateway::cursor_writer`):
+    /// a crash forgets at most this much of acknowledgements (their items come again, never
+    /// lost); each save is one transaction per few hundred positions, whatever the sessions.
+    pub cursor_flush: Duration,
     /// The default app's open registration, set at every start; `None` keeps what the app
     /// has stored (off for a new app).
     pub open_registration: Option<bool>,
@@ -342,6 +351,10 @@ impl Config {
             room_grace: args.room_grace_secs.or(file.room_grace_secs).map_or(DEFAULT_ROOM_GRACE, Duration::from_secs),
             room_flush_max: file.room_flush_max_ms.map_or(DEFAULT_ROOM_FLUSH_MAX, Duration::from_millis),
             room_idle: file.room_idle_secs.map_or(DEFAULT_ROOM_IDLE, Duration::from_secs),
+            cursor_flush: file
+                .cursor_flush_ms
+                .map_or(DEFAULT_CURSOR_FLUSH, Duration::from_millis)
+                .max(MIN_CURSOR_FLUSH),
             open_registration: args.open_registration.or(file.open_registration),
             storage,
             chatfile_retention,
@@ -373,6 +386,7 @@ impl Config {
             room_grace: DEFAULT_ROOM_GRACE,
             room_flush_max: DEFAULT_ROOM_FLUSH_MAX,
             room_idle: DEFAULT_ROOM_IDLE,
+            cursor_flush: DEFAULT_CURSOR_FLUSH,
             open_registration: None,
             storage: StorageConfig::Local { root: data_dir.join("files") },
             chatfile_retention: Some(DEFAULT_CHATFILE_RETENTION),
@@ -460,6 +474,7 @@ mod tests {
             (Duration::from_secs(10), Duration::from_secs(30), false)
         );
         assert_eq!((defaults.max_connections, defaults.max_connections_per_ip), (50_000, 1_000));
+        assert_eq!(defaults.cursor_flush, Duration::from_secs(10));
         assert_eq!(
             (defaults.max_failed_logins_per_address_per_minute, defaults.max_groups_created_per_minute),
             (60, 10)
@@ -468,7 +483,7 @@ mod tests {
             &file,
             "request_head_timeout_secs = 3\nrequest_body_timeout_secs = 4\nmax_connections = 500\n\
              max_connections_per_ip = 20\nmax_failed_logins_per_address_per_minute = 7\n\
-             max_groups_created_per_minute = 2\ntrust_forwarded_for = true\n",
+             max_groups_created_per_minute = 2\ntrust_forwarded_for = true\ncursor_flush_ms = 250\n",
         )
         .unwrap();
         let from_file = Config::resolve(ServeArgs { config: Some(file.clone()), ..Default::default() }).unwrap();
@@ -477,6 +492,7 @@ mod tests {
             (Duration::from_secs(3), Duration::from_secs(4), true)
         );
         assert_eq!((from_file.max_connections, from_file.max_connections_per_ip), (500, 20));
+        assert_eq!(from_file.cursor_flush, Duration::from_millis(250));
         assert_eq!(
             (from_file.max_failed_logins_per_address_per_minute, from_file.max_groups_created_per_minute),
             (7, 2)

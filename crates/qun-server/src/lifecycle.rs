@@ -1,11 +1,11 @@
 //! The server's tasks and the one signal that stops them.
 //!
 //! Every task the server starts — websocket connections and their writers, the message
-//! writer, the chat rooms' flushers, presence actors and sweeper — is spawned through
-//! [`Lifecycle`], so shutdown can wait for all of them. When the server stops, every task
-//! sees [`Lifecycle::stopping`] complete and ends on its own terms: a connection saves its
-//! cursors and closes its websocket with a close frame, the message writer commits what was
-//! queued before it. [`Lifecycle::wait`] then waits for them, with a deadline.
+//! writer, the cursor writer, the chat rooms' flushers, presence actors and sweeper — is
+//! spawned through [`Lifecycle`], so shutdown can wait for all of them. When the server stops,
+//! every task sees [`Lifecycle::stopping`] complete and ends on its own terms: the cursor
+//! writer saves every session's acknowledged positions, a connection closes its websocket with
+//! a close frame, the message writer commits what was queued before it. [`Lifecycle::wait`] then waits for them, with a deadline.
 
 use std::future::Future;
 use std::time::Duration;

@@ -9,7 +9,7 @@ use qun_store::{AppSettings, NewApp};
 
 use crate::auth::{self, LoginThrottle};
 use crate::config::Config;
-use crate::gateway::Hub;
+use crate::gateway::{CursorWriter, Hub};
 use crate::ids::{IdGenerator, now_ms};
 use crate::lifecycle::Lifecycle;
 use crate::rate::WindowCounter;
@@ -35,6 +35,8 @@ pub struct AppState {
     /// Online sessions (the gateway's own view: logins, pulls, group members online). Services
     /// reach them only through [`Services::delivery`], which the hub implements.
     pub hub: Arc<Hub>,
+    /// Saves the delivery positions the hub's sessions acknowledged, all together.
+    pub cursor_writer: CursorWriter,
 }
 
 impl std::ops::Deref for AppState {
@@ -111,6 +113,8 @@ impl AppState {
         let metrics = Arc::new(Metrics::new(store.backend()));
         let recent = Arc::new(RecentTimelines::default());
         let fanout = Fanout { recent: recent.clone(), delivery: delivery.clone(), metrics: metrics.clone() };
+        let cursor_writer =
+            CursorWriter::start(store.clone(), hub.clone(), &lifecycle, metrics.clone(), config.cursor_flush);
         let services = Services {
             writer: MessageWriter::start(store.clone(), &lifecycle, fanout),
             rooms: Arc::new(RoomRuntime::new(
@@ -131,7 +135,7 @@ impl AppState {
             apps: AppCache::default(),
             metrics,
         };
-        let state = AppState { services, hub };
+        let state = AppState { services, hub, cursor_writer };
         let live = LiveParts { hub: state.hub.clone(), rooms: state.rooms.clone() };
         state.metrics.add_collector(LiveCollector(Arc::new(live)));
         state.rooms.start(&state).await;

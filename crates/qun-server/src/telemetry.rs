@@ -12,7 +12,8 @@
 //!   their age);
 //! - pulls answered, group messages pushed (one per session) and notices sent, logins by result, REST requests by route template, method
 //!   and status with their latency (`http::observe`), the message writer's commit latency and
-//!   queue depth, build info;
+//!   queue depth, the cursor writer's transactions (how long each held the writer) and the
+//!   positions it saved, build info;
 //! - sessions online and the chat rooms' counters, read when scraped ([`LiveCollector`]).
 //!
 //! Label sets are bounded: kinds, results and route templates are fixed sets; per-room series
@@ -143,6 +144,10 @@ pub struct Metrics {
     pub(crate) http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub store_commit_latency: Histogram,
     pub writer_queue: Gauge,
+    /// The cursor writer's transactions, each a chunk of delivery cursors.
+    pub cursor_commit_latency: Histogram,
+    /// Delivery cursor positions the cursor writer saved.
+    pub cursors_saved: Counter,
 }
 
 impl Metrics {
@@ -208,6 +213,18 @@ impl Metrics {
         );
         let writer_queue = Gauge::default();
         registry.register("qun_message_writer_queue", "Sends waiting for the message writer", writer_queue.clone());
+        let cursor_commit_latency = latency_histogram();
+        registry.register(
+            "qun_cursor_commit_seconds",
+            "The cursor writer's transactions (a chunk of delivery cursors of every session)",
+            cursor_commit_latency.clone(),
+        );
+        let cursors_saved = Counter::default();
+        registry.register(
+            "qun_cursors_saved",
+            "Delivery cursor positions saved by the cursor writer",
+            cursors_saved.clone(),
+        );
         for kind in Kind::ALL {
             // Every kind shows, at zero, from the start.
             let labels = KindLabels { kind: kind.label() };
@@ -226,6 +243,8 @@ impl Metrics {
             http_latency,
             store_commit_latency,
             writer_queue,
+            cursor_commit_latency,
+            cursors_saved,
         }
     }
 

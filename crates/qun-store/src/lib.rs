@@ -492,6 +492,13 @@ pub trait CursorStore: Send + Sync + 'static {
         queue: &QueueKey,
         seq: i64,
     ) -> StoreResult<()>;
+    /// Moves many positions forward, in one transaction: each as [`advance_cursor`] does
+    /// (never backwards); a position named twice moves to the larger `seq`. Positions of any
+    /// users, devices and apps may be mixed. The caller bounds the batch: the transaction holds
+    /// the writer (on SQLite, the only one) until it commits.
+    ///
+    /// [`advance_cursor`]: CursorStore::advance_cursor
+    async fn advance_cursors(&self, advances: &[CursorAdvance]) -> StoreResult<()>;
     /// The user read the whole conversation: moves the cursor of every device the user has a
     /// cursor for (in any queue) to the queue's head, never backwards, so no device counts it
     /// unread. Returns the head, or `None` when the queue has none (no such group or

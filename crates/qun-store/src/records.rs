@@ -632,6 +632,18 @@ pub struct QueueHead {
     pub shielded: bool,
 }
 
+/// One device's new position in one queue, for
+/// [`CursorStore::advance_cursors`](crate::CursorStore::advance_cursors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorAdvance {
+    pub app_id: i64,
+    pub user: UserName,
+    pub device: String,
+    pub queue: QueueKey,
+    /// The position acknowledged: the cursor moves to it unless it is further already.
+    pub seq: i64,
+}
+
 /// A queue's key as stored: "g:<group id>", "c:<peer user name>" (per viewer), "u" (the user's
 /// personal events).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -2,10 +2,11 @@
 //!
 //! Every pull acknowledges the previous batch; writing that to the database on every pull
 //! would be one write per member per message under load. Instead acknowledgements move the
-//! cursor here and are persisted together: every [`FLUSH_INTERVAL`] and when the session
-//! ends. The cost: a server crash can forget up to one interval of acknowledgements, and
-//! those messages are delivered again at the next login (with the same ids, which the SDK
-//! drops) — never lost.
+//! cursor here, and the cursor writer (`cursor_writer.rs`) saves what is [`CursorBook::unsaved`]
+//! for all sessions together: every interval (`Config::cursor_flush`) and when the session
+//! ends. The cost: a server crash can forget up to one interval of acknowledgements, and those
+//! messages are delivered again at the next login (with the same ids, which the SDK drops) —
+//! never lost.
 //!
 //! Locking: `parking_lot::Mutex` (no poisoning), held for map updates only.
 
@@ -14,12 +15,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use qun_store::QueueKey;
-
-/// How often a session's acknowledgements are written. Each save is one write transaction on
-/// the store's single SQLite writer, which message commits share: at 2 s, 5,000 members made
-/// ~1,800 write transactions a second and delayed acks (BENCHMARKS.md). One batched
-/// transaction for all sessions is the next step.
-pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How often at most a session that is pushed group messages is asked to acknowledge them
 /// (see [`CursorBook::pushed`]): each ask costs the client one pull, so under steady traffic

@@ -172,6 +172,11 @@ impl Hub {
     pub fn session_count(&self) -> usize {
         self.maps.read().sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
     }
+
+    /// Every online session, as of now (the cursor writer saves what they acknowledged).
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        self.maps.read().sessions.values().flat_map(HashMap::values).flatten().cloned().collect()
+    }
 }
 
 /// The hub is where delivery ends on this node: hints become NOTICEs to the sessions here.

@@ -134,16 +134,6 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
     }
 }
 
-/// Writes the session's acknowledged positions that are not yet stored.
-pub(super) async fn save_cursors(state: &AppState, session: &Session) {
-    for (queue, seq) in session.cursors.unsaved() {
-        match state.store.advance_cursor(session.app_id, &session.user, &session.device, &queue, seq).await {
-            Ok(()) => session.cursors.saved(&queue, seq),
-            Err(error) => tracing::warn!(%error, user = %session.user, "saving a delivery cursor failed"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! Protocol facts come from `shared/reference/msync-schema.md` and `sdk-behaviour.md`; what
 //! we learned from running the official SDK against this gateway is in ARCHITECTURE.md.
 
+mod cursor_writer;
 mod cursors;
 mod hub;
 mod login;
@@ -12,6 +13,7 @@ mod rooms;
 mod session;
 mod uplink;
 
+pub use cursor_writer::CursorWriter;
 pub use hub::Hub;
 pub use session::{CloseReason, Session};
 
@@ -92,8 +94,6 @@ async fn connection(socket: WebSocket, state: AppState) {
     session.send(reply);
     login::register(&state, &session).await;
     let writer = state.lifecycle.spawn(write_frames(sink, outbound));
-    let mut save_cursors = tokio::time::interval(cursors::FLUSH_INTERVAL);
-    save_cursors.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Pushed group messages not asked about yet are asked about once quiet (or an interval on).
     let ask_acks = tokio::time::sleep(cursors::ACK_QUIET);
     tokio::pin!(ask_acks);
@@ -104,7 +104,6 @@ async fn connection(socket: WebSocket, state: AppState) {
 
     loop {
         tokio::select! {
-            _ = save_cursors.tick() => login::save_cursors(&state, &session).await,
             () = session.ask_later(), if !asking => {
                 asking = true;
                 ask_acks.as_mut().reset(tokio::time::Instant::now() + cursors::ACK_QUIET);
@@ -144,8 +143,9 @@ async fn connection(socket: WebSocket, state: AppState) {
                 }
             }
             _ = session.closed() => break,
-            // The server is stopping: save, say goodbye with a close frame (the writer sends
-            // one after the queued frames), and go.
+            // The server is stopping: ask for the acknowledgement of what was pushed, wait for
+            // it a moment, then say goodbye with a close frame (the writer sends one after the
+            // queued frames), and go (the cursor writer saves what was acknowledged).
             () = state.lifecycle.stopping(), if stop_after_acks.is_none() => {
                 session.ask_for_acknowledgements(std::time::Instant::now(), true);
                 if !session.cursors.awaiting_acknowledgement() {
@@ -158,8 +158,9 @@ async fn connection(socket: WebSocket, state: AppState) {
     }
 
     // Save before leaving the hub: a new connection of this device that no longer finds this
-    // one there reads the cursors from the store, so they must be there already.
-    login::save_cursors(&state, &session).await;
+    // one there reads the cursors from the store, so they must be there already. (While the
+    // session is online, the cursor writer saves its positions with everyone's.)
+    state.cursor_writer.save_at_close(&session).await;
     state.hub.unregister(&session);
     // The user's chat rooms stop delivering here; their last connection starts their absence.
     state.rooms.session_offline(session.app_id, &session.user, session.id);

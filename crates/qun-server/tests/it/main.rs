@@ -11,6 +11,7 @@ mod gateway;
 mod chatfiles;
 mod contacts;
 mod conversations;
+mod cursors;
 mod fuzz;
 mod group_content;
 mod group_requests;

@@ -5,7 +5,7 @@ use qun_core::{GroupId, GroupOperation, MemberRole};
 
 use super::support::*;
 use crate::prelude::*;
-use crate::{AppendOutcome, Conversation, GroupMutation, QueueHead, QueueKey};
+use crate::{AppendOutcome, Conversation, CursorAdvance, GroupMutation, QueueHead, QueueKey};
 
 pub async fn user_queues_list_every_queue_with_the_device_cursor(store: &dyn Store) {
     let app_id = app(store).await;
@@ -136,6 +136,68 @@ pub async fn cursors_advance_monotonically_per_device(store: &dyn Store) {
     advance("phone", QueueKey::Chat(user("bob")), 1).await;
     assert_eq!(cursor("alice", "phone", QueueKey::Chat(user("bob"))).await, Some(1));
     assert_eq!(cursor("bob", "phone", QueueKey::Chat(user("alice"))).await, None);
+}
+
+pub async fn a_batch_of_cursors_advances_each_monotonically(store: &dyn Store) {
+    let app_id = app(store).await;
+    let other_app = store.ensure_app(&new_app("other")).await.expect("ensure_app").id;
+    let group = QueueKey::Group(GroupId(2050));
+    let at = |app_id, name: &str, device: &str, queue: &QueueKey, seq| CursorAdvance {
+        app_id,
+        user: user(name),
+        device: device.to_owned(),
+        queue: queue.clone(),
+        seq,
+    };
+    let cursor = |app_id, name: &'static str, device: &'static str, queue: QueueKey| async move {
+        store.cursor(app_id, &user(name), device, &queue).await.expect("cursor")
+    };
+    store.advance_cursor(app_id, &user("alice"), "phone", &group, 10).await.expect("advance_cursor");
+    store.advance_cursor(app_id, &user("alice"), "pad", &group, 10).await.expect("advance_cursor");
+
+    store.advance_cursors(&[]).await.expect("an empty batch");
+    store
+        .advance_cursors(&[
+            // Behind the stored position: stays; ahead: moves.
+            at(app_id, "alice", "phone", &group, 7),
+            at(app_id, "alice", "pad", &group, 12),
+            // Named twice: the larger wins, whatever the order.
+            at(app_id, "bob", "phone", &group, 4),
+            at(app_id, "bob", "phone", &group, 9),
+            at(app_id, "bob", "phone", &group, 6),
+            // Other queues, users and apps in the same batch.
+            at(app_id, "bob", "phone", &QueueKey::Chat(user("alice")), 2),
+            at(app_id, "bob", "phone", &QueueKey::Personal, 7_300_000_000_000_000_000),
+            at(other_app, "alice", "phone", &group, 3),
+        ])
+        .await
+        .expect("advance_cursors");
+    assert_eq!(cursor(app_id, "alice", "phone", group.clone()).await, Some(10), "never backwards");
+    assert_eq!(cursor(app_id, "alice", "pad", group.clone()).await, Some(12));
+    assert_eq!(cursor(app_id, "bob", "phone", group.clone()).await, Some(9));
+    assert_eq!(cursor(app_id, "bob", "phone", QueueKey::Chat(user("alice"))).await, Some(2));
+    assert_eq!(cursor(app_id, "bob", "phone", QueueKey::Personal).await, Some(7_300_000_000_000_000_000));
+    assert_eq!(cursor(other_app, "alice", "phone", group.clone()).await, Some(3));
+    assert_eq!(cursor(app_id, "bob", "pad", group.clone()).await, None, "only the positions named");
+
+    // A large batch (every statement size the store splits into, and a remainder) lands whole:
+    // 299 devices of carol (2 × 128 + 32 + 8 + 3), each at its own position, some already further.
+    let devices: Vec<String> = (0..299).map(|i| format!("device-{i:03}")).collect();
+    for device in devices.iter().step_by(50) {
+        store.advance_cursor(app_id, &user("carol"), device, &group, 1_000).await.expect("advance_cursor");
+    }
+    let batch: Vec<CursorAdvance> =
+        devices.iter().enumerate().map(|(i, device)| at(app_id, "carol", device, &group, i as i64)).collect();
+    store.advance_cursors(&batch).await.expect("advance_cursors");
+    for (i, device) in devices.iter().enumerate() {
+        let expected = if i % 50 == 0 { 1_000 } else { i as i64 };
+        let stored = store.cursor(app_id, &user("carol"), device, &group).await.expect("cursor");
+        assert_eq!(stored, Some(expected), "{device}");
+    }
+    // What a login reads sees them too.
+    let queues = store.user_queues(app_id, &user("bob"), "phone").await.expect("user_queues");
+    let personal = queues.iter().find(|head| head.queue == QueueKey::Personal).expect("the personal queue");
+    assert_eq!(personal.cursor, Some(7_300_000_000_000_000_000));
 }
 
 pub async fn dissolving_removes_the_groups_cursors(store: &dyn Store) {

@@ -81,6 +81,7 @@ macro_rules! store_conformance_suite {
             cursors: [
                 user_queues_list_every_queue_with_the_device_cursor,
                 cursors_advance_monotonically_per_device,
+                a_batch_of_cursors_advances_each_monotonically,
                 dissolving_removes_the_groups_cursors,
                 delete_user_drops_cursors_and_client_ids_but_keeps_conversations,
                 marking_a_queue_read_moves_every_device_to_its_head,

@@ -1,15 +1,62 @@
 //! [`CursorStore`]: each user's queues with their heads, and where each device is in each.
 //! A cursor only moves forward.
+//!
+//! A login reads a user's queues ([`CursorStore::user_queues`]) with the statements below, each
+//! an index search on the user's own rows, on a reader: no write transaction, no scan
+//! (`login_test.rs` keeps it so).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use qun_core::UserName;
+use sqlx::AssertSqlSafe;
 
 use super::SqlStore;
 use super::dialect::Dialect;
 use super::rows::{chat_name, group_id_from_sql, sql_id};
-use crate::{CursorStore, QueueHead, QueueKey, StoreResult};
+use crate::{CursorAdvance, CursorStore, QueueHead, QueueKey, StoreResult};
+
+/// The device's cursors (the primary key's prefix).
+pub(super) const DEVICE_CURSORS: &str =
+    "SELECT queue, seq FROM delivery_cursors WHERE app_id = $1 AND user_name = $2 AND device = $3";
+/// The user's groups with their heads and the user's join point (`group_members_by_user`, then
+/// each group by its key).
+pub(super) const GROUP_HEADS: &str = "SELECT g.id, g.last_seq, m.cursor_seq, m.shielded \
+     FROM group_members m JOIN groups g ON g.app_id = m.app_id AND g.id = m.group_id \
+     WHERE m.app_id = $1 AND m.user_name = $2";
+/// The user's 1:1 conversations: either side, each by its index; a conversation with oneself
+/// once.
+pub(super) const CHAT_HEADS: &str = "SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND low = $2 \
+     UNION ALL \
+     SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND high = $2 AND low <> $2";
+/// The newest personal item (the primary key's end).
+pub(super) const NEWEST_PERSONAL_ITEM: &str = "SELECT MAX(id) FROM user_events WHERE app_id = $1 AND user_name = $2";
+
+/// Rows per statement of [`CursorStore::advance_cursors`]: a batch goes out in statements of
+/// these sizes, largest first, so the connection's statement cache holds four texts whatever
+/// the batch (at most 5 × 128 bound values, under both databases' limits).
+const ADVANCE_STATEMENT_ROWS: [usize; 4] = [128, 32, 8, 1];
+
+/// The upsert of `rows` positions, for each size of [`ADVANCE_STATEMENT_ROWS`]. The conditional
+/// update keeps the larger: an old acknowledgement arriving late never moves a cursor back.
+static ADVANCE_STATEMENTS: LazyLock<[Arc<str>; 4]> = LazyLock::new(|| {
+    ADVANCE_STATEMENT_ROWS.map(|rows| {
+        let values: Vec<String> = (0..rows)
+            .map(|row| {
+                let first = row * 5 + 1;
+                format!("(${}, ${}, ${}, ${}, ${})", first, first + 1, first + 2, first + 3, first + 4)
+            })
+            .collect();
+        format!(
+            "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) VALUES {} \
+             ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
+             WHERE excluded.seq > delivery_cursors.seq",
+            values.join(", ")
+        )
+        .into()
+    })
+});
 
 #[async_trait]
 impl<D: Dialect> CursorStore for SqlStore<D> {
@@ -17,38 +64,14 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         // One read transaction: heads and cursors of the same moment.
         let mut tx = self.begin_read().await?;
         let cursors: Vec<(String, i64)> =
-            D::query("SELECT queue, seq FROM delivery_cursors WHERE app_id = $1 AND user_name = $2 AND device = $3")
-                .bind(app_id)
-                .bind(user.as_str())
-                .bind(device)
-                .fetch_all(&mut tx)
-                .await?;
+            D::query(DEVICE_CURSORS).bind(app_id).bind(user.as_str()).bind(device).fetch_all(&mut tx).await?;
         let cursors: HashMap<String, i64> = cursors.into_iter().collect();
-        let groups: Vec<(i64, i64, i64, bool)> = D::query(
-            "SELECT g.id, g.last_seq, m.cursor_seq, m.shielded \
-             FROM group_members m JOIN groups g ON g.app_id = m.app_id AND g.id = m.group_id \
-             WHERE m.app_id = $1 AND m.user_name = $2",
-        )
-        .bind(app_id)
-        .bind(user.as_str())
-        .fetch_all(&mut tx)
-        .await?;
-        // Either side, each by its index; a conversation with oneself once.
-        let chats: Vec<(String, String, i64)> = D::query(
-            "SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND low = $2 \
-             UNION ALL \
-             SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND high = $2 AND low <> $2",
-        )
-        .bind(app_id)
-        .bind(user.as_str())
-        .fetch_all(&mut tx)
-        .await?;
+        let groups: Vec<(i64, i64, i64, bool)> =
+            D::query(GROUP_HEADS).bind(app_id).bind(user.as_str()).fetch_all(&mut tx).await?;
+        let chats: Vec<(String, String, i64)> =
+            D::query(CHAT_HEADS).bind(app_id).bind(user.as_str()).fetch_all(&mut tx).await?;
         let newest_event: Option<i64> =
-            D::query("SELECT MAX(id) FROM user_events WHERE app_id = $1 AND user_name = $2")
-                .bind(app_id)
-                .bind(user.as_str())
-                .fetch_scalar(&mut tx)
-                .await?;
+            D::query(NEWEST_PERSONAL_ITEM).bind(app_id).bind(user.as_str()).fetch_scalar(&mut tx).await?;
         tx.commit().await?;
 
         let head = |queue: QueueKey, last_seq, floor_seq, shielded| {
@@ -86,20 +109,36 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         queue: &QueueKey,
         seq: i64,
     ) -> StoreResult<()> {
-        // The conditional update keeps the larger: an old acknowledgement arriving late never
-        // moves the cursor back.
-        D::query(
-            "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
-             WHERE excluded.seq > delivery_cursors.seq",
-        )
-        .bind(app_id)
-        .bind(user.as_str())
-        .bind(device)
-        .bind(queue.as_storage_key())
-        .bind(seq)
-        .execute(&mut *self.write_conn().await?)
-        .await?;
+        let position = ((app_id, user.to_string(), device.to_owned(), queue.as_storage_key()), seq);
+        let single = ADVANCE_STATEMENT_ROWS.len() - 1;
+        advance_statement::<D>(single, std::iter::once(position)).execute(&mut *self.write_conn().await?).await?;
+        Ok(())
+    }
+
+    async fn advance_cursors(&self, advances: &[CursorAdvance]) -> StoreResult<()> {
+        // Each position once, at its largest seq (PostgreSQL refuses an upsert that meets one
+        // row twice), in key order: every batch locks rows in the same order, so two batches
+        // never wait on each other in a cycle.
+        let mut positions: BTreeMap<CursorKey, i64> = BTreeMap::new();
+        for advance in advances {
+            let key =
+                (advance.app_id, advance.user.to_string(), advance.device.clone(), advance.queue.as_storage_key());
+            let seq = positions.entry(key).or_insert(advance.seq);
+            *seq = (*seq).max(advance.seq);
+        }
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let mut left = positions.len();
+        let mut positions = positions.into_iter();
+        let mut tx = self.begin_write().await?;
+        for (size, rows) in ADVANCE_STATEMENT_ROWS.into_iter().enumerate() {
+            while left >= rows {
+                advance_statement::<D>(size, positions.by_ref().take(rows)).execute(&mut tx).await?;
+                left -= rows;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -127,11 +166,12 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         if let Some(head) = head {
             // Every device the user has a cursor for (so every device that ever read
             // anything), whether it has read this queue before or not; the larger position
-            // wins, as in `advance_cursor`. (SQLite needs the SELECT's WHERE before ON CONFLICT.)
+            // wins, as in `advance_cursor`; by device, the key order a batch of cursors locks
+            // rows in. (SQLite needs the SELECT's WHERE before ON CONFLICT.)
             D::query(
                 "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) \
                  SELECT DISTINCT app_id, user_name, device, $3, $4 FROM delivery_cursors \
-                 WHERE app_id = $1 AND user_name = $2 \
+                 WHERE app_id = $1 AND user_name = $2 ORDER BY device \
                  ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
                  WHERE excluded.seq > delivery_cursors.seq",
             )
@@ -145,4 +185,19 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         tx.commit().await?;
         Ok(head)
     }
+}
+
+/// A cursor's key: app, user, device, queue (as stored).
+type CursorKey = (i64, String, String, String);
+
+/// The upsert of `positions`, `ADVANCE_STATEMENT_ROWS[size]` of them, bound.
+fn advance_statement<D: Dialect>(
+    size: usize,
+    positions: impl Iterator<Item = (CursorKey, i64)>,
+) -> super::dialect::Statement<D> {
+    let mut statement = D::query(AssertSqlSafe(ADVANCE_STATEMENTS[size].clone()));
+    for ((app_id, user, device, queue), seq) in positions {
+        statement = statement.bind(app_id).bind(user).bind(device).bind(queue).bind(seq);
+    }
+    statement
 }

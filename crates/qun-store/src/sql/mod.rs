@@ -11,8 +11,8 @@
 //!
 //! Locking order (PostgreSQL): a write locks a venue's row (group or room) before that venue's
 //! member rows; several group rows in id order, then chat rows in name order (a batch of
-//! messages) or room rows in id order (a user's deletion); so two writers never wait on each
-//! other in a cycle.
+//! messages) or room rows in id order (a user's deletion); delivery cursors in key order (a
+//! batch of cursors); so two writers never wait on each other in a cycle.
 
 #[macro_use]
 mod rows;
@@ -22,6 +22,8 @@ mod conversations;
 mod cursors;
 mod dialect;
 mod groups;
+#[cfg(test)]
+mod login_test;
 mod messages;
 mod receipts;
 mod rooms;
@@ -135,6 +137,19 @@ mod tests {
     use crate::prelude::*;
     use crate::{AppSettings, NewApp};
 
+    /// The app `qun#demo`, for tests of the backends.
+    pub(super) fn demo_app() -> NewApp {
+        NewApp {
+            uuid: "uuid".into(),
+            org: "qun".into(),
+            name: "demo".into(),
+            client_id: "client".into(),
+            client_secret_hash: vec![1],
+            settings: AppSettings::default(),
+            created_ms: 1,
+        }
+    }
+
     #[tokio::test]
     async fn sqlite_opens_in_wal_mode_with_one_writer_and_reopens() {
         let directory = tempfile::tempdir().expect("temporary directory");
@@ -151,16 +166,7 @@ mod tests {
             assert_eq!((journal_mode.as_str(), foreign_keys, synchronous), ("wal", 1, 1));
             assert!(busy_timeout > 0);
         }
-        let app = NewApp {
-            uuid: "uuid".into(),
-            org: "qun".into(),
-            name: "demo".into(),
-            client_id: "client".into(),
-            client_secret_hash: vec![1],
-            settings: AppSettings::default(),
-            created_ms: 1,
-        };
-        let created = store.ensure_app(&app).await.expect("ensure_app");
+        let created = store.ensure_app(&demo_app()).await.expect("ensure_app");
         store.writer.close().await;
         store.reader.close().await;
 

@@ -161,18 +161,16 @@ impl<D: Dialect> UserStore for SqlStore<D> {
     }
 
     async fn token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<Option<TokenRecord>> {
-        let row: Option<TokenRow> = D::query(concat!(
-            "SELECT ",
-            token_columns!(),
-            " FROM tokens WHERE hash = $1 AND (expires_ms IS NULL OR expires_ms > $2)"
-        ))
-        .bind(token_hash)
-        .bind(now_ms)
-        .fetch_optional(&mut *self.read_conn().await?)
-        .await?;
+        let row: Option<TokenRow> =
+            D::query(TOKEN_BY_HASH).bind(token_hash).bind(now_ms).fetch_optional(&mut *self.read_conn().await?).await?;
         Ok(row.map(TokenRecord::from))
     }
 }
+
+/// A token by its hash (the primary key), if it has not expired at `$2`: what every login and
+/// every authenticated request reads; a read, never a write (expired rows are not touched).
+pub(super) const TOKEN_BY_HASH: &str =
+    concat!("SELECT ", token_columns!(), " FROM tokens WHERE hash = $1 AND (expires_ms IS NULL OR expires_ms > $2)");
 
 fn user_by_name<D: Dialect>(app_id: i64, name: &UserName) -> Statement<D> {
     D::query(concat!("SELECT ", user_columns!(), " FROM users WHERE app_id = $1 AND name = $2"))

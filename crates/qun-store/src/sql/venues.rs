@@ -154,21 +154,29 @@ impl VenueTables {
         offset: u32,
         limit: u32,
     ) -> StoreResult<(Vec<(V, M)>, u64)> {
-        let sql = format!(
-            "SELECT {}, {} FROM {} m JOIN {} v ON v.app_id = m.app_id AND v.id = m.{} \
-             WHERE m.app_id = $1 AND m.user_name = $2 ORDER BY m.join_order DESC LIMIT $3 OFFSET $4",
-            self.columns, self.member_columns, self.members, self.table, self.key
-        );
-        let rows: Vec<VenueMemberRow<V, M>> = D::query(AssertSqlSafe(sql))
+        let [page, total] = self.of_user_statements();
+        let rows: Vec<VenueMemberRow<V, M>> = D::query(AssertSqlSafe(page))
             .bind(app_id)
             .bind(user.as_str())
             .bind(i64::from(limit))
             .bind(i64::from(offset))
             .fetch_all(conn)
             .await?;
-        let sql = format!("SELECT COUNT(*) FROM {} WHERE app_id = $1 AND user_name = $2", self.members);
-        let total: i64 = D::query(AssertSqlSafe(sql)).bind(app_id).bind(user.as_str()).fetch_scalar(conn).await?;
+        let total: i64 = D::query(AssertSqlSafe(total)).bind(app_id).bind(user.as_str()).fetch_scalar(conn).await?;
         Ok((rows.into_iter().map(|row| (row.venue, row.member)).collect(), count(total)?))
+    }
+
+    /// What [`VenueTables::of_user`] runs: a page of the user's venues (`$1` app, `$2` user, `$3`
+    /// limit, `$4` offset) and their count (`$1`, `$2`); both by the members' index on the user.
+    pub(super) fn of_user_statements(&self) -> [String; 2] {
+        [
+            format!(
+                "SELECT {}, {} FROM {} m JOIN {} v ON v.app_id = m.app_id AND v.id = m.{} \
+                 WHERE m.app_id = $1 AND m.user_name = $2 ORDER BY m.join_order DESC LIMIT $3 OFFSET $4",
+                self.columns, self.member_columns, self.members, self.table, self.key
+            ),
+            format!("SELECT COUNT(*) FROM {} WHERE app_id = $1 AND user_name = $2", self.members),
+        ]
     }
 
     /// One member's row, if `user` is in the venue.
