@@ -113,6 +113,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new(store.backend()));
         let recent = Arc::new(RecentTimelines::default());
         let fanout = Fanout { recent: recent.clone(), delivery: delivery.clone(), metrics: metrics.clone() };
+        lifecycle.spawn(crate::gateway::run_group_flusher(hub.clone(), metrics.clone(), lifecycle.clone()));
         let cursor_writer =
             CursorWriter::start(store.clone(), hub.clone(), &lifecycle, metrics.clone(), config.cursor_flush);
         let services = Services {

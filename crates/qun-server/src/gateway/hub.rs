@@ -8,7 +8,9 @@
 //! when it reconnects).
 //!
 //! Each group keeps the list of its members' online sessions, maintained at login, logout,
-//! join and leave, so a message's fan-out walks one list: no lookup per member.
+//! join and leave, so a flush of the group's messages walks one list: no lookup per member.
+//! Committed group messages wait in the group's outbox for the group flusher
+//! (`group_flusher.rs`), which sends them at the group's pace.
 //!
 //! Locking: one `parking_lot::RwLock` (no poisoning: a panic elsewhere cannot wedge the hub) around the maps, held for map work only, never across an
 //! `.await`. Fan-out takes the read lock; logins, logouts and membership changes the write
@@ -23,6 +25,7 @@ use qun_core::{GroupId, UserName};
 use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
 
+use super::group_flusher::{self, Flushed, GroupKey, Outboxes};
 use super::session::{GroupPush, Session};
 use crate::services::delivery::{CommittedMessage, Connection, Delivery};
 
@@ -79,6 +82,8 @@ impl HubMaps {
 #[derive(Default)]
 pub struct Hub {
     maps: RwLock<HubMaps>,
+    /// Committed group messages waiting for their group's next flush (`group_flusher.rs`).
+    pub(crate) outboxes: Outboxes,
     /// Logins pass through here in the middle of their registration (see
     /// [`Hub::hold_registrations`]); uncontended but in tests.
     registration_gate: tokio::sync::RwLock<()>,
@@ -168,6 +173,20 @@ impl Hub {
         drop(self.registration_gate.read().await);
     }
 
+    /// Sends what the group's outbox holds to the group's online sessions: one frame for all
+    /// (and one asking for an acknowledgement); each session decides under its own lock what
+    /// of it is for it (see [`Session::push_group`]). Called by the group flusher only.
+    pub(crate) fn flush_group(&self, key: GroupKey) -> Flushed {
+        let maps = self.maps.read();
+        let sessions = maps.group_sessions.get(&key).map_or(&[][..], Vec::as_slice);
+        let messages = self.outboxes.take(key, group_flusher::pace(sessions.len()));
+        let Some(first) = sessions.first().filter(|_| !messages.is_empty()) else { return Flushed::default() };
+        let frames = GroupPush::new(&first.app_key, key.1, &messages);
+        let now = Instant::now();
+        let pushed = sessions.iter().map(|session| session.push_group(&frames, now)).sum();
+        Flushed { pushed, newest: messages.last().map(|message| message.id) }
+    }
+
     /// Number of online sessions (for metrics and tests).
     pub fn session_count(&self) -> usize {
         self.maps.read().sessions.values().flat_map(HashMap::values).map(Vec::len).sum()
@@ -199,16 +218,9 @@ impl Delivery for Hub {
         }
     }
 
-    /// One shared frame per message for everyone (and one asking for an acknowledgement);
-    /// each session decides under its own lock whether it is caught up (see
-    /// [`Session::push_group`]).
-    fn group_messages(&self, app_id: AppId, group: GroupId, messages: &[CommittedMessage]) -> u64 {
-        let maps = self.maps.read();
-        let Some(sessions) = maps.group_sessions.get(&(app_id, group)) else { return 0 };
-        let Some(first) = sessions.first() else { return 0 };
-        let frames = GroupPush::new(&first.app_key, group, messages);
-        let now = Instant::now();
-        sessions.iter().map(|session| session.push_group(&frames, now)).sum()
+    /// Into the group's outbox: the group flusher sends it at the group's pace.
+    fn group_messages(&self, app_id: AppId, group: GroupId, messages: &[CommittedMessage]) {
+        self.outboxes.add((app_id, group), messages);
     }
 
     /// Tells `user`'s sessions (but `except`) that `queue` has new data.

@@ -6,6 +6,7 @@
 
 mod cursor_writer;
 mod cursors;
+mod group_flusher;
 mod hub;
 mod login;
 mod queues;
@@ -15,6 +16,15 @@ mod uplink;
 
 pub use cursor_writer::CursorWriter;
 pub use hub::Hub;
+
+/// The group flusher's task (see `group_flusher.rs`); started once, by `AppState::open`.
+pub async fn run_group_flusher(
+    hub: Arc<Hub>,
+    metrics: Arc<crate::telemetry::Metrics>,
+    lifecycle: crate::lifecycle::Lifecycle,
+) {
+    group_flusher::run(hub, metrics, lifecycle).await;
+}
 pub use session::{CloseReason, Session};
 
 use std::sync::Arc;

@@ -38,44 +38,45 @@ pub(crate) struct GroupView {
     pub(crate) shielded: bool,
 }
 
-/// The messages of one commit to a group, as every session of the group gets them pushed: one
-/// frame per message shared by all (`isLast: true`, which the SDK does not answer), and the
-/// same with `isLast: false` and `nextKey` (which the SDK answers with a pull acknowledging
-/// it), built once for those who are asked for an acknowledgement.
+/// The messages of one flush of a group, as every session of the group gets them pushed: one
+/// frame with all of them shared by all (`isLast: true`, which the SDK does not answer), and
+/// the same with `isLast: false` and `nextKey` (which the SDK answers with a pull acknowledging
+/// it), built once for those who are asked for an acknowledgement. A session that must not get
+/// all of them (its own messages, a shielded group, some read already) gets its own frame.
 pub(crate) struct GroupPush<'a> {
     group: GroupId,
     queue: QueueKey,
     jid: Jid,
     messages: &'a [CommittedMessage],
-    frames: Vec<Bytes>,
-    asking: Vec<OnceLock<Bytes>>,
+    shared: OnceLock<Bytes>,
+    shared_asking: OnceLock<Bytes>,
 }
 
 impl<'a> GroupPush<'a> {
     pub(crate) fn new(app_key: &str, group: GroupId, messages: &'a [CommittedMessage]) -> GroupPush<'a> {
         let queue = QueueKey::Group(group);
         let jid = queue_jid(app_key, &queue);
-        let now = crate::ids::now_ms();
-        let frames = messages
-            .iter()
-            .map(|message| msync::push_batch(jid.clone(), &[EncodedMeta::from_serialized(message.meta.clone())], now))
-            .collect();
-        let asking = messages.iter().map(|_| OnceLock::new()).collect();
-        GroupPush { group, queue, jid, messages, frames, asking }
+        GroupPush { group, queue, jid, messages, shared: OnceLock::new(), shared_asking: OnceLock::new() }
     }
 
-    /// The frame of message `index`, asking for an acknowledgement or not.
-    fn frame(&self, index: usize, ask: bool) -> Bytes {
-        if !ask {
-            return self.frames[index].clone();
+    /// The frame of the messages at `indices` (all of them: the shared one), asking for an
+    /// acknowledgement up to `key` or not.
+    fn frame(&self, indices: &[usize], ask: bool, key: i64) -> Bytes {
+        let build = || {
+            let metas: Vec<EncodedMeta> =
+                indices.iter().map(|&i| EncodedMeta::from_serialized(self.messages[i].meta.clone())).collect();
+            let now = crate::ids::now_ms();
+            if ask {
+                msync::pull_batch(self.jid.clone(), &metas, Some(key as u64), false, now)
+            } else {
+                msync::push_batch(self.jid.clone(), &metas, now)
+            }
+        };
+        if indices.len() < self.messages.len() {
+            return build();
         }
-        let message = &self.messages[index];
-        self.asking[index]
-            .get_or_init(|| {
-                let meta = EncodedMeta::from_serialized(message.meta.clone());
-                msync::pull_batch(self.jid.clone(), &[meta], Some(message.seq as u64), false, crate::ids::now_ms())
-            })
-            .clone()
+        let shared = if ask { &self.shared_asking } else { &self.shared };
+        shared.get_or_init(build).clone()
     }
 }
 
@@ -217,10 +218,11 @@ impl Session {
         }
     }
 
-    /// New messages of a group: pushed if this session has read everything before them and is
-    /// neither pulling the group nor told to (so nothing is sent twice and nothing overtakes
-    /// what it is being sent), else a notice. Its own messages and, if it shielded the group,
-    /// everyone's are passed over. Returns how many messages were pushed.
+    /// New messages of a group: those that follow what this session has read are pushed, in
+    /// one frame, if it is neither pulling the group nor told to (so nothing is sent twice and
+    /// nothing overtakes what it is being sent); a session behind gets a notice instead, and
+    /// what it read already (a pull that came first) is skipped. Its own messages and, if it
+    /// shielded the group, everyone's are passed over. Returns how many messages were pushed.
     ///
     /// The check and the push happen under the notice lock, which a pull takes before it
     /// reads: a pull that starts after a push reads after it, and a push that finds a pull
@@ -228,40 +230,45 @@ impl Session {
     pub(crate) fn push_group(&self, push: &GroupPush<'_>, now: Instant) -> u64 {
         let mut notices = self.notices.lock();
         let queue = &push.queue;
-        let caught_up = notices.pulling.as_ref() != Some(queue) && !notices.notified.contains(queue);
-        let (Some(view), Some(mut position)) = (self.group_view(push.group), self.cursors.read_from(queue)) else {
+        let free = notices.pulling.as_ref() != Some(queue) && !notices.notified.contains(queue);
+        let known = self.group_view(push.group).zip(self.cursors.read_from(queue));
+        let (Some((view, start)), true) = (known, free && self.outbound.capacity() >= PUSH_HEADROOM) else {
             self.notify_locked(&mut notices, queue);
             return 0;
         };
-        if !caught_up {
-            self.notify_locked(&mut notices, queue);
-            return 0;
-        }
-        let mut pushed = 0;
+        let mut position = start;
+        let (mut selected, mut last_selected, mut behind) = (Vec::new(), None, false);
         for (index, message) in push.messages.iter().enumerate() {
+            if position >= Some(message.seq) {
+                continue;
+            }
             if start_seq(position, view.floor, message.seq - 1, GROUP_OFFLINE_LIMIT) != message.seq - 1 {
-                self.notify_locked(&mut notices, queue);
+                behind = true;
                 break;
             }
-            if Some(self.id) == message.origin || view.shielded {
-                self.cursors.pass(queue, message.seq);
-            } else {
-                if self.outbound.capacity() < PUSH_HEADROOM {
-                    self.notify_locked(&mut notices, queue);
-                    break;
-                }
-                let asks = self.cursors.pushed(queue, message.seq, now);
-                if asks.new_tail {
-                    self.ask_later.notify_one();
-                }
-                if !self.send(push.frame(index, asks.ask)) {
-                    break;
-                }
-                pushed += 1;
+            if Some(self.id) != message.origin && !view.shielded {
+                selected.push(index);
+                last_selected = Some(message.seq);
             }
             position = Some(message.seq);
         }
-        pushed
+        if let Some(last) = last_selected {
+            let asks = self.cursors.pushed(queue, last, now);
+            if asks.new_tail {
+                self.ask_later.notify_one();
+            }
+            let key = position.unwrap_or(last);
+            if position > Some(last) {
+                self.cursors.pass(queue, key);
+            }
+            self.send(push.frame(&selected, asks.ask, key));
+        } else if let Some(passed) = position.filter(|_| position > start) {
+            self.cursors.pass(queue, passed);
+        }
+        if behind {
+            self.notify_locked(&mut notices, queue);
+        }
+        selected.len() as u64
     }
 
     /// Asks the client to acknowledge the group messages pushed to it that are due an ask (see
@@ -550,5 +557,32 @@ mod tests {
         let later = quiet + ACK_REQUEST_INTERVAL;
         session.push_group(&GroupPush::new("o#a", group, &[committed(5, None)]), later);
         assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
+    }
+
+    #[test]
+    fn a_flush_is_one_frame_per_session_with_what_is_for_it() {
+        let (sender, mut sender_out) = session();
+        let (reader, mut reader_out) = session();
+        let (ahead, mut ahead_out) = session();
+        let group = GroupId(9);
+        let queue = QueueKey::Group(group);
+        let now = Instant::now();
+        for s in [&sender, &reader, &ahead] {
+            s.remember_group_view(group, GroupView { floor: 0, shielded: false });
+            s.cursors.load([(queue.clone(), Some(4))]);
+        }
+        // `ahead` pulled 5 before the flush.
+        ahead.cursors.sent_through(&queue, 5);
+        let messages = [committed(5, None), committed(6, Some(sender.id)), committed(7, None)];
+        let push = GroupPush::new("o#a", group, &messages);
+        assert_eq!(reader.push_group(&push, now), 3);
+        assert_eq!(kinds(&mut reader_out), ["push3 last=Some(false) key=Some(7)"]);
+        assert_eq!(sender.push_group(&push, now), 2);
+        assert_eq!(kinds(&mut sender_out), ["push2 last=Some(false) key=Some(7)"]);
+        assert_eq!(ahead.push_group(&push, now), 2);
+        assert_eq!(kinds(&mut ahead_out), ["push2 last=Some(false) key=Some(7)"]);
+        for s in [&sender, &reader, &ahead] {
+            assert_eq!(s.cursors.read_from(&queue), Some(Some(7)));
+        }
     }
 }

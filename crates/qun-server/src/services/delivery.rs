@@ -57,10 +57,10 @@ pub trait Delivery: Send + Sync {
     /// The group's timeline has new entries: tell every online member's sessions but `except`.
     fn group_updated(&self, app_id: i64, group: GroupId, except: Option<SessionId>);
     /// Messages were committed to `group`'s timeline: `messages` in sequence order, called in
-    /// commit order by the one message writer, before their senders hear of them. Sessions
-    /// that had read everything before a message get it pushed; the others are told to pull.
-    /// Returns how many deliveries were pushed.
-    fn group_messages(&self, app_id: i64, group: GroupId, messages: &[CommittedMessage]) -> u64;
+    /// commit order by the one message writer, before their senders hear of them (so it must
+    /// not take long). Sessions that had read everything before a message get it pushed; the
+    /// others are told to pull.
+    fn group_messages(&self, app_id: i64, group: GroupId, messages: &[CommittedMessage]);
     /// One of `user`'s queues has new items: tell their sessions but `except`.
     fn queue_updated(&self, app_id: i64, user: &UserName, queue: &QueueKey, except: Option<SessionId>);
     /// Users joined or left a group: who hears of its timeline changes.

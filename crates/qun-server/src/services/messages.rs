@@ -2,10 +2,10 @@
 //!
 //! Check who may send (the rules, on every message), build the downlink `Meta` once, store it
 //! once per conversation through the [`MessageWriter`] (which commits many sends in one
-//! transaction), acknowledge only after the commit. Group messages are fanned out by the writer
-//! itself, in commit order, before their senders hear of them (`Delivery::group_messages`:
-//! pushed to members who have read everything before them); a 1:1 message hints its two users'
-//! sessions once the sender has its ack.
+//! transaction), acknowledge only after the commit. Group messages go to their group's outbox
+//! from the writer itself, in commit order, before their senders hear of them
+//! (`Delivery::group_messages`: pushed in paced batches to members who have read everything
+//! before them); a 1:1 message hints its two users' sessions once the sender has its ack.
 
 use std::sync::Arc;
 
@@ -263,8 +263,8 @@ pub(super) fn notify(
 /// transaction, so throughput does not depend on one commit per message.
 ///
 /// After each commit, and before any sender is answered, the writer hands the group messages
-/// it stored to the recent timelines and to [`Delivery::group_messages`], in sequence order:
-/// one task sees every commit in order, so pushes to caught-up members never race each other.
+/// it stored to the recent timelines and to [`Delivery::group_messages`] (their group's
+/// outbox), in sequence order: one task sees every commit in order.
 #[derive(Debug, Clone)]
 pub struct MessageWriter {
     requests: mpsc::Sender<WriteRequest>,
@@ -387,11 +387,7 @@ fn fan_out(
     }
     by_group.sort_by_key(|(group, message)| (*group, message.seq));
     for run in by_group.chunk_by(|(a, _), (b, _)| a == b) {
-        let group = run[0].0;
         let committed: Vec<CommittedMessage> = run.iter().map(|(_, message)| message.clone()).collect();
-        let pushed = fanout.delivery.group_messages(app_id, group, &committed);
-        fanout.metrics.group_pushes.inc_by(pushed);
-        let newest = committed.last().map(|message| message.id);
-        fanout.metrics.delivered(Kind::Group, pushed, newest.filter(|_| pushed > 0));
+        fanout.delivery.group_messages(app_id, run[0].0, &committed);
     }
 }
