@@ -55,7 +55,7 @@ test('a caught-up member is pushed group messages, acknowledges them, and is not
   assert.deepEqual(textsIn(member, groupId).map((m) => m.id), ids, 'each once, in order');
   assert.ok((await pushes()) - before >= ids.length, 'they were pushed, not pulled');
 
-  // The server asks for the acknowledgement once the group has been quiet for 50 ms.
+  // The server asks for the acknowledgement once the group has been quiet for 250 ms.
   await sleep(500);
   await member.close();
   const again = await env.connect(memberName);

@@ -180,7 +180,7 @@ async fn a_dropped_receiver_still_counts_and_acknowledges() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Group messages are pushed to a caught-up session, which is asked to acknowledge them
-    // once they have been quiet for 50 ms (the gateway's `ACK_QUIET`); closing sooner would
+    // once they have been quiet for 250 ms (the gateway's `ACK_QUIET`); closing sooner would
     // get the last ones again at the next login (the SDK drops them by id).
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     bob.close().await;

@@ -22,8 +22,10 @@ use qun_store::QueueKey;
 /// to the device's next connection (the SDK drops a repeated message by id).
 pub(crate) const ACK_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 /// Pushes followed by this much quiet are asked about at once, so the acknowledgement of an
-/// isolated message or a short burst does not wait for the interval.
-pub(crate) const ACK_QUIET: Duration = Duration::from_millis(50);
+/// isolated message or of a burst's end does not wait for the interval. Longer than a group's
+/// longest pace between two flushes (`group_flusher::PACE_MAX`), so that steady traffic is
+/// not taken for quiet (which would ask after every flush).
+pub(crate) const ACK_QUIET: Duration = Duration::from_millis(250);
 
 /// What a push means for acknowledgements (see [`CursorBook::pushed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +104,15 @@ impl CursorBook {
     pub(crate) fn pushed(&self, queue: &QueueKey, seq: i64, now: Instant) -> Pushed {
         let mut cursors = self.cursors.lock();
         let cursor = cursors.entry(queue.clone()).or_default();
-        let tail_before = cursor.sent.is_some_and(|sent| cursor.asked.is_some_and(|(asked, _)| asked < sent));
+        let tail_before = cursor.sent > cursor.asked.map(|(asked, _)| asked).max(cursor.acked);
+        // Only steady traffic carries the ask in a push: after a quiet spell every member
+        // would answer at once, while the push is still going out to the others; the ask
+        // then follows once the group is quiet again (`asks_due`).
+        let steady = cursor.pushed_at.is_some_and(|at| now.duration_since(at) < ACK_REQUEST_INTERVAL / 2);
         cursor.sent = cursor.sent.max(Some(seq));
         cursor.pushed_at = Some(now);
-        if cursor.asked.is_none_or(|(_, at)| now.duration_since(at) >= ACK_REQUEST_INTERVAL) {
+        let asked_long_ago = cursor.asked.is_none_or(|(_, at)| now.duration_since(at) >= ACK_REQUEST_INTERVAL);
+        if steady && asked_long_ago {
             cursor.asked = Some((seq, now));
             return Pushed { ask: true, new_tail: false };
         }
@@ -120,11 +127,14 @@ impl CursorBook {
         let mut cursors = self.cursors.lock();
         let (mut due, mut again) = (Vec::new(), None::<Instant>);
         for (queue, cursor) in cursors.iter_mut() {
-            let (Some(sent), Some((asked, asked_at))) = (cursor.sent, cursor.asked) else { continue };
-            if cursor.acked >= Some(sent) || (asked >= sent && !all) {
+            // Only pushed queues are asked about (a pull's batches are acknowledged anyway).
+            let (Some(sent), Some(pushed_at)) = (cursor.sent, cursor.pushed_at) else { continue };
+            let asked = cursor.asked.map(|(asked, _)| asked);
+            if cursor.acked >= Some(sent) || (asked >= Some(sent) && !all) {
                 continue;
             }
-            let quiet = cursor.pushed_at.is_none_or(|at| now.duration_since(at) >= ACK_QUIET);
+            let quiet = now.duration_since(pushed_at) >= ACK_QUIET;
+            let asked_at = cursor.asked.map_or(pushed_at, |(_, at)| at);
             if all || quiet || now.duration_since(asked_at) >= ACK_REQUEST_INTERVAL {
                 cursor.asked = Some((sent, now));
                 due.push((queue.clone(), sent));
@@ -140,7 +150,7 @@ impl CursorBook {
 
     /// Whether pushed messages await an acknowledgement.
     pub(crate) fn awaiting_acknowledgement(&self) -> bool {
-        self.cursors.lock().values().any(|c| c.asked.is_some() && c.sent > c.acked)
+        self.cursors.lock().values().any(|c| c.pushed_at.is_some() && c.sent > c.acked)
     }
 
     /// Records a position read from the store.

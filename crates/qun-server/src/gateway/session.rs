@@ -472,19 +472,19 @@ mod tests {
         let messages = [committed(5, None)];
         assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
         assert_eq!(kinds(&mut outbound), ["notice"]);
-        // Read up to 4: 5 is pushed, asking for an acknowledgement (the first in a while).
+        // Read up to 4: 5 is pushed (after a quiet spell, without asking for an acknowledgement).
         session.pulling(&queue);
         session.answer_pull(&queue, Bytes::from_static(b"answer"));
         frames(&mut outbound);
         session.remember_group_view(group, GroupView { floor: 0, shielded: false });
         session.cursors.acknowledge(&queue, 4);
         assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
-        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None"]);
         assert_eq!(session.cursors.read_from(&queue), Some(Some(5)));
-        // 6 and its own 7 right after: 6 pushed without asking, 7 passed over.
+        // 6 and its own 7 right after (steady traffic, never asked: the push asks, up to 7).
         let messages = [committed(6, None), committed(7, Some(session.id))];
         assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
-        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None"]);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(7)"]);
         assert_eq!(session.cursors.read_from(&queue), Some(Some(7)));
         // A gap (8 went elsewhere): 9 is not pushed, the session pulls.
         let messages = [committed(9, None)];
@@ -540,8 +540,12 @@ mod tests {
         for seq in 1..=3 {
             session.push_group(&GroupPush::new("o#a", group, &[committed(seq, None)]), start);
         }
-        frames(&mut outbound);
-        // 1 asked; 2 and 3 are a tail, not due while pushes keep coming.
+        // 1 follows a quiet spell: not asked; 2 is steady traffic: asked; 3 is a tail.
+        assert_eq!(
+            kinds(&mut outbound),
+            ["push1 last=Some(true) key=None", "push1 last=Some(false) key=Some(2)", "push1 last=Some(true) key=None"]
+        );
+        // The tail is not due while pushes keep coming.
         let busy = start + ACK_QUIET / 2;
         session.push_group(&GroupPush::new("o#a", group, &[committed(4, None)]), busy);
         assert!(session.ask_for_acknowledgements(busy, false).is_some());
@@ -553,10 +557,12 @@ mod tests {
         assert!(session.cursors.awaiting_acknowledgement());
         session.cursors.acknowledge(&queue, 4);
         assert!(!session.cursors.awaiting_acknowledgement());
-        // Under steady traffic one push per interval carries the ask.
+        // After a quiet spell a push does not ask; under steady traffic one push per interval
+        // carries the ask.
         let later = quiet + ACK_REQUEST_INTERVAL;
         session.push_group(&GroupPush::new("o#a", group, &[committed(5, None)]), later);
-        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
+        session.push_group(&GroupPush::new("o#a", group, &[committed(6, None)]), later + ACK_QUIET);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None", "push1 last=Some(false) key=Some(6)"]);
     }
 
     #[test]
@@ -576,11 +582,11 @@ mod tests {
         let messages = [committed(5, None), committed(6, Some(sender.id)), committed(7, None)];
         let push = GroupPush::new("o#a", group, &messages);
         assert_eq!(reader.push_group(&push, now), 3);
-        assert_eq!(kinds(&mut reader_out), ["push3 last=Some(false) key=Some(7)"]);
+        assert_eq!(kinds(&mut reader_out), ["push3 last=Some(true) key=None"]);
         assert_eq!(sender.push_group(&push, now), 2);
-        assert_eq!(kinds(&mut sender_out), ["push2 last=Some(false) key=Some(7)"]);
+        assert_eq!(kinds(&mut sender_out), ["push2 last=Some(true) key=None"]);
         assert_eq!(ahead.push_group(&push, now), 2);
-        assert_eq!(kinds(&mut ahead_out), ["push2 last=Some(false) key=Some(7)"]);
+        assert_eq!(kinds(&mut ahead_out), ["push2 last=Some(true) key=None"]);
         for s in [&sender, &reader, &ahead] {
             assert_eq!(s.cursors.read_from(&queue), Some(Some(7)));
         }
