@@ -98,21 +98,22 @@ impl CursorBook {
     }
 
     /// Message `seq` of `queue` was pushed. Says whether to ask for an acknowledgement with
-    /// this push (none was asked for in the last [`ACK_REQUEST_INTERVAL`]), and whether this
+    /// this push (the first after a quiet spell, or none was asked for in the last
+    /// [`ACK_REQUEST_INTERVAL`]), and whether this
     /// push starts a tail of unasked pushes (then [`CursorBook::asks_due`] must be called
     /// [`ACK_QUIET`] later).
     pub(crate) fn pushed(&self, queue: &QueueKey, seq: i64, now: Instant) -> Pushed {
         let mut cursors = self.cursors.lock();
         let cursor = cursors.entry(queue.clone()).or_default();
         let tail_before = cursor.sent > cursor.asked.map(|(asked, _)| asked).max(cursor.acked);
-        // Only steady traffic carries the ask in a push: after a quiet spell every member
-        // would answer at once, while the push is still going out to the others; the ask
-        // then follows once the group is quiet again (`asks_due`).
+        // The first push after a quiet spell asks at once: the SDK then acknowledges as soon
+        // as it has dispatched it, so an app that closes right after showing a message is not
+        // sent it again at its next start. Under steady traffic one push a second asks.
         let steady = cursor.pushed_at.is_some_and(|at| now.duration_since(at) < ACK_REQUEST_INTERVAL / 2);
         cursor.sent = cursor.sent.max(Some(seq));
         cursor.pushed_at = Some(now);
         let asked_long_ago = cursor.asked.is_none_or(|(_, at)| now.duration_since(at) >= ACK_REQUEST_INTERVAL);
-        if steady && asked_long_ago {
+        if !steady || asked_long_ago {
             cursor.asked = Some((seq, now));
             return Pushed { ask: true, new_tail: false };
         }

@@ -472,19 +472,19 @@ mod tests {
         let messages = [committed(5, None)];
         assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
         assert_eq!(kinds(&mut outbound), ["notice"]);
-        // Read up to 4: 5 is pushed (after a quiet spell, without asking for an acknowledgement).
+        // Read up to 4: 5 is pushed, asking for an acknowledgement (the first after a quiet spell).
         session.pulling(&queue);
         session.answer_pull(&queue, Bytes::from_static(b"answer"));
         frames(&mut outbound);
         session.remember_group_view(group, GroupView { floor: 0, shielded: false });
         session.cursors.acknowledge(&queue, 4);
         assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
-        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None"]);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
         assert_eq!(session.cursors.read_from(&queue), Some(Some(5)));
-        // 6 and its own 7 right after (steady traffic, never asked: the push asks, up to 7).
+        // 6 and its own 7 right after (steady traffic, asked just now): 6 pushed, 7 passed over.
         let messages = [committed(6, None), committed(7, Some(session.id))];
         assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
-        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(7)"]);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None"]);
         assert_eq!(session.cursors.read_from(&queue), Some(Some(7)));
         // A gap (8 went elsewhere): 9 is not pushed, the session pulls.
         let messages = [committed(9, None)];
@@ -540,10 +540,10 @@ mod tests {
         for seq in 1..=3 {
             session.push_group(&GroupPush::new("o#a", group, &[committed(seq, None)]), start);
         }
-        // 1 follows a quiet spell: not asked; 2 is steady traffic: asked; 3 is a tail.
+        // 1 follows a quiet spell: asked; 2 and 3 are steady traffic, asked a moment ago: a tail.
         assert_eq!(
             kinds(&mut outbound),
-            ["push1 last=Some(true) key=None", "push1 last=Some(false) key=Some(2)", "push1 last=Some(true) key=None"]
+            ["push1 last=Some(false) key=Some(1)", "push1 last=Some(true) key=None", "push1 last=Some(true) key=None"]
         );
         // The tail is not due while pushes keep coming.
         let busy = start + ACK_QUIET / 2;
@@ -557,12 +557,22 @@ mod tests {
         assert!(session.cursors.awaiting_acknowledgement());
         session.cursors.acknowledge(&queue, 4);
         assert!(!session.cursors.awaiting_acknowledgement());
-        // After a quiet spell a push does not ask; under steady traffic one push per interval
-        // carries the ask.
+        // After a quiet spell a push asks; under steady traffic (a push every 250 ms here) one
+        // push per interval does.
         let later = quiet + ACK_REQUEST_INTERVAL;
-        session.push_group(&GroupPush::new("o#a", group, &[committed(5, None)]), later);
-        session.push_group(&GroupPush::new("o#a", group, &[committed(6, None)]), later + ACK_QUIET);
-        assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None", "push1 last=Some(false) key=Some(6)"]);
+        for (i, seq) in (5..=9).enumerate() {
+            session.push_group(&GroupPush::new("o#a", group, &[committed(seq, None)]), later + ACK_QUIET * i as u32);
+        }
+        assert_eq!(
+            kinds(&mut outbound),
+            [
+                "push1 last=Some(false) key=Some(5)",
+                "push1 last=Some(true) key=None",
+                "push1 last=Some(true) key=None",
+                "push1 last=Some(true) key=None",
+                "push1 last=Some(false) key=Some(9)"
+            ]
+        );
     }
 
     #[test]
@@ -582,11 +592,11 @@ mod tests {
         let messages = [committed(5, None), committed(6, Some(sender.id)), committed(7, None)];
         let push = GroupPush::new("o#a", group, &messages);
         assert_eq!(reader.push_group(&push, now), 3);
-        assert_eq!(kinds(&mut reader_out), ["push3 last=Some(true) key=None"]);
+        assert_eq!(kinds(&mut reader_out), ["push3 last=Some(false) key=Some(7)"]);
         assert_eq!(sender.push_group(&push, now), 2);
-        assert_eq!(kinds(&mut sender_out), ["push2 last=Some(true) key=None"]);
+        assert_eq!(kinds(&mut sender_out), ["push2 last=Some(false) key=Some(7)"]);
         assert_eq!(ahead.push_group(&push, now), 2);
-        assert_eq!(kinds(&mut ahead_out), ["push2 last=Some(true) key=None"]);
+        assert_eq!(kinds(&mut ahead_out), ["push2 last=Some(false) key=Some(7)"]);
         for s in [&sender, &reader, &ahead] {
             assert_eq!(s.cursors.read_from(&queue), Some(Some(7)));
         }
