@@ -280,6 +280,22 @@ async function createGroup(owner, members, groupname = 'group') {
   return groupId;
 }
 
+/**
+ * A private group of `ownerName` with `memberNames` (user names), created over REST by the app
+ * administrator (nobody needs to be online); resolves with its id.
+ */
+async function restGroup(server, ownerName, memberNames, groupname = 'group') {
+  const reply = await server.restOk('POST', '/chatgroups', {
+    owner: ownerName,
+    groupname,
+    desc: '',
+    public: false,
+    maxusers: 500,
+    members: memberNames,
+  });
+  return reply.data.groupid;
+}
+
 const BARRIER_OWNER = 'zz-barrier';
 let barrierCount = 0;
 
@@ -394,6 +410,7 @@ function setup() {
 }
 
 module.exports = {
+  restGroup,
   SDK,
   flavour,
   statusCode,

@@ -4,24 +4,14 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { setup, sendGroupText } = require('../lib/client');
+const { setup, sendGroupText, restGroup } = require('../lib/client');
 
 const env = setup();
 
 const SENT = 250;
 const KEPT = 200;
 
-async function groupWith(ownerName, memberNames) {
-  const reply = await env.server.restOk('POST', '/chatgroups', {
-    owner: ownerName,
-    groupname: 'offline',
-    desc: '',
-    public: false,
-    maxusers: 500,
-    members: memberNames,
-  });
-  return reply.data.groupid;
-}
+const groupWith = (ownerName, memberNames) => restGroup(env.server, ownerName, memberNames, 'offline');
 
 /** Logs `name` in and collects the group's texts until KEPT arrived and a barrier passed. */
 async function loginAndCollect(name, groupId) {

@@ -7,7 +7,7 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { setup, sendGroupText } = require('../lib/client');
+const { setup, sendGroupText, restGroup } = require('../lib/client');
 const { sleep } = require('../lib/server');
 
 const env = setup();
@@ -20,17 +20,7 @@ async function pushes() {
   return Number(found[1]);
 }
 
-async function groupOf(ownerName, memberNames) {
-  const reply = await env.server.restOk('POST', '/chatgroups', {
-    owner: ownerName,
-    groupname: 'pushed',
-    desc: '',
-    public: false,
-    maxusers: 500,
-    members: memberNames,
-  });
-  return reply.data.groupid;
-}
+const groupOf = (ownerName, memberNames) => restGroup(env.server, ownerName, memberNames, 'pushed');
 
 /** The texts `client` received in `groupId` (barrier markers are cmd messages, not texts). */
 const textsIn = (client, groupId) => client.received('onTextMessage', (m) => m.to === groupId);

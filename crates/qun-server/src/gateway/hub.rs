@@ -286,18 +286,7 @@ mod tests {
     use super::*;
 
     fn session(user: &str, device: &str) -> Arc<Session> {
-        let app = qun_store::AppRecord {
-            id: 1,
-            uuid: "u".to_owned(),
-            org: "o".to_owned(),
-            name: "a".to_owned(),
-            client_id: "c".to_owned(),
-            client_secret_hash: Vec::new(),
-            settings: Default::default(),
-            created_ms: 0,
-        };
-        let (session, _outbound) = Session::new(app, UserName::parse(user).unwrap(), device.to_owned(), "r".to_owned());
-        Arc::new(session)
+        Arc::new(crate::gateway::session::tests::session_of(user, device).0)
     }
 
     fn listed(hub: &Hub, group: GroupId) -> Vec<u64> {

@@ -393,10 +393,11 @@ impl Origin for Session {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn session() -> (Session, mpsc::Receiver<Bytes>) {
+    /// A session of `user` on `device` in a test app, with its outbound queue.
+    pub(crate) fn session_of(user: &str, device: &str) -> (Session, mpsc::Receiver<Bytes>) {
         let app = qun_store::AppRecord {
             id: 1,
             uuid: "u".to_owned(),
@@ -407,7 +408,11 @@ mod tests {
             settings: Default::default(),
             created_ms: 0,
         };
-        Session::new(app, UserName::parse("ann").unwrap(), "d".to_owned(), "r".to_owned())
+        Session::new(app, UserName::parse(user).unwrap(), device.to_owned(), "r".to_owned())
+    }
+
+    fn session() -> (Session, mpsc::Receiver<Bytes>) {
+        session_of("ann", "d")
     }
 
     fn frames(receiver: &mut mpsc::Receiver<Bytes>) -> Vec<Bytes> {
