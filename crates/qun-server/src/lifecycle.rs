@@ -1,7 +1,7 @@
 //! The server's tasks and the one signal that stops them.
 //!
 //! Every task the server starts — websocket connections and their writers, the message
-//! writer, the cursor writer, the chat rooms' flushers, presence actors and sweeper — is
+//! writer, the cursor writer, the group flusher, the chat rooms' flushers, presence actors and sweeper — is
 //! spawned through [`Lifecycle`], so shutdown can wait for all of them. When the server stops,
 //! every task sees [`Lifecycle::stopping`] complete and ends on its own terms: the cursor
 //! writer saves every session's acknowledged positions, a connection closes its websocket with
