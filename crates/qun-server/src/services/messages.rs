@@ -280,7 +280,8 @@ struct WriteRequest {
     reply: oneshot::Sender<StoreResult<AppendOutcome>>,
 }
 
-/// What the writer needs besides the store: where committed group messages go.
+/// What the writer needs besides the store: where committed group messages go (the recent
+/// timelines and the delivery seam), and the metrics it reports to.
 pub struct Fanout {
     pub recent: Arc<RecentTimelines>,
     pub delivery: Arc<dyn Delivery>,
