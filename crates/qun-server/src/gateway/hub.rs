@@ -26,7 +26,7 @@ use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
 
 use super::group_flusher::{self, Flushed, GroupKey, Outboxes};
-use super::session::{GroupPush, Session};
+use super::session::{QueuePush, Session};
 use crate::services::delivery::{CommittedMessage, Connection, Delivery};
 
 type AppId = i64;
@@ -175,15 +175,15 @@ impl Hub {
 
     /// Sends what the group's outbox holds to the group's online sessions: one frame for all
     /// (and one asking for an acknowledgement); each session decides under its own lock what
-    /// of it is for it (see [`Session::push_group`]). Called by the group flusher only.
+    /// of it is for it (see [`Session::push`]). Called by the group flusher only.
     pub(crate) fn flush_group(&self, key: GroupKey) -> Flushed {
         let maps = self.maps.read();
         let sessions = maps.group_sessions.get(&key).map_or(&[][..], Vec::as_slice);
         let messages = self.outboxes.take(key, group_flusher::pace(sessions.len()));
         let Some(first) = sessions.first().filter(|_| !messages.is_empty()) else { return Flushed::default() };
-        let frames = GroupPush::new(&first.app_key, key.1, &messages);
+        let frames = QueuePush::new(&first.app_key, QueueKey::Group(key.1), &messages);
         let now = Instant::now();
-        let pushed = sessions.iter().map(|session| session.push_group(&frames, now)).sum();
+        let pushed = sessions.iter().map(|session| session.push(&frames, now)).sum();
         Flushed { pushed, newest: messages.last().map(|message| message.id) }
     }
 
@@ -221,6 +221,24 @@ impl Delivery for Hub {
     /// Into the group's outbox: the group flusher sends it at the group's pace.
     fn group_messages(&self, app_id: AppId, group: GroupId, messages: &[CommittedMessage]) {
         self.outboxes.add((app_id, group), messages);
+    }
+
+    /// Pushed at once to both users' sessions (a 1:1 conversation has a few readers, so no
+    /// pace): each side's queue is named after the other side, and each session takes what
+    /// follows its read position (see [`Session::push`]: the sending connection passes over
+    /// its own message, a session behind is told to pull).
+    fn chat_messages(&self, app_id: AppId, conversation: (&UserName, &UserName), messages: &[CommittedMessage]) {
+        let (low, high) = conversation;
+        let maps = self.maps.read();
+        let now = Instant::now();
+        for (reader, other) in [(low, high), (high, low)] {
+            let Some(sessions) = maps.sessions_of(app_id, reader) else { continue };
+            let Some(first) = sessions.first() else { continue };
+            let frames = QueuePush::new(&first.app_key, QueueKey::Chat(other.clone()), messages);
+            for session in sessions {
+                session.push(&frames, now);
+            }
+        }
     }
 
     /// Tells `user`'s sessions (but `except`) that `queue` has new data.

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::cursors::CursorBook;
-use super::queues::{GROUP_OFFLINE_LIMIT, queue_jid, start_seq};
+use super::queues::{CHAT_OFFLINE_LIMIT, GROUP_OFFLINE_LIMIT, queue_jid, start_seq};
 use crate::services::delivery::{CommittedMessage, Connection, Origin, SessionId};
 
 /// Frames a session may have waiting to be written before it counts as a slow consumer and is
@@ -38,13 +38,14 @@ pub(crate) struct GroupView {
     pub(crate) shielded: bool,
 }
 
-/// The messages of one flush of a group, as every session of the group gets them pushed: one
-/// frame with all of them shared by all (`isLast: true`, which the SDK does not answer), and
-/// the same with `isLast: false` and `nextKey` (which the SDK answers with a pull acknowledging
-/// it), built once for those who are asked for an acknowledgement. A session that must not get
-/// all of them (its own messages, a shielded group, some read already) gets its own frame.
-pub(crate) struct GroupPush<'a> {
-    group: GroupId,
+/// Messages just committed to one queue, as every session reading that queue gets them
+/// pushed: one frame with all of them shared by all (`isLast: true`, which the SDK does not
+/// answer), and the same with `isLast: false` and `nextKey` (which the SDK answers with a pull
+/// acknowledging it), built once for those who are asked for an acknowledgement. A session
+/// that must not get all of them (its own messages, a shielded group, some read already) gets
+/// its own frame. A group's flush is one of these for all its members; a 1:1 commit is one
+/// per side (each side's queue is named after the other).
+pub(crate) struct QueuePush<'a> {
     queue: QueueKey,
     jid: Jid,
     messages: &'a [CommittedMessage],
@@ -52,11 +53,10 @@ pub(crate) struct GroupPush<'a> {
     shared_asking: OnceLock<Bytes>,
 }
 
-impl<'a> GroupPush<'a> {
-    pub(crate) fn new(app_key: &str, group: GroupId, messages: &'a [CommittedMessage]) -> GroupPush<'a> {
-        let queue = QueueKey::Group(group);
+impl<'a> QueuePush<'a> {
+    pub(crate) fn new(app_key: &str, queue: QueueKey, messages: &'a [CommittedMessage]) -> QueuePush<'a> {
         let jid = queue_jid(app_key, &queue);
-        GroupPush { group, queue, jid, messages, shared: OnceLock::new(), shared_asking: OnceLock::new() }
+        QueuePush { queue, jid, messages, shared: OnceLock::new(), shared_asking: OnceLock::new() }
     }
 
     /// The frame of the messages at `indices` (all of them: the shared one), asking for an
@@ -218,21 +218,30 @@ impl Session {
         }
     }
 
-    /// New messages of a group: those that follow what this session has read are pushed, in
-    /// one frame, if it is neither pulling the group nor told to (so nothing is sent twice and
-    /// nothing overtakes what it is being sent); a session behind gets a notice instead, and
-    /// what it read already (a pull that came first) is skipped. Its own messages and, if it
-    /// shielded the group, everyone's are passed over. Returns how many messages were pushed.
+    /// New messages of one of this session's queues (a group's, or a 1:1 conversation's):
+    /// those that follow what this session has read are pushed, in one frame, if it is neither
+    /// pulling the queue nor told to (so nothing is sent twice and nothing overtakes what it is
+    /// being sent); a session behind gets a notice instead, and what it read already (a pull
+    /// that came first) is skipped. Its own messages and, if it shielded the group, everyone's
+    /// are passed over. Returns how many messages were pushed.
     ///
     /// The check and the push happen under the notice lock, which a pull takes before it
     /// reads: a pull that starts after a push reads after it, and a push that finds a pull
     /// under way becomes a notice after its answer.
-    pub(crate) fn push_group(&self, push: &GroupPush<'_>, now: Instant) -> u64 {
+    pub(crate) fn push(&self, push: &QueuePush<'_>, now: Instant) -> u64 {
         let mut notices = self.notices.lock();
         let queue = &push.queue;
         let free = notices.pulling.as_ref() != Some(queue) && !notices.notified.contains(queue);
-        let known = self.group_view(push.group).zip(self.cursors.read_from(queue));
-        let (Some((view, start)), true) = (known, free && self.outbound.capacity() >= PUSH_HEADROOM) else {
+        // Where the user stands and how far back a reader who was away is served: a group's
+        // join point and shield are learned at its first pull; a 1:1 conversation has neither.
+        // Personal events are numbered by id, not in sequence: they are always pulled.
+        let standing = match queue {
+            QueueKey::Group(group) => self.group_view(*group).map(|view| (view, GROUP_OFFLINE_LIMIT)),
+            QueueKey::Chat(_) => Some((GroupView { floor: 0, shielded: false }, CHAT_OFFLINE_LIMIT)),
+            QueueKey::Personal => None,
+        };
+        let known = standing.zip(self.cursors.read_from(queue));
+        let (Some(((view, limit), start)), true) = (known, free && self.outbound.capacity() >= PUSH_HEADROOM) else {
             self.notify_locked(&mut notices, queue);
             return 0;
         };
@@ -242,7 +251,7 @@ impl Session {
             if position >= Some(message.seq) {
                 continue;
             }
-            if start_seq(position, view.floor, message.seq - 1, GROUP_OFFLINE_LIMIT) != message.seq - 1 {
+            if start_seq(position, view.floor, message.seq - 1, limit) != message.seq - 1 {
                 behind = true;
                 break;
             }
@@ -475,7 +484,7 @@ pub(crate) mod tests {
         let now = Instant::now();
         // Nothing known of the group yet: a notice.
         let messages = [committed(5, None)];
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 0);
         assert_eq!(kinds(&mut outbound), ["notice"]);
         // Read up to 4: 5 is pushed, asking for an acknowledgement (the first after a quiet spell).
         session.pulling(&queue);
@@ -483,23 +492,23 @@ pub(crate) mod tests {
         frames(&mut outbound);
         session.remember_group_view(group, GroupView { floor: 0, shielded: false });
         session.cursors.acknowledge(&queue, 4);
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 1);
         assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(5)"]);
         assert_eq!(session.cursors.read_from(&queue), Some(Some(5)));
         // 6 and its own 7 right after (steady traffic, asked just now): 6 pushed, 7 passed over.
         let messages = [committed(6, None), committed(7, Some(session.id))];
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 1);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 1);
         assert_eq!(kinds(&mut outbound), ["push1 last=Some(true) key=None"]);
         assert_eq!(session.cursors.read_from(&queue), Some(Some(7)));
         // A gap (8 went elsewhere): 9 is not pushed, the session pulls.
         let messages = [committed(9, None)];
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 0);
         assert_eq!(kinds(&mut outbound), ["notice"]);
         // While it pulls, nothing is pushed; the notice follows the answer.
         session.pulling(&queue);
         session.cursors.sent_through(&queue, 9);
         let messages = [committed(10, None)];
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 0);
         assert!(frames(&mut outbound).is_empty());
         session.answer_pull(&queue, Bytes::from_static(b"answer"));
         assert_eq!(
@@ -517,7 +526,7 @@ pub(crate) mod tests {
         session.remember_group_view(group, GroupView { floor: 0, shielded: true });
         session.cursors.load([(queue.clone(), Some(4))]);
         let messages = [committed(5, None), committed(6, None)];
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 0);
         assert!(frames(&mut outbound).is_empty());
         // Nothing was outstanding: passed over means acknowledged.
         assert_eq!(session.cursors.position(&queue), Some(Some(6)));
@@ -527,7 +536,7 @@ pub(crate) mod tests {
             session.send(Bytes::from_static(b"backlog"));
         }
         let messages = [committed(7, None)];
-        assert_eq!(session.push_group(&GroupPush::new("o#a", group, &messages), now), 0);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Group(group), &messages), now), 0);
         let last = frames(&mut outbound).pop().unwrap();
         assert_eq!(kind(&last), "notice");
         assert_eq!(session.close_reason(), None, "a slow session pulls, it is not cut off");
@@ -543,7 +552,7 @@ pub(crate) mod tests {
         session.remember_group_view(group, GroupView { floor: 0, shielded: false });
         session.cursors.load([(queue.clone(), Some(0))]);
         for seq in 1..=3 {
-            session.push_group(&GroupPush::new("o#a", group, &[committed(seq, None)]), start);
+            session.push(&QueuePush::new("o#a", QueueKey::Group(group), &[committed(seq, None)]), start);
         }
         // 1 follows a quiet spell: asked; 2 and 3 are steady traffic, asked a moment ago: a tail.
         assert_eq!(
@@ -552,7 +561,7 @@ pub(crate) mod tests {
         );
         // The tail is not due while pushes keep coming.
         let busy = start + ACK_QUIET / 2;
-        session.push_group(&GroupPush::new("o#a", group, &[committed(4, None)]), busy);
+        session.push(&QueuePush::new("o#a", QueueKey::Group(group), &[committed(4, None)]), busy);
         assert!(session.ask_for_acknowledgements(busy, false).is_some());
         assert!(frames(&mut outbound).len() == 1, "only the push of 4");
         // Quiet: asked up to 4.
@@ -566,7 +575,7 @@ pub(crate) mod tests {
         // push per interval does.
         let later = quiet + ACK_REQUEST_INTERVAL;
         for (i, seq) in (5..=9).enumerate() {
-            session.push_group(&GroupPush::new("o#a", group, &[committed(seq, None)]), later + ACK_QUIET * i as u32);
+            session.push(&QueuePush::new("o#a", QueueKey::Group(group), &[committed(seq, None)]), later + ACK_QUIET * i as u32);
         }
         assert_eq!(
             kinds(&mut outbound),
@@ -595,12 +604,12 @@ pub(crate) mod tests {
         // `ahead` pulled 5 before the flush.
         ahead.cursors.sent_through(&queue, 5);
         let messages = [committed(5, None), committed(6, Some(sender.id)), committed(7, None)];
-        let push = GroupPush::new("o#a", group, &messages);
-        assert_eq!(reader.push_group(&push, now), 3);
+        let push = QueuePush::new("o#a", QueueKey::Group(group), &messages);
+        assert_eq!(reader.push(&push, now), 3);
         assert_eq!(kinds(&mut reader_out), ["push3 last=Some(false) key=Some(7)"]);
-        assert_eq!(sender.push_group(&push, now), 2);
+        assert_eq!(sender.push(&push, now), 2);
         assert_eq!(kinds(&mut sender_out), ["push2 last=Some(false) key=Some(7)"]);
-        assert_eq!(ahead.push_group(&push, now), 2);
+        assert_eq!(ahead.push(&push, now), 2);
         assert_eq!(kinds(&mut ahead_out), ["push2 last=Some(false) key=Some(7)"]);
         for s in [&sender, &reader, &ahead] {
             assert_eq!(s.cursors.read_from(&queue), Some(Some(7)));

@@ -39,7 +39,8 @@ pub trait Origin: Connection {
     fn caught_up_with_own(&self, queue: &QueueKey, seq: i64) -> bool;
 }
 
-/// A message just committed to a group's timeline, as the fan-out needs it.
+/// A message just committed to a conversation (a group's timeline or a 1:1 conversation), as
+/// the fan-out needs it.
 #[derive(Debug, Clone)]
 pub struct CommittedMessage {
     pub seq: i64,
@@ -61,6 +62,11 @@ pub trait Delivery: Send + Sync {
     /// not take long). Sessions that had read everything before a message get it pushed; the
     /// others are told to pull.
     fn group_messages(&self, app_id: i64, group: GroupId, messages: &[CommittedMessage]);
+    /// Messages were committed to the 1:1 conversation of `low` and `high`: `messages` in
+    /// sequence order, called in commit order by the one message writer, before their senders
+    /// hear of them (so it must not take long). Sessions of either user that had read
+    /// everything before a message get it pushed; the others are told to pull.
+    fn chat_messages(&self, app_id: i64, conversation: (&UserName, &UserName), messages: &[CommittedMessage]);
     /// One of `user`'s queues has new items: tell their sessions but `except`.
     fn queue_updated(&self, app_id: i64, user: &UserName, queue: &QueueKey, except: Option<SessionId>);
     /// Users joined or left a group: who hears of its timeline changes.

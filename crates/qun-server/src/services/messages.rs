@@ -2,10 +2,11 @@
 //!
 //! Check who may send (the rules, on every message), build the downlink `Meta` once, store it
 //! once per conversation through the [`MessageWriter`] (which commits many sends in one
-//! transaction), acknowledge only after the commit. Group messages go to their group's outbox
-//! from the writer itself, in commit order, before their senders hear of them
-//! (`Delivery::group_messages`: pushed in paced batches to members who have read everything
-//! before them); a 1:1 message hints its two users' sessions once the sender has its ack.
+//! transaction), acknowledge only after the commit. The writer itself hands every commit's
+//! messages to their readers, in commit order, before their senders hear of them: a group's go
+//! to its outbox (`Delivery::group_messages`: pushed in paced batches to members who have read
+//! everything before them), a 1:1 conversation's to both users' sessions at once
+//! (`Delivery::chat_messages`: pushed the same way). Sessions behind are told to pull.
 
 use std::sync::Arc;
 
@@ -192,25 +193,18 @@ pub async fn send(
         payload: meta.encode_to_vec(),
         created_ms: timestamp_ms as i64,
     };
+    // The sending connection has its message once the ack carries the id: its pulls leave it
+    // out from now on (remembered before the commit, since the writer's fan-out may already
+    // tell it to pull).
+    if let Some(origin) = origin {
+        origin.sent(id);
+    }
     let stored = state.writer.append(app_id, message, origin.map(|origin| origin.session_id())).await;
     match stored {
-        Ok(AppendOutcome::Stored { seq }) => {
+        // The writer has fanned it out (and moved a caught-up sender past it).
+        Ok(AppendOutcome::Stored { .. }) => {
             let kind = if matches!(conversation, Conversation::Group(_)) { Kind::Group } else { Kind::Chat };
             state.metrics.messages_accepted.of(kind).inc();
-            match &conversation {
-                // The writer has fanned it out (and moved a caught-up sender past it); the
-                // sending connection's own pulls leave it out from now on.
-                Conversation::Group(_) => {
-                    if let Some(origin) = origin {
-                        origin.sent(id);
-                    }
-                }
-                Conversation::Chat { .. } => {
-                    let quiet_session =
-                        origin.and_then(|origin| caught_up_with_own_send(origin, &sender_name, &conversation, seq, id));
-                    notify(state, app_id, &conversation, &sender_name, quiet_session);
-                }
-            }
             Ok(Sent { id, timestamp_ms })
         }
         // A resend of a message we have: the same id again, and nobody is told twice.
@@ -367,8 +361,10 @@ async fn write_loop(
     }
 }
 
-/// The group messages of one commit go to the recent timelines and to their groups' online
-/// members, group by group, in sequence order (the store numbers a batch in order).
+/// The messages of one commit go to their readers, conversation by conversation, in sequence
+/// order (the store numbers a batch in order): a group's to the recent timelines and to the
+/// group's outbox (pushed at the group's pace), a 1:1 conversation's to both users' sessions at
+/// once.
 fn fan_out(
     fanout: &Fanout,
     app_id: i64,
@@ -376,19 +372,32 @@ fn fan_out(
     origins: &[Option<SessionId>],
     outcomes: &[StoreResult<AppendOutcome>],
 ) {
-    let mut by_group: Vec<(GroupId, CommittedMessage)> = Vec::new();
+    let mut committed: Vec<(&Conversation, CommittedMessage)> = Vec::new();
     for ((message, origin), outcome) in messages.iter_mut().zip(origins).zip(outcomes) {
-        let (Conversation::Group(group), Ok(AppendOutcome::Stored { seq })) = (&message.conversation, outcome) else {
-            continue;
-        };
+        let Ok(AppendOutcome::Stored { seq }) = outcome else { continue };
         let meta = Bytes::from(std::mem::take(&mut message.payload));
-        let entry = RecentEntry { seq: *seq, id: message.id, except: None, is_message: true, meta: meta.clone() };
-        fanout.recent.insert(app_id, *group, entry);
-        by_group.push((*group, CommittedMessage { seq: *seq, id: message.id, meta, origin: *origin }));
+        if let Conversation::Group(group) = &message.conversation {
+            let entry = RecentEntry { seq: *seq, id: message.id, except: None, is_message: true, meta: meta.clone() };
+            fanout.recent.insert(app_id, *group, entry);
+        }
+        committed.push((&message.conversation, CommittedMessage { seq: *seq, id: message.id, meta, origin: *origin }));
     }
-    by_group.sort_by_key(|(group, message)| (*group, message.seq));
-    for run in by_group.chunk_by(|(a, _), (b, _)| a == b) {
-        let committed: Vec<CommittedMessage> = run.iter().map(|(_, message)| message.clone()).collect();
-        fanout.delivery.group_messages(app_id, run[0].0, &committed);
+    // Each conversation's messages together, in sequence order (a stable sort keeps the order
+    // of messages of one conversation, which the store numbered in batch order).
+    committed.sort_by(|(a, x), (b, y)| conversation_order(a).cmp(&conversation_order(b)).then(x.seq.cmp(&y.seq)));
+    for run in committed.chunk_by(|(a, _), (b, _)| a == b) {
+        let messages: Vec<CommittedMessage> = run.iter().map(|(_, message)| message.clone()).collect();
+        match run[0].0 {
+            Conversation::Group(group) => fanout.delivery.group_messages(app_id, *group, &messages),
+            Conversation::Chat { low, high } => fanout.delivery.chat_messages(app_id, (low, high), &messages),
+        }
+    }
+}
+
+/// An order of conversations, to bring each one's messages together.
+fn conversation_order(conversation: &Conversation) -> (Option<GroupId>, Option<(&UserName, &UserName)>) {
+    match conversation {
+        Conversation::Group(group) => (Some(*group), None),
+        Conversation::Chat { low, high } => (None, Some((low, high))),
     }
 }
