@@ -296,6 +296,8 @@ impl Delivery for Hub {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     fn session(user: &str, device: &str) -> Arc<Session> {
@@ -307,6 +309,30 @@ mod tests {
         let mut ids: Vec<u64> = maps.group_sessions.get(&(1, group)).into_iter().flatten().map(|s| s.id).collect();
         ids.sort_unstable();
         ids
+    }
+
+    #[test]
+    fn a_conversations_messages_reach_both_users_under_the_other_ones_name() {
+        let hub = Hub::default();
+        let (ann, bob) = (session("ann", "phone"), session("bob", "phone"));
+        let ann_tablet = session("ann", "tablet");
+        for session in [&ann, &bob, &ann_tablet] {
+            hub.register((*session).clone(), &[]);
+        }
+        let (to_ann, to_bob) = (QueueKey::Chat(bob.user.clone()), QueueKey::Chat(ann.user.clone()));
+        ann.cursors.load([(to_ann.clone(), Some(0))]);
+        ann_tablet.cursors.load([(to_ann.clone(), Some(0))]);
+        bob.cursors.load([(to_bob.clone(), Some(0))]);
+        // Ann's phone sends 1: her tablet and Bob get it, her phone passes over it.
+        let message = CommittedMessage { seq: 1, id: 100, meta: Bytes::new(), origin: Some(ann.id) };
+        hub.chat_messages(1, (&ann.user, &bob.user), &[message]);
+        assert_eq!(ann.cursors.read_from(&to_ann), Some(Some(1)));
+        assert!(!ann.cursors.awaiting_acknowledgement(), "her own message: nothing to acknowledge");
+        for reader in [&ann_tablet, &bob] {
+            assert!(reader.cursors.awaiting_acknowledgement(), "{} was pushed 1", reader.device);
+        }
+        assert_eq!(ann_tablet.cursors.read_from(&to_ann), Some(Some(1)));
+        assert_eq!(bob.cursors.read_from(&to_bob), Some(Some(1)));
     }
 
     #[test]

@@ -518,6 +518,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_conversation_is_pushed_once_its_position_is_known_and_personal_events_are_pulled() {
+        let (session, mut outbound) = session();
+        let chat = QueueKey::Chat(UserName::parse("bob").unwrap());
+        let now = Instant::now();
+        // Position unknown (never read this conversation): told to pull.
+        let messages = [committed(1, None)];
+        assert_eq!(session.push(&QueuePush::new("o#a", chat.clone(), &messages), now), 0);
+        assert_eq!(kinds(&mut outbound), ["notice"]);
+        // Known, never acknowledged: the first message is next, so it is pushed (no group view
+        // is needed for a conversation).
+        session.pulling(&chat);
+        session.answer_pull(&chat, Bytes::from_static(b"drained"));
+        frames(&mut outbound);
+        session.cursors.load([(chat.clone(), None)]);
+        assert_eq!(session.push(&QueuePush::new("o#a", chat.clone(), &messages), now), 1);
+        assert_eq!(kinds(&mut outbound), ["push1 last=Some(false) key=Some(1)"]);
+        // Its own next message is passed over; the peer's after it pushed.
+        let messages = [committed(2, Some(session.id)), committed(3, None)];
+        assert_eq!(session.push(&QueuePush::new("o#a", chat.clone(), &messages), now), 1);
+        assert_eq!(session.cursors.read_from(&chat), Some(Some(3)));
+        // A conversation far behind (more than its offline window) pulls.
+        let far = [committed(CHAT_OFFLINE_LIMIT + 10, None)];
+        session.cursors.load([(chat.clone(), None)]);
+        frames(&mut outbound);
+        assert_eq!(session.push(&QueuePush::new("o#a", chat.clone(), &far), now), 0);
+        assert_eq!(kinds(&mut outbound), ["notice"]);
+        // Personal events are never pushed.
+        session.cursors.load([(QueueKey::Personal, Some(0))]);
+        assert_eq!(session.push(&QueuePush::new("o#a", QueueKey::Personal, &[committed(1, None)]), now), 0);
+        assert_eq!(kinds(&mut outbound), ["notice"]);
+    }
+
+    #[test]
     fn shielded_groups_are_passed_over_and_full_queues_pull() {
         let (session, mut outbound) = session();
         let group = GroupId(9);
