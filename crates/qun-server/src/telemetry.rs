@@ -10,7 +10,7 @@
 //!   moment its batch is queued to a connection; one observation per batch, for its newest
 //!   message (a member catching up on old messages would otherwise fill the histogram with
 //!   their age);
-//! - pulls answered, group messages pushed (one per session) and notices sent, logins by result, REST requests by route template, method
+//! - pulls answered, group and 1:1 messages pushed (one per session) and notices sent, logins by result, REST requests by route template, method
 //!   and status with their latency (`http::observe`), the message writer's commit latency and
 //!   queue depth, the cursor writer's transactions (how long each held the writer) and the
 //!   positions it saved, build info;
@@ -138,6 +138,7 @@ pub struct Metrics {
     pub delivery_latency: ByKind<Histogram>,
     pub pulls: Counter,
     pub group_pushes: Counter,
+    pub chat_pushes: Counter,
     pub notices: Counter,
     logins: Family<LoginLabels, Counter>,
     pub(crate) http_requests: Family<HttpLabels, Counter>,
@@ -184,6 +185,12 @@ impl Metrics {
             "qun_group_pushes",
             "Group messages pushed to members' sessions that had read everything before them",
             group_pushes.clone(),
+        );
+        let chat_pushes = Counter::default();
+        registry.register(
+            "qun_chat_pushes",
+            "1:1 messages pushed to sessions that had read everything before them",
+            chat_pushes.clone(),
         );
         let notices = Counter::default();
         registry.register("qun_notices", "NOTICE frames queued (a queue has news)", notices.clone());
@@ -237,6 +244,7 @@ impl Metrics {
             registry: RwLock::new(registry),
             pulls,
             group_pushes,
+            chat_pushes,
             notices,
             logins,
             http_requests,

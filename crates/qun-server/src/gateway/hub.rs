@@ -222,18 +222,18 @@ impl Delivery for Hub {
     /// pace): each side's queue is named after the other side, and each session takes what
     /// follows its read position (see [`Session::push`]: the sending connection passes over
     /// its own message, a session behind is told to pull).
-    fn chat_messages(&self, app_id: AppId, conversation: (&UserName, &UserName), messages: &[CommittedMessage]) {
+    fn chat_messages(&self, app_id: AppId, conversation: (&UserName, &UserName), messages: &[CommittedMessage]) -> u64 {
         let (low, high) = conversation;
         let maps = self.maps.read();
         let now = Instant::now();
+        let mut pushed = 0;
         for (reader, other) in [(low, high), (high, low)] {
             let Some(sessions) = maps.sessions_of(app_id, reader) else { continue };
             let Some(first) = sessions.first() else { continue };
             let frames = QueuePush::new(&first.app_key, QueueKey::Chat(other.clone()), messages);
-            for session in sessions {
-                session.push(&frames, now);
-            }
+            pushed += sessions.iter().map(|session| session.push(&frames, now)).sum::<u64>();
         }
+        pushed
     }
 
     /// Tells `user`'s sessions (but `except`) that `queue` has new data.

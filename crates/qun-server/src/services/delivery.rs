@@ -65,8 +65,10 @@ pub trait Delivery: Send + Sync {
     /// Messages were committed to the 1:1 conversation of `low` and `high`: `messages` in
     /// sequence order, called in commit order by the one message writer, before their senders
     /// hear of them (so it must not take long). Sessions of either user that had read
-    /// everything before a message get it pushed; the others are told to pull.
-    fn chat_messages(&self, app_id: i64, conversation: (&UserName, &UserName), messages: &[CommittedMessage]);
+    /// everything before a message get it pushed; the others are told to pull. Returns how many
+    /// messages were pushed, counted per session (for the metrics).
+    fn chat_messages(&self, app_id: i64, conversation: (&UserName, &UserName), messages: &[CommittedMessage])
+    -> u64;
     /// One of `user`'s queues has new items: tell their sessions but `except`.
     fn queue_updated(&self, app_id: i64, user: &UserName, queue: &QueueKey, except: Option<SessionId>);
     /// Users joined or left a group: who hears of its timeline changes.

@@ -389,7 +389,13 @@ fn fan_out(
         let messages: Vec<CommittedMessage> = run.iter().map(|(_, message)| message.clone()).collect();
         match run[0].0 {
             Conversation::Group(group) => fanout.delivery.group_messages(app_id, *group, &messages),
-            Conversation::Chat { low, high } => fanout.delivery.chat_messages(app_id, (low, high), &messages),
+            Conversation::Chat { low, high } => {
+                let pushed = fanout.delivery.chat_messages(app_id, (low, high), &messages);
+                if pushed > 0 {
+                    fanout.metrics.chat_pushes.inc_by(pushed);
+                    fanout.metrics.delivered(Kind::Chat, pushed, messages.last().map(|message| message.id));
+                }
+            }
         }
     }
 }
