@@ -325,7 +325,7 @@ mod tests {
         bob.cursors.load([(to_bob.clone(), Some(0))]);
         // Ann's phone sends 1: her tablet and Bob get it, her phone passes over it.
         let message = CommittedMessage { seq: 1, id: 100, meta: Bytes::new(), origin: Some(ann.id) };
-        hub.chat_messages(1, (&ann.user, &bob.user), &[message]);
+        assert_eq!(hub.chat_messages(1, (&ann.user, &bob.user), &[message]), 2, "pushed to her tablet and to Bob");
         assert_eq!(ann.cursors.read_from(&to_ann), Some(Some(1)));
         assert!(!ann.cursors.awaiting_acknowledgement(), "her own message: nothing to acknowledge");
         for reader in [&ann_tablet, &bob] {
