@@ -1,22 +1,22 @@
-// Group messages are pushed to members who have read everything before them (no NOTICE → pull
-// round trip per message), and acknowledged by the SDK when the server asks (a pushed batch
-// with `isLast: false` and a `nextKey`, which the SDK answers with a pull). Members who fall
-// behind catch up by pulling and are pushed again; a connection lost in the middle of a stream
-// loses nothing, and the app sees every message once.
+// Group and 1:1 messages are pushed to sessions that have read everything before them (no
+// NOTICE → pull round trip per message), and acknowledged by the SDK when the server asks (a
+// pushed batch with `isLast: false` and a `nextKey`, which the SDK answers with a pull).
+// Members who fall behind catch up by pulling and are pushed again; a connection lost in the
+// middle of a stream loses nothing, and the app sees every message once.
 'use strict';
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { setup, sendGroupText, restGroup } = require('../lib/client');
+const { setup, SDK, sendGroupText, restGroup } = require('../lib/client');
 const { sleep } = require('../lib/server');
 
 const env = setup();
 
-/** Group messages the server pushed so far (its `/metrics`). */
-async function pushes() {
+/** Group (or 1:1) messages the server pushed so far (its `/metrics`). */
+async function pushes(kind = 'group') {
   const text = await (await fetch(`${env.server.base}/metrics`)).text();
-  const found = text.match(/^qun_group_pushes_total (\d+)/m);
-  assert.ok(found, 'qun_group_pushes_total is exported');
+  const found = text.match(new RegExp(`^qun_${kind}_pushes_total (\\d+)`, 'm'));
+  assert.ok(found, `qun_${kind}_pushes_total is exported`);
   return Number(found[1]);
 }
 
@@ -94,4 +94,30 @@ test('a connection lost in the middle of a stream: the SDK reconnects and the ap
   await member.waitForCount('onTextMessage', ids.length, (m) => m.to === groupId, 20000);
   await env.barrier([member], [groupId]);
   assert.deepEqual(textsIn(member, groupId).map((m) => m.id), ids, 'every message once, in order');
+});
+
+test('a caught-up peer is pushed 1:1 messages, acknowledges them, and is not sent them again', async () => {
+  const [annName, benName] = await env.users('ann', 'ben');
+  const ann = await env.connect(annName);
+  const ben = await env.connect(benName);
+  const fromAnn = (m) => m.from === annName && m.chatType === 'singleChat';
+  const sendText = async (msg) => (await ann.conn.send(SDK.message.create({ type: 'txt', chatType: 'singleChat', to: benName, msg }))).serverMsgId;
+
+  // The first message of a new conversation is pulled (Ben's position in it is not known yet).
+  const first = await sendText('hello');
+  await ben.waitForCount('onTextMessage', 1, fromAnn);
+  const before = await pushes('chat');
+  const ids = [];
+  for (let i = 0; i < 20; i++) ids.push(await sendText(`pushed ${i}`));
+  await ben.waitForCount('onTextMessage', 1 + ids.length, fromAnn);
+  await env.barrier([ben]);
+  assert.deepEqual(ben.received('onTextMessage', fromAnn).map((m) => m.id), [first, ...ids], 'each once, in order');
+  assert.ok((await pushes('chat')) - before >= ids.length, 'they were pushed, not pulled');
+
+  // Acknowledged when asked (after 250 ms of quiet): a new connection gets none of them again.
+  await sleep(500);
+  await ben.close();
+  const again = await env.connect(benName);
+  await env.barrier([again]);
+  assert.deepEqual(again.received('onTextMessage', fromAnn), [], 'acknowledged messages came again');
 });
