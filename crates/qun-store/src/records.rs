@@ -863,6 +863,8 @@ mod tests {
 /// Where two users stand with each other, from the first one's side.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ContactStanding {
+    /// The peer is a user of the app (so that a 1:1 send checks everything in one read).
+    pub peer_exists: bool,
     pub contacts: bool,
     /// The user has the peer on their blocklist.
     pub blocks_peer: bool,

@@ -169,6 +169,12 @@ impl CursorBook {
         cursor.acked = cursor.acked.max(Some(seq));
     }
 
+    /// Whether the client has acknowledged exactly what this connection sent it of `queue`, up
+    /// to `seq` (so, with no news since, there is nothing after it to read).
+    pub(crate) fn acknowledged_all_sent(&self, queue: &QueueKey, seq: i64) -> bool {
+        self.cursors.lock().get(queue).is_some_and(|c| c.sent == Some(seq) && c.acked == Some(seq))
+    }
+
     /// Takes over the positions of a connection of the same device that this one replaces
     /// (its acknowledgements may not be in the store yet).
     pub(crate) fn take_over(&self, replaced: &CursorBook) {

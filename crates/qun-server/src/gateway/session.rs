@@ -304,12 +304,14 @@ impl Session {
 
     /// The client is pulling `queue`: a new message after this point deserves a new notice.
     /// Called before the pull reads the store, so nothing committed after it goes unnoticed;
-    /// the answer goes out through [`Session::answer_pull`].
-    pub fn pulling(&self, queue: &QueueKey) {
+    /// the answer goes out through [`Session::answer_pull`]. Returns whether the session was
+    /// told of news in `queue` since its last pull (a notice, sent or held back).
+    pub fn pulling(&self, queue: &QueueKey) -> bool {
         let mut notices = self.notices.lock();
-        notices.notified.remove(queue);
+        let told = notices.notified.remove(queue);
         notices.pulling = Some(queue.clone());
         notices.deferred = false;
+        told
     }
 
     /// Sends the answer to the pull of `queue`, then the notice that came meanwhile, if any.
@@ -608,7 +610,10 @@ pub(crate) mod tests {
         // push per interval does.
         let later = quiet + ACK_REQUEST_INTERVAL;
         for (i, seq) in (5..=9).enumerate() {
-            session.push(&QueuePush::new("o#a", QueueKey::Group(group), &[committed(seq, None)]), later + ACK_QUIET * i as u32);
+            session.push(
+                &QueuePush::new("o#a", QueueKey::Group(group), &[committed(seq, None)]),
+                later + ACK_QUIET * i as u32,
+            );
         }
         assert_eq!(
             kinds(&mut outbound),

@@ -25,10 +25,14 @@ use qun_store::{AppRecord, ContactRecord, QueueKey};
 use crate::ids::now_ms;
 use crate::services::{Services, store_error, user_not_found};
 
-/// Refuses a 1:1 message from `sender` to `peer` that the peer's blocklist or the app's
-/// contacts-only setting forbids. Called before the message is stored.
+/// Refuses a 1:1 message from `sender` to `peer` when the peer is not a user, or the peer's
+/// blocklist or the app's contacts-only setting forbids it (one read). Called before the
+/// message is stored.
 pub async fn check_chat(state: &Services, app: &AppRecord, sender: &UserName, peer: &UserName) -> Result<(), ApiError> {
     let standing = state.store.contact_standing(app.id, sender, peer).await.map_err(store_error)?;
+    if !standing.peer_exists {
+        return Err(user_not_found(peer));
+    }
     if standing.blocked_by_peer {
         return Err(ApiError::new(ErrorCode::Blocked, format!("user {sender} is blocked by user {peer}")));
     }

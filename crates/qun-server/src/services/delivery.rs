@@ -67,8 +67,7 @@ pub trait Delivery: Send + Sync {
     /// hear of them (so it must not take long). Sessions of either user that had read
     /// everything before a message get it pushed; the others are told to pull. Returns how many
     /// messages were pushed, counted per session (for the metrics).
-    fn chat_messages(&self, app_id: i64, conversation: (&UserName, &UserName), messages: &[CommittedMessage])
-    -> u64;
+    fn chat_messages(&self, app_id: i64, conversation: (&UserName, &UserName), messages: &[CommittedMessage]) -> u64;
     /// One of `user`'s queues has new items: tell their sessions but `except`.
     fn queue_updated(&self, app_id: i64, user: &UserName, queue: &QueueKey, except: Option<SessionId>);
     /// Users joined or left a group: who hears of its timeline changes.

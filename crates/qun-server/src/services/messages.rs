@@ -151,12 +151,14 @@ pub async fn send(
             Conversation::Group(*group)
         }
         Target::User(peer) => {
-            if state.store.user(app_id, peer).await.map_err(store_error)?.is_none() {
-                return Err(user_not_found(peer));
-            }
-            // The peer's blocklist and the app's contacts-only setting (not for the app admin).
-            if let Caller::User(_) = sender {
-                contacts::check_chat(state, app, &sender_name, peer).await?;
+            match sender {
+                // The peer exists, their blocklist and the app's contacts-only setting: one read.
+                Caller::User(_) => contacts::check_chat(state, app, &sender_name, peer).await?,
+                Caller::AppAdmin => {
+                    if state.store.user(app_id, peer).await.map_err(store_error)?.is_none() {
+                        return Err(user_not_found(peer));
+                    }
+                }
             }
             body.set_type(pb::message_body::Type::Chat);
             Conversation::chat(sender_name.clone(), peer.clone())

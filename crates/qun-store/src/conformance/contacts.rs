@@ -13,14 +13,21 @@ pub async fn requests_become_mutual_contacts_with_remarks(store: &dyn Store) {
     store.put_contact_request(app_id, &alice, &bob, "hi again", NOW + 1).await.expect("repeated request");
     store.put_contact_request(app_id, &bob, &alice, "you too", NOW).await.expect("request back");
     let standing = store.contact_standing(app_id, &bob, &alice).await.expect("standing");
-    assert_eq!(standing, ContactStanding { request_from_peer: true, request_to_peer: true, ..Default::default() });
+    assert_eq!(
+        standing,
+        ContactStanding { peer_exists: true, request_from_peer: true, request_to_peer: true, ..Default::default() }
+    );
     assert_eq!(store.contact_counts(app_id, &alice).await.expect("counts").requests_sent, 1, "a repeat replaces");
 
     assert!(store.add_contacts(app_id, &bob, &alice, NOW + 2).await.expect("accept"));
     assert!(!store.add_contacts(app_id, &alice, &bob, NOW + 3).await.expect("again"), "already contacts");
     for (one, other) in [(&alice, &bob), (&bob, &alice)] {
         let standing = store.contact_standing(app_id, one, other).await.expect("standing");
-        assert_eq!(standing, ContactStanding { contacts: true, ..Default::default() }, "requests both ways are gone");
+        assert_eq!(
+            standing,
+            ContactStanding { peer_exists: true, contacts: true, ..Default::default() },
+            "requests both ways are gone"
+        );
     }
     assert_eq!(
         store.contact_counts(app_id, &alice).await.expect("counts"),
@@ -72,7 +79,9 @@ pub async fn blocklists_are_one_way_and_skip_unknown_users(store: &dyn Store) {
     assert!(store.user_blocklist(app_id, &bob, None, 10).await.expect("list").is_empty(), "one way");
 
     let standing = store.contact_standing(app_id, &bob, &alice).await.expect("standing");
-    assert_eq!(standing, ContactStanding { blocked_by_peer: true, ..Default::default() });
+    assert_eq!(standing, ContactStanding { peer_exists: true, blocked_by_peer: true, ..Default::default() });
+    let nobody = store.contact_standing(app_id, &alice, &user("nobody")).await.expect("standing");
+    assert_eq!(nobody, ContactStanding::default(), "a peer who is not a user");
     assert!(store.contact_standing(app_id, &alice, &bob).await.expect("standing").blocks_peer);
     assert_eq!(store.contact_counts(app_id, &alice).await.expect("counts").blocked, 2);
 
@@ -100,7 +109,10 @@ pub async fn deleting_a_user_takes_their_contacts_blocks_requests_and_attributes
     assert_eq!(store.contact_counts(app_id, &alice).await.expect("counts"), ContactCounts::default());
     // A user of the same name starts with nothing.
     register(store, app_id, &["bob"]).await;
-    assert_eq!(store.contact_standing(app_id, &bob, &carol).await.expect("standing"), ContactStanding::default());
+    assert_eq!(
+        store.contact_standing(app_id, &bob, &carol).await.expect("standing"),
+        ContactStanding { peer_exists: true, ..Default::default() }
+    );
     assert!(store.user_metadata(app_id, &[bob]).await.expect("metadata").is_empty());
 }
 

@@ -10,7 +10,8 @@ use crate::{ContactCounts, ContactRecord, ContactStanding, ContactStore, StoreRe
 #[async_trait]
 impl<D: Dialect> ContactStore for SqlStore<D> {
     async fn contact_standing(&self, app_id: i64, user: &UserName, peer: &UserName) -> StoreResult<ContactStanding> {
-        let (contacts, blocks_peer, blocked_by_peer, request_from_peer, request_to_peer): (
+        let (peer_exists, contacts, blocks_peer, blocked_by_peer, request_from_peer, request_to_peer): (
+            bool,
             bool,
             bool,
             bool,
@@ -18,6 +19,7 @@ impl<D: Dialect> ContactStore for SqlStore<D> {
             bool,
         ) = D::query(
             "SELECT \
+                 EXISTS (SELECT 1 FROM users WHERE app_id = $1 AND name = $3), \
                  EXISTS (SELECT 1 FROM contacts WHERE app_id = $1 AND owner = $2 AND contact = $3), \
                  EXISTS (SELECT 1 FROM user_blocks WHERE app_id = $1 AND owner = $2 AND blocked = $3), \
                  EXISTS (SELECT 1 FROM user_blocks WHERE app_id = $1 AND owner = $3 AND blocked = $2), \
@@ -29,7 +31,7 @@ impl<D: Dialect> ContactStore for SqlStore<D> {
         .bind(peer.as_str())
         .fetch_one(&mut *self.read_conn().await?)
         .await?;
-        Ok(ContactStanding { contacts, blocks_peer, blocked_by_peer, request_from_peer, request_to_peer })
+        Ok(ContactStanding { peer_exists, contacts, blocks_peer, blocked_by_peer, request_from_peer, request_to_peer })
     }
 
     async fn contact_counts(&self, app_id: i64, user: &UserName) -> StoreResult<ContactCounts> {
