@@ -84,7 +84,10 @@ async fn connection(socket: WebSocket, state: AppState) {
         },
         () = state.lifecycle.stopping() => return,
     };
-    let logged_in = login::login(&state, &first).await;
+    // The login, the frames' handling and the close are boxed: a future lives as long as the
+    // connection at the size of its largest state, and these states are many times the size of
+    // the idle loop's (an idle connection's task was 9.5 KB with them inline).
+    let logged_in = Box::pin(login::login(&state, &first)).await;
     let result = if logged_in.is_ok() { LoginResult::Ok } else { LoginResult::Refused };
     state.metrics.login("msync", result);
     let (session, outbound, reply) = match logged_in {
@@ -102,7 +105,7 @@ async fn connection(socket: WebSocket, state: AppState) {
     // client knows it is logged in (a kick, an event, a notice) finds the session and queues
     // behind the reply.
     session.send(reply);
-    login::register(&state, &session).await;
+    Box::pin(login::register(&state, &session)).await;
     let writer = state.lifecycle.spawn(write_frames(sink, outbound));
     // Pushed group messages not asked about yet are asked about once quiet (or an interval on).
     let ask_acks = tokio::time::sleep(cursors::ACK_QUIET);
@@ -135,7 +138,7 @@ async fn connection(socket: WebSocket, state: AppState) {
                     Ok(frame) => match frame.known_command() {
                         Some(Command::Logout) => break,
                         Some(command) => {
-                            uplink::handle(&state, &session, command, &frame).await;
+                            Box::pin(uplink::handle(&state, &session, command, &frame)).await;
                             if stop_after_acks.is_some() && !session.cursors.awaiting_acknowledgement() {
                                 session.close(CloseReason::Shutdown);
                                 break;
@@ -170,7 +173,7 @@ async fn connection(socket: WebSocket, state: AppState) {
     // Save before leaving the hub: a new connection of this device that no longer finds this
     // one there reads the cursors from the store, so they must be there already. (While the
     // session is online, the cursor writer saves its positions with everyone's.)
-    state.cursor_writer.save_at_close(&session).await;
+    Box::pin(state.cursor_writer.save_at_close(&session)).await;
     state.hub.unregister(&session);
     // The user's chat rooms stop delivering here; their last connection starts their absence.
     state.rooms.session_offline(session.app_id, &session.user, session.id);
@@ -205,15 +208,16 @@ async fn next_binary(stream: &mut futures_util::stream::SplitStream<WebSocket>) 
     None
 }
 
-/// Writes queued frames, many per flush.
+/// Writes queued frames, many per flush: after the frame that woke it, the writer takes what
+/// else is queued (up to a batch) before it flushes. It keeps no buffer of its own between
+/// bursts (an idle connection's writer holds nothing but the channel).
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
     mut outbound: mpsc::Receiver<Bytes>,
 ) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while outbound.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let mut unflushed = 0;
-        for frame in batch.drain(..) {
+    while let Some(first) = outbound.recv().await {
+        let (mut next, mut taken, mut unflushed) = (Some(first), 1, 0);
+        while let Some(frame) = next.take() {
             unflushed += frame.len();
             if sink.feed(WsMessage::Binary(frame)).await.is_err() {
                 return;
@@ -223,6 +227,10 @@ async fn write_frames(
                     return;
                 }
                 unflushed = 0;
+            }
+            if taken < WRITE_BATCH {
+                next = outbound.try_recv().ok();
+                taken += 1;
             }
         }
         if unflushed > 0 && sink.flush().await.is_err() {
