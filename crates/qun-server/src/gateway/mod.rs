@@ -59,10 +59,12 @@ const WRITE_BATCH: usize = 64;
 /// of a busy chat room behind by 64 large frames would hold that much for good. 32 KB per
 /// flush still makes one syscall of a burst of small frames.
 const WRITE_BATCH_BYTES: usize = 32 * 1024;
-/// The websocket's read buffer per connection. Uplink frames are small (the largest, a 64 KB
-/// message, is read in several chunks); the library's default of 128 KB per connection was
-/// most of an idle connection's memory.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// The websocket's read buffer per connection, all of it resident (the library zero-fills it
+/// before each read). Uplink frames are small: an UNREAD or a pull is tens of bytes, a
+/// message with its 5 KB of body and ext at most two reads (the largest frame, 64 KB, is read
+/// in chunks of this size). The library's default of 128 KB, then 8 KB, were most of an idle
+/// connection's memory.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// The largest websocket message we read: a message may have 5 KB of body and ext, plus
 /// the envelope.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
