@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
@@ -87,6 +88,11 @@ pub struct Hub {
     /// Logins pass through here in the middle of their registration (see
     /// [`Hub::hold_registrations`]); uncontended but in tests.
     registration_gate: tokio::sync::RwLock<()>,
+    /// Counts the group news handed to the hub (messages, updates, membership and standing
+    /// changes): a login compares it before and after it reads the user's queues, to know
+    /// whether a group's news may have passed its session by before the session was in the
+    /// group's list (see `login::register`).
+    group_news: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -168,6 +174,17 @@ impl Hub {
         self.registration_gate.write().await
     }
 
+    /// How much group news the hub was handed so far (see the field of that name).
+    pub(super) fn group_news(&self) -> u64 {
+        self.group_news.load(Ordering::SeqCst)
+    }
+
+    /// Counted before the news reaches any session: a login that reads the count unchanged
+    /// after it joined its groups' lists knows that later news finds its session there.
+    fn count_group_news(&self) {
+        self.group_news.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Where a login's registration waits while [`Hub::hold_registrations`] is held.
     pub(super) async fn registration_checkpoint(&self) {
         drop(self.registration_gate.read().await);
@@ -205,6 +222,7 @@ impl Delivery for Hub {
     /// Tells every online member's sessions that the group's queue has new data, but the
     /// session `except` (one that has the news already: its own send).
     fn group_updated(&self, app_id: AppId, group: GroupId, except: Option<u64>) {
+        self.count_group_news();
         let maps = self.maps.read();
         let Some(sessions) = maps.group_sessions.get(&(app_id, group)) else { return };
         let queue = QueueKey::Group(group);
@@ -215,6 +233,7 @@ impl Delivery for Hub {
 
     /// Into the group's outbox: the group flusher sends it at the group's pace.
     fn group_messages(&self, app_id: AppId, group: GroupId, messages: &[CommittedMessage]) {
+        self.count_group_news();
         self.outboxes.add((app_id, group), messages);
     }
 
@@ -248,6 +267,7 @@ impl Delivery for Hub {
 
     /// Users joined or left a group: keeps the online-member sets true.
     fn membership_changed(&self, app_id: AppId, group: GroupId, joined: &[UserName], left: &[UserName]) {
+        self.count_group_news();
         let mut maps = self.maps.write();
         for user in joined.iter().chain(left) {
             for session in maps.sessions_of(app_id, user).into_iter().flatten() {
@@ -270,6 +290,7 @@ impl Delivery for Hub {
     /// A member's standing changed without joining or leaving (shield): their sessions read
     /// it again.
     fn standing_changed(&self, app_id: AppId, group: GroupId, user: &UserName) {
+        self.count_group_news();
         for session in Hub::sessions_of(self, app_id, user) {
             session.forget_group_view(group);
         }
@@ -277,6 +298,7 @@ impl Delivery for Hub {
 
     /// The group is gone: forget it.
     fn group_dissolved(&self, app_id: AppId, group: GroupId) {
+        self.count_group_news();
         let mut maps = self.maps.write();
         if let Some(sessions) = maps.group_sessions.remove(&(app_id, group)) {
             for session in sessions {

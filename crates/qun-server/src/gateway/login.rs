@@ -101,12 +101,13 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
     // session in the hub (and adds or removes the group itself), and one committed before it
     // is in what we read. The other way round, a group joined meanwhile would never notify
     // this session.
+    let group_news_before = state.hub.group_news();
     let others = state.hub.register(session.clone(), &[]);
-    let heads = match state.store.user_queues(session.app_id, &session.user, &session.device).await {
-        Ok(heads) => heads,
+    let (heads, read) = match state.store.user_queues(session.app_id, &session.user, &session.device).await {
+        Ok(heads) => (heads, true),
         Err(error) => {
             tracing::error!(%error, "login: cannot read the user's queues");
-            Vec::new()
+            (Vec::new(), false)
         }
     };
     session.cursors.load(heads.iter().map(|head| (head.queue.clone(), head.cursor)));
@@ -118,6 +119,13 @@ pub(super) async fn register(state: &AppState, session: &std::sync::Arc<Session>
         }
     }
     state.hub.add_memberships(session.app_id, &session.user, &groups);
+    // What was read serves the client's first UNREAD too, unless group news came meanwhile:
+    // the session was not in its groups' lists yet, so it may have missed it (news after this
+    // point finds it there, and drops what is kept). News of the user's other queues finds
+    // the session in the hub since `register`.
+    if read && state.hub.group_news() == group_news_before {
+        session.keep_login_queues(heads);
+    }
     state.hub.registration_checkpoint().await;
     // The chat rooms the user is in (presence) deliver to this session too.
     state.rooms.session_online(state, &session.app, &session.user).await;

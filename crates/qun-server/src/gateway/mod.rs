@@ -59,10 +59,12 @@ const WRITE_BATCH: usize = 64;
 /// of a busy chat room behind by 64 large frames would hold that much for good. 32 KB per
 /// flush still makes one syscall of a burst of small frames.
 const WRITE_BATCH_BYTES: usize = 32 * 1024;
-/// The websocket's read buffer per connection. Uplink frames are small (the largest, a 64 KB
-/// message, is read in several chunks); the library's default of 128 KB per connection was
-/// most of an idle connection's memory.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// The websocket's read buffer per connection, all of it resident (the library zero-fills it
+/// before each read). Uplink frames are small: an UNREAD or a pull is tens of bytes, a
+/// message with its 5 KB of body and ext at most two reads (the largest frame, 64 KB, is read
+/// in chunks of this size). The library's default of 128 KB, then 8 KB, were most of an idle
+/// connection's memory.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// The largest websocket message we read: a message may have 5 KB of body and ext, plus
 /// the envelope.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -84,7 +86,10 @@ async fn connection(socket: WebSocket, state: AppState) {
         },
         () = state.lifecycle.stopping() => return,
     };
-    let logged_in = login::login(&state, &first).await;
+    // The login, the frames' handling and the close are boxed: a future lives as long as the
+    // connection at the size of its largest state, and these states are many times the size of
+    // the idle loop's (an idle connection's task was 9.5 KB with them inline).
+    let logged_in = Box::pin(login::login(&state, &first)).await;
     let result = if logged_in.is_ok() { LoginResult::Ok } else { LoginResult::Refused };
     state.metrics.login("msync", result);
     let (session, outbound, reply) = match logged_in {
@@ -102,7 +107,7 @@ async fn connection(socket: WebSocket, state: AppState) {
     // client knows it is logged in (a kick, an event, a notice) finds the session and queues
     // behind the reply.
     session.send(reply);
-    login::register(&state, &session).await;
+    Box::pin(login::register(&state, &session)).await;
     let writer = state.lifecycle.spawn(write_frames(sink, outbound));
     // Pushed group messages not asked about yet are asked about once quiet (or an interval on).
     let ask_acks = tokio::time::sleep(cursors::ACK_QUIET);
@@ -135,7 +140,7 @@ async fn connection(socket: WebSocket, state: AppState) {
                     Ok(frame) => match frame.known_command() {
                         Some(Command::Logout) => break,
                         Some(command) => {
-                            uplink::handle(&state, &session, command, &frame).await;
+                            Box::pin(uplink::handle(&state, &session, command, &frame)).await;
                             if stop_after_acks.is_some() && !session.cursors.awaiting_acknowledgement() {
                                 session.close(CloseReason::Shutdown);
                                 break;
@@ -170,7 +175,7 @@ async fn connection(socket: WebSocket, state: AppState) {
     // Save before leaving the hub: a new connection of this device that no longer finds this
     // one there reads the cursors from the store, so they must be there already. (While the
     // session is online, the cursor writer saves its positions with everyone's.)
-    state.cursor_writer.save_at_close(&session).await;
+    Box::pin(state.cursor_writer.save_at_close(&session)).await;
     state.hub.unregister(&session);
     // The user's chat rooms stop delivering here; their last connection starts their absence.
     state.rooms.session_offline(session.app_id, &session.user, session.id);
@@ -205,15 +210,16 @@ async fn next_binary(stream: &mut futures_util::stream::SplitStream<WebSocket>) 
     None
 }
 
-/// Writes queued frames, many per flush.
+/// Writes queued frames, many per flush: after the frame that woke it, the writer takes what
+/// else is queued (up to a batch) before it flushes. It keeps no buffer of its own between
+/// bursts (an idle connection's writer holds nothing but the channel).
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
     mut outbound: mpsc::Receiver<Bytes>,
 ) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while outbound.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let mut unflushed = 0;
-        for frame in batch.drain(..) {
+    while let Some(first) = outbound.recv().await {
+        let (mut next, mut taken, mut unflushed) = (Some(first), 1, 0);
+        while let Some(frame) = next.take() {
             unflushed += frame.len();
             if sink.feed(WsMessage::Binary(frame)).await.is_err() {
                 return;
@@ -223,6 +229,10 @@ async fn write_frames(
                     return;
                 }
                 unflushed = 0;
+            }
+            if taken < WRITE_BATCH {
+                next = outbound.try_recv().ok();
+                taken += 1;
             }
         }
         if unflushed > 0 && sink.flush().await.is_err() {

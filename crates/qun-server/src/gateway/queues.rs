@@ -61,9 +61,18 @@ fn personal_start(cursor: Option<i64>) -> i64 {
     cursor.unwrap_or_else(|| id_floor_at(now_ms().saturating_sub(PERSONAL_EVENTS_MAX_AGE_MS)) as i64)
 }
 
-/// The UNREAD summary: every queue with something after the device's position.
-pub(crate) async fn unread_frame(state: &AppState, session: &Session) -> Result<Bytes, qun_store::StoreError> {
-    let mut heads = state.store.user_queues(session.app_id, &session.user, &session.device).await?;
+/// The UNREAD summary: every queue with something after the device's position. `read_at_login`:
+/// the queues as the login read them, still valid (see [`Session::keep_login_queues`]), so the
+/// store is not read again.
+pub(crate) async fn unread_frame(
+    state: &AppState,
+    session: &Session,
+    read_at_login: Option<Vec<QueueHead>>,
+) -> Result<Bytes, qun_store::StoreError> {
+    let mut heads = match read_at_login {
+        Some(heads) => heads,
+        None => state.store.user_queues(session.app_id, &session.user, &session.device).await?,
+    };
     // Personal events first: the client pulls queues in this order, and "you were added to
     // group G" reads better before G's messages.
     heads.sort_by_key(|head| head.queue != QueueKey::Personal);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use qun_core::{GroupId, UserName};
 use qun_proto::msync::{self, EncodedMeta, Jid};
-use qun_store::QueueKey;
+use qun_store::{QueueHead, QueueKey};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -143,6 +143,9 @@ struct Notices {
     pulling: Option<QueueKey>,
     /// A notice for `pulling` came while the pull was served; it goes out after the answer.
     deferred: bool,
+    /// The user's queues as the login read them (see [`Session::keep_login_queues`]), until
+    /// the first frame the client sends after the login or the first news of a queue.
+    login_queues: Option<Vec<QueueHead>>,
 }
 
 /// How many of its own recent sends a session remembers. A burst larger than this between
@@ -208,6 +211,7 @@ impl Session {
     }
 
     fn notify_locked(&self, notices: &mut Notices, queue: &QueueKey) {
+        notices.login_queues = None;
         if !notices.notified.insert(queue.clone()) {
             return;
         }
@@ -230,6 +234,7 @@ impl Session {
     /// under way becomes a notice after its answer.
     pub(crate) fn push(&self, push: &QueuePush<'_>, now: Instant) -> u64 {
         let mut notices = self.notices.lock();
+        notices.login_queues = None;
         let queue = &push.queue;
         let free = notices.pulling.as_ref() != Some(queue) && !notices.notified.contains(queue);
         // Where the user stands and how far back a reader who was away is served: a group's
@@ -308,6 +313,7 @@ impl Session {
     /// told of news in `queue` since its last pull (a notice, sent or held back).
     pub fn pulling(&self, queue: &QueueKey) -> bool {
         let mut notices = self.notices.lock();
+        notices.login_queues = None;
         let told = notices.notified.remove(queue);
         notices.pulling = Some(queue.clone());
         notices.deferred = false;
@@ -337,6 +343,24 @@ impl Session {
     /// The user's membership in `group` changed: read it again at the next pull.
     pub fn forget_group_view(&self, group: GroupId) {
         self.group_views.lock().remove(&group);
+        self.notices.lock().login_queues = None;
+    }
+
+    /// Keeps the user's queues as the login read them for the client's first UNREAD, which
+    /// the SDK sends right after the login reply: the summary then needs no second read of
+    /// the store. Valid only while nothing happened to the queues since the read, so any news
+    /// of a queue (a notice, a push, a membership change) and any pull drop it, as does the
+    /// first frame the client sends (see [`Session::take_login_queues`]); the summary may
+    /// then over-report (cursors acknowledged meanwhile), never under-report. The login makes
+    /// sure no group's news passed the session by before it was in its groups' lists.
+    pub(crate) fn keep_login_queues(&self, queues: Vec<QueueHead>) {
+        self.notices.lock().login_queues = Some(queues);
+    }
+
+    /// The queues kept by [`Session::keep_login_queues`], if still valid; called for every
+    /// frame the client sends, so they are gone after the first.
+    pub(crate) fn take_login_queues(&self) -> Option<Vec<QueueHead>> {
+        self.notices.lock().login_queues.take()
     }
 
     /// Remembers a message this connection sent.
@@ -454,6 +478,33 @@ pub(crate) mod tests {
         session.pulling(&group);
         session.answer_pull(&group, Bytes::from_static(b"drained"));
         assert_eq!(frames(&mut outbound), [Bytes::from_static(b"drained")]);
+    }
+
+    #[test]
+    fn the_queues_read_at_login_serve_one_frame_and_only_until_news() {
+        let heads =
+            || vec![QueueHead { queue: QueueKey::Personal, last_seq: 3, floor_seq: 0, cursor: None, shielded: false }];
+        let (first, _outbound) = session();
+        first.keep_login_queues(heads());
+        assert_eq!(first.take_login_queues(), Some(heads()));
+        assert_eq!(first.take_login_queues(), None, "the first frame takes them");
+
+        let group = GroupId(9);
+        let kept_after = |happen: &dyn Fn(&Session)| {
+            let (session, _outbound) = session();
+            session.remember_group_view(group, GroupView { floor: 0, shielded: false });
+            session.keep_login_queues(heads());
+            happen(&session);
+            session.take_login_queues().is_some()
+        };
+        assert!(!kept_after(&|s| s.notify(&QueueKey::Personal)), "a notice drops them");
+        let push = |s: &Session| {
+            s.push_group(&GroupPush::new("o#a", group, &[committed(1, None)]), Instant::now());
+        };
+        assert!(!kept_after(&push), "a push drops them");
+        assert!(!kept_after(&|s| s.pulling(&QueueKey::Personal)), "a pull drops them");
+        assert!(!kept_after(&|s| s.forget_group_view(group)), "a membership change drops them");
+        assert!(kept_after(&|s| s.sent(5)), "a send of its own does not");
     }
 
     fn committed(seq: i64, origin: Option<SessionId>) -> CommittedMessage {

@@ -11,8 +11,10 @@ use crate::state::AppState;
 
 /// Handles one decoded frame of a logged-in session.
 pub(super) async fn handle(state: &AppState, session: &Session, command: Command, frame: &MSync) {
+    // The queues the login read serve the first frame only, if it is the SDK's UNREAD.
+    let read_at_login = session.take_login_queues();
     match command {
-        Command::Unread => match queues::unread_frame(state, session).await {
+        Command::Unread => match queues::unread_frame(state, session, read_at_login).await {
             Ok(reply) => {
                 session.send(reply);
             }
