@@ -4,14 +4,12 @@
 //! ([`Delivery::group_messages`](crate::services::delivery::Delivery::group_messages)), which
 //! only appends them to the group's outbox here: a sender's ack never waits for a fan-out. One
 //! task, the group flusher, sends each outbox as **one frame per session** (see
-//! `Session::push`): at once when the group was quiet, else when the group's pace has
+//! `Session::push_group`): at once when the group was quiet, else when the group's pace has
 //! passed since its last flush — [`PACE_PER_SESSION`] per online session of the group, at most
 //! [`PACE_MAX`]. So a busy 5,000-member group gets a frame every 150 ms whatever its message
 //! rate, each member's frame carrying everything since the last one, and a quiet group's
 //! message leaves at once. Latency is traded for CPU exactly as for rooms (one frame to one
-//! member costs about 10 µs on loopback, most of it the `send`). A flush yields every
-//! [`FLUSH_SLICE`] sessions, so a sender's ack and the members' pulls are not queued behind a
-//! whole big group's frames.
+//! member costs about 10 µs on loopback, most of it the `send`).
 //!
 //! Order: the writer appends in commit order, and the flusher flushes an outbox's messages in
 //! the order they came, one flush at a time; a group's next flush is always later than its
@@ -26,11 +24,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use qun_core::GroupId;
-use qun_store::QueueKey;
 use tokio::sync::mpsc;
 
 use super::hub::Hub;
-use super::session::QueuePush;
 use crate::lifecycle::Lifecycle;
 use crate::services::delivery::CommittedMessage;
 use crate::telemetry::{Kind, Metrics};
@@ -42,8 +38,6 @@ use crate::telemetry::{Kind, Metrics};
 pub(crate) const PACE_PER_SESSION: Duration = Duration::from_micros(30);
 /// The longest wait between two flushes of a group (the latency a busy big group adds).
 pub(crate) const PACE_MAX: Duration = Duration::from_millis(200);
-/// Sessions a flush sends to before it lets other tasks run: about 1–2 ms of frames.
-const FLUSH_SLICE: usize = 128;
 
 pub(crate) type GroupKey = (i64, GroupId);
 
@@ -140,12 +134,12 @@ pub(crate) async fn run(hub: Arc<Hub>, metrics: Arc<Metrics>, lifecycle: Lifecyc
                         break;
                     }
                     let key = entry.remove();
-                    flush(&hub, &metrics, key).await;
+                    flush(&hub, &metrics, key);
                 }
             }
             () = lifecycle.stopping() => {
                 for key in due.into_values() {
-                    flush(&hub, &metrics, key).await;
+                    flush(&hub, &metrics, key);
                 }
                 break;
             }
@@ -153,25 +147,21 @@ pub(crate) async fn run(hub: Arc<Hub>, metrics: Arc<Metrics>, lifecycle: Lifecyc
     }
 }
 
-/// Sends a group's outbox to its online sessions, one frame each, [`FLUSH_SLICE`] sessions at
-/// a time: between two slices the flusher yields, so that what the slice's writers and the
-/// network woke (a sender waiting for its ack, a pull) runs before the next slice instead of
-/// after all 5,000 frames of a big group.
-async fn flush(hub: &Hub, metrics: &Metrics, key: GroupKey) {
-    let Some((messages, sessions)) = hub.take_flush(key) else { return };
-    let frames = QueuePush::new(&sessions[0].app_key, QueueKey::Group(key.1), &messages);
-    let now = Instant::now();
-    let mut pushed = 0;
-    for (number, slice) in sessions.chunks(FLUSH_SLICE).enumerate() {
-        if number > 0 {
-            tokio::task::yield_now().await;
-        }
-        pushed += slice.iter().map(|session| session.push(&frames, now)).sum::<u64>();
+fn flush(hub: &Hub, metrics: &Metrics, key: GroupKey) {
+    let flushed = hub.flush_group(key);
+    if flushed.pushed > 0 {
+        metrics.group_pushes.inc_by(flushed.pushed);
+        metrics.delivered(Kind::Group, flushed.pushed, flushed.newest);
     }
-    if pushed > 0 {
-        metrics.group_pushes.inc_by(pushed);
-        metrics.delivered(Kind::Group, pushed, messages.last().map(|message| message.id));
-    }
+}
+
+/// What one flush of a group did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flushed {
+    /// Messages pushed, counted per session.
+    pub(crate) pushed: u64,
+    /// The newest message's id.
+    pub(crate) newest: Option<u64>,
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use qun_core::{GroupId, UserName};
 use qun_proto::msync::KickReason;
 use qun_store::QueueKey;
 
-use super::group_flusher::{self, GroupKey, Outboxes};
+use super::group_flusher::{self, Flushed, GroupKey, Outboxes};
 use super::session::{QueuePush, Session};
 use crate::services::delivery::{CommittedMessage, Connection, Delivery};
 
@@ -190,13 +190,18 @@ impl Hub {
         drop(self.registration_gate.read().await);
     }
 
-    /// Takes what the group's outbox holds for a flush, with the group's online sessions as of
-    /// now (the group flusher sends it to them; see [`Session::push`]). `None`: nothing to send.
-    pub(crate) fn take_flush(&self, key: GroupKey) -> Option<(Vec<CommittedMessage>, Vec<Arc<Session>>)> {
+    /// Sends what the group's outbox holds to the group's online sessions: one frame for all
+    /// (and one asking for an acknowledgement); each session decides under its own lock what
+    /// of it is for it (see [`Session::push`]). Called by the group flusher only.
+    pub(crate) fn flush_group(&self, key: GroupKey) -> Flushed {
         let maps = self.maps.read();
         let sessions = maps.group_sessions.get(&key).map_or(&[][..], Vec::as_slice);
         let messages = self.outboxes.take(key, group_flusher::pace(sessions.len()));
-        (!messages.is_empty() && !sessions.is_empty()).then(|| (messages, sessions.to_vec()))
+        let Some(first) = sessions.first().filter(|_| !messages.is_empty()) else { return Flushed::default() };
+        let frames = QueuePush::new(&first.app_key, QueueKey::Group(key.1), &messages);
+        let now = Instant::now();
+        let pushed = sessions.iter().map(|session| session.push(&frames, now)).sum();
+        Flushed { pushed, newest: messages.last().map(|message| message.id) }
     }
 
     /// Number of online sessions (for metrics and tests).
