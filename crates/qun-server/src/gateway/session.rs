@@ -499,10 +499,15 @@ pub(crate) mod tests {
         };
         assert!(!kept_after(&|s| s.notify(&QueueKey::Personal)), "a notice drops them");
         let push = |s: &Session| {
-            s.push_group(&GroupPush::new("o#a", group, &[committed(1, None)]), Instant::now());
+            s.push(&QueuePush::new("o#a", QueueKey::Group(group), &[committed(1, None)]), Instant::now());
         };
         assert!(!kept_after(&push), "a push drops them");
-        assert!(!kept_after(&|s| s.pulling(&QueueKey::Personal)), "a pull drops them");
+        assert!(
+            !kept_after(&|s| {
+                s.pulling(&QueueKey::Personal);
+            }),
+            "a pull drops them"
+        );
         assert!(!kept_after(&|s| s.forget_group_view(group)), "a membership change drops them");
         assert!(kept_after(&|s| s.sent(5)), "a send of its own does not");
     }
