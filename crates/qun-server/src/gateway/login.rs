@@ -84,7 +84,8 @@ pub(super) async fn login(state: &AppState, frame: &[u8]) -> Result<LoggedIn, Op
     tracing::info!(user = %user, app = %app_key, device = %device, "login");
     let login_info = provision.reason.clone().filter(|info| info.len() <= LOGIN_INFO_MAX_BYTES);
     let (session, outbound) = Session::new(app, user, device, resource);
-    Ok(LoggedIn { session: (session.with_login_info(login_info), outbound), reply })
+    let session = session.with_login_info(login_info).counting_notices_in(state.metrics.notices.clone());
+    Ok(LoggedIn { session: (session, outbound), reply })
 }
 
 /// The token in the Provision's `authToken` JSON (`{"token":"$t$…"}`).

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
 use qun_core::{GroupId, UserName};
 use qun_proto::msync::{self, EncodedMeta, Jid};
 use qun_store::{QueueHead, QueueKey};
@@ -131,6 +132,9 @@ pub struct Session {
     sent_ids: Mutex<std::collections::VecDeque<u64>>,
     /// Woken when group pushes start a tail to ask an acknowledgement for later.
     ask_later: tokio::sync::Notify,
+    /// Counts the NOTICE frames this session sends (the server's `qun_notices`; a counter of
+    /// its own, counting nothing, until [`Session::counting_notices_in`]).
+    notices_sent: Counter,
 }
 
 /// The notice state of a session.
@@ -177,6 +181,7 @@ impl Session {
             cursors: CursorBook::default(),
             group_views: Mutex::new(std::collections::HashMap::new()),
             ask_later: tokio::sync::Notify::new(),
+            notices_sent: Counter::default(),
         };
         (session, receiver)
     }
@@ -184,6 +189,12 @@ impl Session {
     /// Keeps what the app said about this login (see [`Session::login_info`]).
     pub(crate) fn with_login_info(mut self, login_info: Option<String>) -> Session {
         self.login_info = login_info;
+        self
+    }
+
+    /// Counts the NOTICE frames this session sends in `counter` (the server's metric).
+    pub(crate) fn counting_notices_in(mut self, counter: Counter) -> Session {
+        self.notices_sent = counter;
         self
     }
 
@@ -218,8 +229,13 @@ impl Session {
         if notices.pulling.as_ref() == Some(queue) {
             notices.deferred = true;
         } else {
-            self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
+            self.send_notice(queue);
         }
+    }
+
+    fn send_notice(&self, queue: &QueueKey) {
+        self.notices_sent.inc();
+        self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
     }
 
     /// New messages of one of this session's queues (a group's, or a 1:1 conversation's):
@@ -327,7 +343,7 @@ impl Session {
         if notices.pulling.as_ref() == Some(queue) {
             notices.pulling = None;
             if std::mem::take(&mut notices.deferred) {
-                self.send(qun_proto::msync::notice(queue_jid(&self.app_key, queue)));
+                self.send_notice(queue);
             }
         }
     }
@@ -457,6 +473,8 @@ pub(crate) mod tests {
     #[test]
     fn a_notice_during_a_pull_of_its_queue_follows_the_answer() {
         let (session, mut outbound) = session();
+        let counted = Counter::default();
+        let session = session.counting_notices_in(counted.clone());
         let (personal, group) = (QueueKey::Personal, QueueKey::Group(GroupId(9)));
         let notice = |queue: &QueueKey| qun_proto::msync::notice(queue_jid(&session.app_key, queue));
 
@@ -473,6 +491,7 @@ pub(crate) mod tests {
         assert_eq!(frames(&mut outbound), [notice(&group)]);
         session.answer_pull(&personal, Bytes::from_static(b"answer"));
         assert_eq!(frames(&mut outbound), [Bytes::from_static(b"answer"), notice(&personal)]);
+        assert_eq!(counted.get(), 3, "every notice sent is counted, a held-back one when it goes");
 
         // A pull with nothing new meanwhile: the answer alone.
         session.pulling(&group);
