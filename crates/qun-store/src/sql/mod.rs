@@ -75,12 +75,20 @@ impl SqliteStore {
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
         // Switching to WAL takes a lock the busy timeout cannot wait for, so only the writer
         // does it, before any reader connects; the mode then stays with the file.
+        // No ping before each use (sqlx's default): an SQLite connection is a file handle in
+        // this process, not a socket that can die, and the ping is one more trip to the
+        // connection's thread per statement (S2: 170 → 141 µs of CPU per 1:1 message).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
             .await?;
         schema::SQLITE.run(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(options).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         Ok(SqlStore { writer, reader })
     }
 }
