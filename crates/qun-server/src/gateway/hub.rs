@@ -251,7 +251,9 @@ impl Delivery for Hub {
         let maps = self.maps.read();
         let now = Instant::now();
         let mut pushed = 0;
-        for (reader, other) in [(low, high), (high, low)] {
+        // A user writing to themself is one reader, not two.
+        let sides = if low == high { 1 } else { 2 };
+        for (reader, other) in [(low, high), (high, low)].into_iter().take(sides) {
             let Some(sessions) = maps.sessions_of(app_id, reader) else { continue };
             let Some(first) = sessions.first() else { continue };
             let frames = QueuePush::new(&first.app_key, QueueKey::Chat(other.clone()), messages);
