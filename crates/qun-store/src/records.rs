@@ -549,8 +549,9 @@ pub enum RoomMutation {
 
 // -------------------------------------------------------------------- messages and queues
 
-/// Which conversation a message belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Which conversation a message belongs to (ordered so that a batch's messages can be
+/// brought together by conversation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Conversation {
     Group(GroupId),
     /// A 1:1 conversation; `Conversation::chat(a, b)` orders the pair so both sides name it alike.

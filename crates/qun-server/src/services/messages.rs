@@ -384,9 +384,8 @@ fn fan_out(
         }
         committed.push((&message.conversation, CommittedMessage { seq: *seq, id: message.id, meta, origin: *origin }));
     }
-    // Each conversation's messages together, in sequence order (a stable sort keeps the order
-    // of messages of one conversation, which the store numbered in batch order).
-    committed.sort_by(|(a, x), (b, y)| conversation_order(a).cmp(&conversation_order(b)).then(x.seq.cmp(&y.seq)));
+    // Each conversation's messages together, in sequence order.
+    committed.sort_by(|(a, x), (b, y)| a.cmp(b).then(x.seq.cmp(&y.seq)));
     for run in committed.chunk_by(|(a, _), (b, _)| a == b) {
         let messages: Vec<CommittedMessage> = run.iter().map(|(_, message)| message.clone()).collect();
         match run[0].0 {
@@ -399,13 +398,5 @@ fn fan_out(
                 }
             }
         }
-    }
-}
-
-/// An order of conversations, to bring each one's messages together.
-fn conversation_order(conversation: &Conversation) -> (Option<GroupId>, Option<(&UserName, &UserName)>) {
-    match conversation {
-        Conversation::Group(group) => (Some(*group), None),
-        Conversation::Chat { low, high } => (None, Some((low, high))),
     }
 }
