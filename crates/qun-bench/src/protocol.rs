@@ -72,6 +72,11 @@ pub struct SendPlan {
     pub index: u32,
     pub destination: Destination,
     pub rate_per_s: f64,
+    /// Where in each of its periods this sender sends, as a fraction of the period: a step's
+    /// senders are spread evenly over it, so the step offers a steady rate instead of every
+    /// sender's message at the same instant (4,000 senders at 0.5 msgs/s would otherwise be
+    /// bursts of 4,000 every 2 s).
+    pub phase: f64,
 }
 
 /// What a receiver should have got from one sender: everything the server accepted.

@@ -302,8 +302,6 @@ struct Plan {
     rate_per_s: f64,
 }
 
-/// Sends the plans open-loop for `duration_s`, verifies every receiver, and measures the
-/// server and the generator over the whole step (sending and draining).
 /// A room whose counters tell a step's receivers what to expect (see [`InboxTotal`]): the
 /// server's REST base, the room, and its counters before the step.
 struct RoomTotals<'a> {
@@ -312,6 +310,8 @@ struct RoomTotals<'a> {
     before: &'a setup::RoomCounters,
 }
 
+/// Sends the plans open-loop for `duration_s`, verifies every receiver, and measures the
+/// server and the generator over the whole step (sending and draining).
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     bench: &Bench,
@@ -325,13 +325,15 @@ async fn run_step(
 ) -> anyhow::Result<Step> {
     let offered_per_s: f64 = plans.iter().map(|p| p.rate_per_s).sum();
     let mut per_worker: Vec<Vec<SendPlan>> = vec![Vec::new(); fleet.size()];
-    for plan in plans {
+    let senders = plans.len();
+    for (number, plan) in plans.into_iter().enumerate() {
         let (worker, local) = placement.locate(plan.connection);
         per_worker[worker].push(SendPlan {
             connection: local,
             index: plan.index,
             destination: plan.destination,
             rate_per_s: plan.rate_per_s,
+            phase: number as f64 / senders as f64,
         });
     }
     progress(&format!("step {label}: sending for {duration_s} s"));

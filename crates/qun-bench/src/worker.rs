@@ -534,7 +534,7 @@ async fn open_loop_sender(
     };
     let mut in_flight = JoinSet::new();
     for seq in 0..count {
-        let intended = start_unix_us + (seq as f64 * period_us) as u64;
+        let intended = start_unix_us + ((seq as f64 + plan.phase) * period_us) as u64;
         let now = now_unix_us();
         if intended > now {
             tokio::time::sleep(Duration::from_micros(intended - now)).await;

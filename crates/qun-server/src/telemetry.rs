@@ -12,7 +12,7 @@
 //!   their age);
 //! - pulls answered, group and 1:1 messages pushed (one per session) and notices sent, logins by result, REST requests by route template, method
 //!   and status with their latency (`http::observe`), the message writer's commit latency and
-//!   queue depth, the cursor writer's transactions (how long each held the writer) and the
+//!   queue depth, how long a client's send waits for its ack (by kind), the cursor writer's transactions (how long each held the writer) and the
 //!   positions it saved, build info;
 //! - sessions online and the chat rooms' counters, read when scraped ([`LiveCollector`]).
 //!
@@ -144,6 +144,8 @@ pub struct Metrics {
     pub(crate) http_requests: Family<HttpLabels, Counter>,
     pub(crate) http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub store_commit_latency: Histogram,
+    /// From a client's message frame read to its ack queued, by kind.
+    pub send_ack_latency: ByKind<Histogram>,
     pub writer_queue: Gauge,
     /// The cursor writer's transactions, each a chunk of delivery cursors.
     pub cursor_commit_latency: Histogram,
@@ -218,6 +220,12 @@ impl Metrics {
             "The message writer's commits (one transaction per batch of sends)",
             store_commit_latency.clone(),
         );
+        let send_ack = Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "qun_message_ack_seconds",
+            "From a client's message frame read to its ack queued (the sender checks, the wait for the writer, the commit)",
+            send_ack.clone(),
+        );
         let writer_queue = Gauge::default();
         registry.register("qun_message_writer_queue", "Sends waiting for the message writer", writer_queue.clone());
         let cursor_commit_latency = latency_histogram();
@@ -236,6 +244,7 @@ impl Metrics {
             // Every kind shows, at zero, from the start.
             let labels = KindLabels { kind: kind.label() };
             let _ = (accepted.get_or_create(&labels), delivered.get_or_create(&labels), latency.get_or_create(&labels));
+            let _ = send_ack.get_or_create(&labels);
         }
         Metrics {
             messages_accepted: by_kind(&accepted),
@@ -250,6 +259,7 @@ impl Metrics {
             http_requests,
             http_latency,
             store_commit_latency,
+            send_ack_latency: by_kind(&send_ack),
             writer_queue,
             cursor_commit_latency,
             cursors_saved,

@@ -102,13 +102,16 @@ async fn send_message_from_client(
     meta: Meta,
     body: MessageBody,
 ) -> Result<Sent, ApiError> {
+    let started = std::time::Instant::now();
     let body_type = body.r#type();
     let to = meta.to.clone().unwrap_or_default();
     let target = match (to.is_conference(), body_type) {
         (true, pb::message_body::Type::Groupchat) => Target::Group(parse_group_id(to.name())?),
         // Chat rooms store nothing: their own path (services::room_delivery).
         (true, pb::message_body::Type::Chatroom) => {
-            return crate::services::room_delivery::send_from_client(state, app, user, origin, meta, body).await;
+            let offered = crate::services::room_delivery::send_from_client(state, app, user, origin, meta, body).await;
+            state.metrics.send_ack_latency.of(Kind::Room).observe(started.elapsed().as_secs_f64());
+            return offered;
         }
         (false, pb::message_body::Type::Chat) => Target::User(
             UserName::parse(to.name()).map_err(|_| ApiError::new(ErrorCode::UserNotFound, "user not found"))?,
@@ -120,7 +123,10 @@ async fn send_message_from_client(
         _ => return Err(ApiError::new(ErrorCode::NotSupported, "this message type is not supported")),
     };
     let sender = Caller::User(user.clone());
-    send(state, app, &sender, Some(origin), target, body, meta.ext, meta.id, meta.routetype).await
+    let kind = if matches!(target, Target::Group(_)) { Kind::Group } else { Kind::Chat };
+    let sent = send(state, app, &sender, Some(origin), target, body, meta.ext, meta.id, meta.routetype).await;
+    state.metrics.send_ack_latency.of(kind).observe(started.elapsed().as_secs_f64());
+    sent
 }
 
 /// Checks, stores and fans out one message. `origin` is the sending connection (none for

@@ -124,6 +124,9 @@ async fn metrics_count_group_and_one_to_one_messages_logins_and_rest_calls() {
         assert!(get("qun_delivery_latency_seconds_count{kind=\"group\"}") >= 1.0);
         assert!(get("qun_pulls_total") >= 2.0);
         assert!(get("qun_message_commit_seconds_count") >= 1.0);
+        assert_eq!(get("qun_message_ack_seconds_count{kind=\"group\"}"), 5.0, "each of ann's sends");
+        assert_eq!(get("qun_message_ack_seconds_count{kind=\"chat\"}"), 1.0);
+        assert_eq!(get("qun_message_ack_seconds_count{kind=\"room\"}"), 0.0);
         assert_eq!(get("qun_message_writer_queue"), 0.0);
         assert_eq!(get("qun_sessions_online"), 2.0);
         assert!(get("qun_logins_total{via=\"rest\",result=\"ok\"}") >= 2.0);

@@ -168,6 +168,54 @@ pub async fn a_batch_of_500_messages_takes_consecutive_sequences(store: &dyn Sto
     assert_eq!(stored_seqs(results), [501]);
 }
 
+pub async fn a_batch_across_300_chats_numbers_each_chat_on_its_own(store: &dyn Store) {
+    // Several statements of each size for the conversations, the client ids and the rows,
+    // some chats new, some with messages already, two messages in each, one resend of each.
+    let app_id = app(store).await;
+    let peer = |i: u64| format!("peer{i:03}");
+    let earlier: Vec<_> = (0..100).map(|i| message(50_000 + i, &chat("alice", &peer(i)), "alice", None)).collect();
+    stored_seqs(append(store, app_id, earlier).await);
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        let conversation = chat("alice", &peer(i));
+        batch.push(message(60_000 + 2 * i, &conversation, "alice", Some(1_000 + i)));
+        batch.push(message(60_001 + 2 * i, &conversation, &peer(i), Some(1_000 + i)));
+    }
+    let resends: Vec<_> =
+        (0..300).map(|i| message(70_000 + i, &chat("alice", &peer(i)), "alice", Some(1_000 + i))).collect();
+    batch.extend(resends);
+    let outcomes: Vec<_> = append(store, app_id, batch).await.into_iter().map(|r| r.expect("no error")).collect();
+    for i in 0..300u64 {
+        let first = if i < 100 { 2 } else { 1 };
+        let (mine, theirs, resend) =
+            (outcomes[2 * i as usize], outcomes[2 * i as usize + 1], outcomes[600 + i as usize]);
+        assert_eq!(
+            (mine, theirs),
+            (AppendOutcome::Stored { seq: first }, AppendOutcome::Stored { seq: first + 1 }),
+            "chat {i}"
+        );
+        assert_eq!(resend, AppendOutcome::Duplicate { id: 60_000 + 2 * i, seq: first }, "chat {i}");
+        let entries = chat_entries(store, app_id, &chat(&peer(i), "alice")).await;
+        assert_eq!(entries.last(), Some(&(first + 1, 60_001 + 2 * i)), "chat {i}");
+    }
+    let alice_queues = store.user_queues(app_id, &user("alice"), "phone").await.expect("user_queues");
+    assert_eq!(alice_queues.len(), 301, "300 chats and the personal queue");
+    for head in &alice_queues {
+        if let QueueKey::Chat(peer) = &head.queue {
+            let number: u64 = peer.as_str()["peer".len()..].parse().expect("a peer's number");
+            assert_eq!(head.last_seq, if number < 100 { 3 } else { 2 }, "the head of the chat with {peer}");
+        }
+    }
+    // Resent in a later batch: each claim found taken, each answered with the first message.
+    let resends: Vec<_> =
+        (0..300).map(|i| message(80_000 + i, &chat(&peer(i), "alice"), "alice", Some(1_000 + i))).collect();
+    let outcomes: Vec<_> = append(store, app_id, resends).await.into_iter().map(|r| r.expect("no error")).collect();
+    for (i, outcome) in (0..300u64).zip(outcomes) {
+        let first = if i < 100 { 2 } else { 1 };
+        assert_eq!(outcome, AppendOutcome::Duplicate { id: 60_000 + 2 * i, seq: first }, "chat {i}");
+    }
+}
+
 pub async fn concurrent_batches_take_distinct_sequences(store: &dyn Store) {
     let app_id = app(store).await;
     let (first, second) = (create_group(store, app_id, 1550, "owner", &[]).await, GroupId(1551));

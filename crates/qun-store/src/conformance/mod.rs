@@ -65,6 +65,7 @@ macro_rules! store_conformance_suite {
                 messages_share_the_group_sequence_with_events,
                 group_messages_do_not_bump_the_version,
                 a_batch_of_500_messages_takes_consecutive_sequences,
+                a_batch_across_300_chats_numbers_each_chat_on_its_own,
                 concurrent_batches_take_distinct_sequences,
                 repeated_client_ids_are_stored_once,
                 a_missing_group_fails_only_its_slot,

@@ -14,6 +14,7 @@ use sqlx::AssertSqlSafe;
 
 use super::SqlStore;
 use super::dialect::Dialect;
+use super::multi_row::MultiRow;
 use super::rows::{chat_name, group_id_from_sql, sql_id};
 use crate::{CursorAdvance, CursorStore, QueueHead, QueueKey, StoreResult};
 
@@ -33,29 +34,15 @@ pub(super) const CHAT_HEADS: &str = "SELECT low, high, last_seq FROM chats WHERE
 /// The newest personal item (the primary key's end).
 pub(super) const NEWEST_PERSONAL_ITEM: &str = "SELECT MAX(id) FROM user_events WHERE app_id = $1 AND user_name = $2";
 
-/// Rows per statement of [`CursorStore::advance_cursors`]: a batch goes out in statements of
-/// these sizes, largest first, so the connection's statement cache holds four texts whatever
-/// the batch (at most 5 × 128 bound values, under both databases' limits).
-const ADVANCE_STATEMENT_ROWS: [usize; 4] = [128, 32, 8, 1];
-
-/// The upsert of `rows` positions, for each size of [`ADVANCE_STATEMENT_ROWS`]. The conditional
-/// update keeps the larger: an old acknowledgement arriving late never moves a cursor back.
-static ADVANCE_STATEMENTS: LazyLock<[Arc<str>; 4]> = LazyLock::new(|| {
-    ADVANCE_STATEMENT_ROWS.map(|rows| {
-        let values: Vec<String> = (0..rows)
-            .map(|row| {
-                let first = row * 5 + 1;
-                format!("(${}, ${}, ${}, ${}, ${})", first, first + 1, first + 2, first + 3, first + 4)
-            })
-            .collect();
-        format!(
-            "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq) VALUES {} \
-             ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
-             WHERE excluded.seq > delivery_cursors.seq",
-            values.join(", ")
-        )
-        .into()
-    })
+/// The upsert of many positions ([`MultiRow`]). The conditional update keeps the larger: an old
+/// acknowledgement arriving late never moves a cursor back.
+static ADVANCE_CURSORS: LazyLock<MultiRow> = LazyLock::new(|| {
+    MultiRow::new(
+        "INSERT INTO delivery_cursors (app_id, user_name, device, queue, seq)",
+        "(?, ?, ?, ?, ?)",
+        "ON CONFLICT (app_id, user_name, device, queue) DO UPDATE SET seq = excluded.seq \
+         WHERE excluded.seq > delivery_cursors.seq",
+    )
 });
 
 #[async_trait]
@@ -110,8 +97,10 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         seq: i64,
     ) -> StoreResult<()> {
         let position = ((app_id, user.to_string(), device.to_owned(), queue.as_storage_key()), seq);
-        let single = ADVANCE_STATEMENT_ROWS.len() - 1;
-        advance_statement::<D>(single, std::iter::once(position)).execute(&mut *self.write_conn().await?).await?;
+        let mut conn = self.write_conn().await?;
+        for (text, _) in ADVANCE_CURSORS.split(1) {
+            advance_statement::<D>(text, std::iter::once(position.clone())).execute(&mut conn).await?;
+        }
         Ok(())
     }
 
@@ -129,14 +118,11 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         if positions.is_empty() {
             return Ok(());
         }
-        let mut left = positions.len();
+        let statements = ADVANCE_CURSORS.split(positions.len());
         let mut positions = positions.into_iter();
         let mut tx = self.begin_write().await?;
-        for (size, rows) in ADVANCE_STATEMENT_ROWS.into_iter().enumerate() {
-            while left >= rows {
-                advance_statement::<D>(size, positions.by_ref().take(rows)).execute(&mut tx).await?;
-                left -= rows;
-            }
+        for (text, rows) in statements {
+            advance_statement::<D>(text, positions.by_ref().take(rows)).execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -190,12 +176,12 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
 /// A cursor's key: app, user, device, queue (as stored).
 type CursorKey = (i64, String, String, String);
 
-/// The upsert of `positions`, `ADVANCE_STATEMENT_ROWS[size]` of them, bound.
+/// The upsert `text` of [`ADVANCE_CURSORS`] with `positions` (as many as it has rows) bound.
 fn advance_statement<D: Dialect>(
-    size: usize,
+    text: Arc<str>,
     positions: impl Iterator<Item = (CursorKey, i64)>,
 ) -> super::dialect::Statement<D> {
-    let mut statement = D::query(AssertSqlSafe(ADVANCE_STATEMENTS[size].clone()));
+    let mut statement = D::query(AssertSqlSafe(text));
     for ((app_id, user, device, queue), seq) in positions {
         statement = statement.bind(app_id).bind(user).bind(device).bind(queue).bind(seq);
     }

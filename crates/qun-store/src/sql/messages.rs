@@ -1,25 +1,19 @@
 //! [`MessageStore`]: what the queues hold. Group timelines (events and messages, one sequence per
 //! group), 1:1 timelines (one sequence per conversation), and personal items.
 //!
-//! The write path of messages ([`MessageStore::append_messages`]) is one transaction per batch:
-//! a read and a write of each conversation's sequence counter, and per message one claim of its
-//! client id and one insert, with the same SQL text every time so the connection's prepared
-//! statements are reused. Counters are locked (PostgreSQL) groups in id order, then chats in
-//! name order. A message's client id is claimed while its conversation is locked, so two
-//! batches wait on the same claim only if one client sends the same client id to two
-//! conversations at once; PostgreSQL would then abort one of them as a deadlock.
-
-use std::collections::BTreeMap;
+//! The write path of messages ([`MessageStore::append_messages`]) is one transaction per batch,
+//! with a few statements for the whole batch (`append.rs`).
 
 use async_trait::async_trait;
 use qun_core::{GroupId, PersonalItem, UserName};
 use sqlx::AssertSqlSafe;
 
 use super::SqlStore;
+use super::append;
 use super::dialect::{Dialect, Statement};
 use super::rows::{
     ChatTimelineRow, EventRow, TIMELINE_MESSAGE, TIMELINE_NOTICE, TIMELINE_RECALLED, TimelineRow, chat_name,
-    convert_all, group_id_from_sql, id_from_sql, sql_id, to_json,
+    convert_all, group_id_from_sql, sql_id, to_json,
 };
 use crate::{
     AppendOutcome, Conversation, HistoryDirection, HistoryQuery, MessageChange, MessageStore, NewMessage, StoreError,
@@ -84,147 +78,20 @@ impl<D: Dialect> MessageStore for SqlStore<D> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let targets: Vec<Target<'_>> = messages.iter().map(|m| Target::of(&m.conversation)).collect();
-        let mut tx = self.begin_write().await?;
-
-        // Read (and on PostgreSQL lock) each conversation's counter once, groups in id order,
-        // then chats in name order. A missing group has no counter.
-        let mut groups: BTreeMap<i64, Option<SeqCounter>> = BTreeMap::new();
-        let mut chats: BTreeMap<&str, (&UserName, &UserName, SeqCounter)> = BTreeMap::new();
-        for target in &targets {
-            match target {
-                Target::Group(group_id) => {
-                    groups.insert(*group_id, None);
+        let batch = append::Batch::new(messages);
+        // What an attempt learns (a client id claimed by an earlier batch, an id taken) the next
+        // one starts from; each attempt that does not commit learns something, so this ends.
+        let mut learned = vec![append::Learned::Nothing; messages.len()];
+        loop {
+            let mut tx = self.begin_write().await?;
+            match append::append_attempt::<D>(&mut tx, app_id, &batch, &mut learned).await? {
+                Some(results) => {
+                    tx.commit().await?;
+                    return Ok(results);
                 }
-                Target::Chat { low, high, conv } => {
-                    chats.insert(conv.as_str(), (*low, *high, SeqCounter::default()));
-                }
+                None => tx.rollback().await?,
             }
         }
-        for (&group_id, counter) in &mut groups {
-            let last_seq: Option<i64> =
-                D::query(D::LOCK_GROUP_SEQ).bind(app_id).bind(group_id).fetch_optional_scalar(&mut tx).await?;
-            *counter = last_seq.map(SeqCounter::starting_at);
-        }
-        for (conv, (low, high, counter)) in &mut chats {
-            // Created at 0 if new (and deleted below if nothing goes into it); the no-op update
-            // locks an existing row (PostgreSQL) and reads its counter.
-            let last_seq: i64 = D::query(
-                "INSERT INTO chats (app_id, conv, low, high, last_seq) VALUES ($1, $2, $3, $4, 0) \
-                 ON CONFLICT (app_id, conv) DO UPDATE SET last_seq = chats.last_seq RETURNING last_seq",
-            )
-            .bind(app_id)
-            .bind(*conv)
-            .bind(low.as_str())
-            .bind(high.as_str())
-            .fetch_scalar(&mut tx)
-            .await?;
-            *counter = SeqCounter::starting_at(last_seq);
-        }
-
-        let mut results = Vec::with_capacity(messages.len());
-        for (message, target) in messages.iter().zip(&targets) {
-            let counter = match target {
-                Target::Group(group_id) => groups.get_mut(group_id).and_then(Option::as_mut),
-                Target::Chat { conv, .. } => chats.get_mut(conv.as_str()).map(|(_, _, counter)| counter),
-            };
-            let Some(counter) = counter else {
-                results.push(Err(StoreError::NotFound));
-                continue;
-            };
-            let seq = counter.last + 1;
-            // Claim the client id first: a resend (earlier, or earlier in this batch) finds it
-            // taken and gets the first one's id and seq.
-            if let Some(client_id) = message.client_id
-                && let Some(first) = claim_client_id::<D>(&mut tx, app_id, message, client_id, seq).await?
-            {
-                results.push(Ok(first));
-                continue;
-            }
-            let stored = match target {
-                Target::Group(group_id) => {
-                    D::query(
-                        "INSERT INTO group_timeline (app_id, group_id, seq, id, kind, except_user, payload, created_ms) \
-                         VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
-                    )
-                    .bind(app_id)
-                    .bind(*group_id)
-                    .bind(seq)
-                    .bind(sql_id(message.id))
-                    .bind(TIMELINE_MESSAGE)
-                    .bind(message.payload.as_slice())
-                    .bind(message.created_ms)
-                    .execute(&mut tx)
-                    .await?;
-                    true
-                }
-                // DO NOTHING rather than a failed insert, which would abort the whole PostgreSQL
-                // transaction: a taken id fails this message only.
-                Target::Chat { conv, .. } => {
-                    D::query(
-                        "INSERT INTO chat_timeline (app_id, conv, seq, id, sender, payload, created_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app_id, id) DO NOTHING",
-                    )
-                    .bind(app_id)
-                    .bind(conv.as_str())
-                    .bind(seq)
-                    .bind(sql_id(message.id))
-                    .bind(message.sender.as_str())
-                    .bind(message.payload.as_slice())
-                    .bind(message.created_ms)
-                    .execute(&mut tx)
-                    .await?
-                        > 0
-                }
-            };
-            if stored {
-                counter.last = seq;
-                results.push(Ok(AppendOutcome::Stored { seq }));
-            } else {
-                if let Some(client_id) = message.client_id {
-                    D::query("DELETE FROM message_client_ids WHERE app_id = $1 AND sender = $2 AND client_id = $3")
-                        .bind(app_id)
-                        .bind(message.sender.as_str())
-                        .bind(sql_id(client_id))
-                        .execute(&mut tx)
-                        .await?;
-                }
-                results.push(Err(StoreError::AlreadyExists));
-            }
-        }
-
-        // One write per conversation for the whole batch. A group's version and modified time
-        // stay: a message is no change to the group.
-        for (&group_id, counter) in &groups {
-            if let Some(counter) = counter.as_ref().filter(|c| c.moved()) {
-                D::query("UPDATE groups SET last_seq = $3 WHERE app_id = $1 AND id = $2")
-                    .bind(app_id)
-                    .bind(group_id)
-                    .bind(counter.last)
-                    .execute(&mut tx)
-                    .await?;
-            }
-        }
-        for (conv, (_, _, counter)) in &chats {
-            if counter.last == 0 {
-                // Created above and nothing went into it (every message was a duplicate or
-                // failed): a chat row always has a message.
-                D::query("DELETE FROM chats WHERE app_id = $1 AND conv = $2")
-                    .bind(app_id)
-                    .bind(*conv)
-                    .execute(&mut tx)
-                    .await?;
-            } else if counter.moved() {
-                D::query("UPDATE chats SET last_seq = $3 WHERE app_id = $1 AND conv = $2")
-                    .bind(app_id)
-                    .bind(*conv)
-                    .bind(counter.last)
-                    .execute(&mut tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(results)
     }
 
     async fn chat_timeline(
@@ -581,48 +448,6 @@ pub(super) async fn insert_personal_item<D: Dialect>(
     Ok(())
 }
 
-/// Takes `(sender, client_id)` for `message` at `seq`; if an earlier message has it, returns
-/// that one as a `Duplicate` and takes nothing.
-async fn claim_client_id<D: Dialect>(
-    conn: &mut D::Connection,
-    app_id: i64,
-    message: &NewMessage,
-    client_id: u64,
-    seq: i64,
-) -> StoreResult<Option<AppendOutcome>> {
-    loop {
-        // DO NOTHING: a failed insert would abort the whole PostgreSQL transaction. (On
-        // PostgreSQL it waits for a concurrent claim of the same id to commit.)
-        let claimed = D::query(
-            "INSERT INTO message_client_ids (app_id, sender, client_id, id, seq) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app_id, sender, client_id) DO NOTHING",
-        )
-        .bind(app_id)
-        .bind(message.sender.as_str())
-        .bind(sql_id(client_id))
-        .bind(sql_id(message.id))
-        .bind(seq)
-        .execute(conn)
-        .await?
-            > 0;
-        if claimed {
-            return Ok(None);
-        }
-        let first: Option<(i64, i64)> =
-            D::query("SELECT id, seq FROM message_client_ids WHERE app_id = $1 AND sender = $2 AND client_id = $3")
-                .bind(app_id)
-                .bind(message.sender.as_str())
-                .bind(sql_id(client_id))
-                .fetch_optional(conn)
-                .await?;
-        if let Some((id, seq)) = first {
-            return Ok(Some(AppendOutcome::Duplicate { id: id_from_sql(id), seq }));
-        }
-        // The claim that was in the way is gone (its sender was deleted meanwhile,
-        // PostgreSQL): claim again.
-    }
-}
-
 /// How many times a message was edited, as stored (never negative).
 fn edits_from_sql(edits: i64) -> u32 {
     u32::try_from(edits).unwrap_or(u32::MAX)
@@ -646,13 +471,13 @@ impl<D: Dialect> super::dialect::Statement<D> {
 }
 
 /// Where a message goes, as stored.
-enum Target<'m> {
+pub(super) enum Target<'m> {
     Group(i64),
     Chat { low: &'m UserName, high: &'m UserName, conv: String },
 }
 
 impl<'m> Target<'m> {
-    fn of(conversation: &'m Conversation) -> Target<'m> {
+    pub(super) fn of(conversation: &'m Conversation) -> Target<'m> {
         match conversation {
             Conversation::Group(group_id) => Target::Group(sql_id(group_id.0)),
             Conversation::Chat { low, high } => {
@@ -660,22 +485,5 @@ impl<'m> Target<'m> {
                 Target::Chat { low, high, conv }
             }
         }
-    }
-}
-
-/// A conversation's sequence counter during a batch: read once, written once.
-#[derive(Default)]
-struct SeqCounter {
-    read: i64,
-    last: i64,
-}
-
-impl SeqCounter {
-    fn starting_at(last_seq: i64) -> SeqCounter {
-        SeqCounter { read: last_seq, last: last_seq }
-    }
-
-    fn moved(&self) -> bool {
-        self.last != self.read
     }
 }

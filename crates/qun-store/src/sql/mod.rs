@@ -16,6 +16,7 @@
 
 #[macro_use]
 mod rows;
+mod append;
 mod apps;
 mod contacts;
 mod conversations;
@@ -25,6 +26,7 @@ mod groups;
 #[cfg(test)]
 mod login_test;
 mod messages;
+mod multi_row;
 mod receipts;
 mod rooms;
 mod user_metadata;
