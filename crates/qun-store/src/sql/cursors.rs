@@ -1,8 +1,8 @@
 //! [`CursorStore`]: each user's queues with their heads, and where each device is in each.
 //! A cursor only moves forward.
 //!
-//! A login reads a user's queues ([`CursorStore::user_queues`]) with the statements below, each
-//! an index search on the user's own rows, on a reader: no write transaction, no scan
+//! A login reads a user's queues ([`CursorStore::user_queues`]) with one statement, each of its
+//! parts an index search on the user's own rows, on a reader: no write transaction, no scan
 //! (`login_test.rs` keeps it so).
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,21 +18,56 @@ use super::multi_row::MultiRow;
 use super::rows::{chat_name, group_id_from_sql, sql_id};
 use crate::{CursorAdvance, CursorStore, QueueHead, QueueKey, StoreResult};
 
-/// The device's cursors (the primary key's prefix).
-pub(super) const DEVICE_CURSORS: &str =
-    "SELECT queue, seq FROM delivery_cursors WHERE app_id = $1 AND user_name = $2 AND device = $3";
-/// The user's groups with their heads and the user's join point (`group_members_by_user`, then
-/// each group by its key).
-pub(super) const GROUP_HEADS: &str = "SELECT g.id, g.last_seq, m.cursor_seq, m.shielded \
-     FROM group_members m JOIN groups g ON g.app_id = m.app_id AND g.id = m.group_id \
-     WHERE m.app_id = $1 AND m.user_name = $2";
-/// The user's 1:1 conversations: either side, each by its index; a conversation with oneself
-/// once.
-pub(super) const CHAT_HEADS: &str = "SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND low = $2 \
-     UNION ALL \
-     SELECT low, high, last_seq FROM chats WHERE app_id = $1 AND high = $2 AND low <> $2";
-/// The newest personal item (the primary key's end).
-pub(super) const NEWEST_PERSONAL_ITEM: &str = "SELECT MAX(id) FROM user_events WHERE app_id = $1 AND user_name = $2";
+/// Everything [`CursorStore::user_queues`] reads, in one statement, so one snapshot on both
+/// backends without a transaction around it (on SQLite each statement is its own read
+/// transaction; on PostgreSQL each statement sees one snapshot) and one trip to the database's
+/// connection (on SQLite a hand-off to its thread and back; BEGIN and COMMIT were two more).
+/// One branch per kind of row ([`QueueRow`]), each an index search on the user's own rows:
+/// - [`CURSOR_ROW`]: the device's cursors (the primary key's prefix): queue, seq;
+/// - [`GROUP_ROW`]: the user's groups with their heads and the user's join point
+///   (`group_members_by_user`, then each group by its key): id, last_seq, join point, shielded;
+/// - [`CHAT_ROW`]: the user's 1:1 conversations, either side, each by its index (a conversation
+///   with oneself once): low, high, last_seq;
+/// - [`PERSONAL_ROW`]: the newest personal item (the primary key's end), NULL when none.
+///
+/// The first branch names the columns and their types (PostgreSQL types a union by it).
+pub(super) const USER_QUEUES: &str = "\
+SELECT CAST(0 AS BIGINT) AS kind, queue AS name, CAST(NULL AS TEXT) AS other_name, seq AS number, \
+       CAST(NULL AS BIGINT) AS head, CAST(NULL AS BIGINT) AS floor, FALSE AS shielded \
+  FROM delivery_cursors WHERE app_id = $1 AND user_name = $2 AND device = $3 \
+UNION ALL \
+SELECT 1, NULL, NULL, g.id, g.last_seq, m.cursor_seq, m.shielded \
+  FROM group_members m JOIN groups g ON g.app_id = m.app_id AND g.id = m.group_id \
+ WHERE m.app_id = $1 AND m.user_name = $2 \
+UNION ALL \
+SELECT 2, low, high, last_seq, NULL, NULL, FALSE FROM chats WHERE app_id = $1 AND low = $2 \
+UNION ALL \
+SELECT 2, low, high, last_seq, NULL, NULL, FALSE FROM chats WHERE app_id = $1 AND high = $2 AND low <> $2 \
+UNION ALL \
+SELECT 3, NULL, NULL, MAX(id), NULL, NULL, FALSE FROM user_events WHERE app_id = $1 AND user_name = $2";
+
+/// The `kind` of a [`USER_QUEUES`] row.
+const CURSOR_ROW: i64 = 0;
+const GROUP_ROW: i64 = 1;
+const CHAT_ROW: i64 = 2;
+const PERSONAL_ROW: i64 = 3;
+
+/// A row of [`USER_QUEUES`]; which columns are set depends on `kind`.
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    kind: i64,
+    /// Cursor: its queue. Chat: `low`.
+    name: Option<String>,
+    /// Chat: `high`.
+    other_name: Option<String>,
+    /// Cursor: its seq. Group: its id. Chat: its last_seq. Personal: the newest item's id.
+    number: Option<i64>,
+    /// Group: its last_seq.
+    head: Option<i64>,
+    /// Group: the user's join point.
+    floor: Option<i64>,
+    shielded: bool,
+}
 
 /// The upsert of many positions ([`MultiRow`]). The conditional update keeps the larger: an old
 /// acknowledgement arriving late never moves a cursor back.
@@ -48,32 +83,43 @@ static ADVANCE_CURSORS: LazyLock<MultiRow> = LazyLock::new(|| {
 #[async_trait]
 impl<D: Dialect> CursorStore for SqlStore<D> {
     async fn user_queues(&self, app_id: i64, user: &UserName, device: &str) -> StoreResult<Vec<QueueHead>> {
-        // One read transaction: heads and cursors of the same moment.
-        let mut tx = self.begin_read().await?;
-        let cursors: Vec<(String, i64)> =
-            D::query(DEVICE_CURSORS).bind(app_id).bind(user.as_str()).bind(device).fetch_all(&mut tx).await?;
-        let cursors: HashMap<String, i64> = cursors.into_iter().collect();
-        let groups: Vec<(i64, i64, i64, bool)> =
-            D::query(GROUP_HEADS).bind(app_id).bind(user.as_str()).fetch_all(&mut tx).await?;
-        let chats: Vec<(String, String, i64)> =
-            D::query(CHAT_HEADS).bind(app_id).bind(user.as_str()).fetch_all(&mut tx).await?;
-        let newest_event: Option<i64> =
-            D::query(NEWEST_PERSONAL_ITEM).bind(app_id).bind(user.as_str()).fetch_scalar(&mut tx).await?;
-        tx.commit().await?;
-
-        let head = |queue: QueueKey, last_seq, floor_seq, shielded| {
-            let cursor = cursors.get(&queue.as_storage_key()).copied();
-            QueueHead { queue, last_seq, floor_seq, cursor, shielded }
-        };
-        let mut queues = Vec::with_capacity(groups.len() + chats.len() + 1);
-        for (group_id, last_seq, join_seq, shielded) in groups {
-            queues.push(head(QueueKey::Group(group_id_from_sql(group_id)), last_seq, join_seq, shielded));
+        let rows: Vec<QueueRow> = D::query(USER_QUEUES)
+            .bind(app_id)
+            .bind(user.as_str())
+            .bind(device)
+            .fetch_all(&mut *self.read_conn().await?)
+            .await?;
+        let mut cursors: HashMap<String, i64> = HashMap::new();
+        let mut heads = Vec::with_capacity(rows.len());
+        let mut newest_personal_item = 0;
+        for row in rows {
+            let number = row.number.unwrap_or(0);
+            match (row.kind, row.name, row.other_name) {
+                (CURSOR_ROW, Some(queue), _) => {
+                    cursors.insert(queue, number);
+                }
+                (GROUP_ROW, _, _) => heads.push((
+                    QueueKey::Group(group_id_from_sql(number)),
+                    row.head.unwrap_or(0),
+                    row.floor.unwrap_or(0),
+                    row.shielded,
+                )),
+                (CHAT_ROW, Some(low), Some(high)) => {
+                    let peer = if low == user.as_str() { high } else { low };
+                    heads.push((QueueKey::Chat(UserName::from_trusted(peer)), number, 0, false));
+                }
+                (PERSONAL_ROW, _, _) => newest_personal_item = number,
+                (kind, _, _) => return Err(crate::StoreError::Corrupt(format!("user_queues: a row of kind {kind}"))),
+            }
         }
-        for (low, high, last_seq) in chats {
-            let peer = if low == user.as_str() { high } else { low };
-            queues.push(head(QueueKey::Chat(UserName::from_trusted(peer)), last_seq, 0, false));
-        }
-        queues.push(head(QueueKey::Personal, newest_event.unwrap_or(0), 0, false));
+        heads.push((QueueKey::Personal, newest_personal_item, 0, false));
+        let mut queues: Vec<QueueHead> = heads
+            .into_iter()
+            .map(|(queue, last_seq, floor_seq, shielded)| {
+                let cursor = cursors.get(&queue.as_storage_key()).copied();
+                QueueHead { queue, last_seq, floor_seq, cursor, shielded }
+            })
+            .collect();
         queues.sort_by(|a, b| a.queue.cmp(&b.queue));
         Ok(queues)
     }

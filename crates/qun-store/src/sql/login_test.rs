@@ -40,10 +40,7 @@ fn login_statements() -> Vec<(&'static str, String, Vec<Arg>)> {
     let [rooms_page, rooms_count] = rooms::ROOMS.of_user_statements();
     vec![
         ("token", users::TOKEN_BY_HASH.to_owned(), vec![Bytes(b"0123456789abcdef0123456789abcdef"), Int(5)]),
-        ("device cursors", cursors::DEVICE_CURSORS.to_owned(), vec![Int(1), Text("u1500"), Text("phone")]),
-        ("group heads", cursors::GROUP_HEADS.to_owned(), vec![Int(1), Text("u1500")]),
-        ("chat heads", cursors::CHAT_HEADS.to_owned(), vec![Int(1), Text("u1500")]),
-        ("newest personal item", cursors::NEWEST_PERSONAL_ITEM.to_owned(), vec![Int(1), Text("u1500")]),
+        ("user queues", cursors::USER_QUEUES.to_owned(), vec![Int(1), Text("u1500"), Text("phone")]),
         ("rooms of the user", rooms_page, vec![Int(1), Text("u1500"), Int(20_000), Int(0)]),
         ("room count of the user", rooms_count, vec![Int(1), Text("u1500")]),
     ]
