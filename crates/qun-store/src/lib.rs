@@ -296,6 +296,9 @@ pub trait RoomStore: Send + Sync + 'static {
         offset: u32,
         limit: u32,
     ) -> StoreResult<(Vec<(RoomRecord, RoomMemberRecord)>, u64)>;
+    /// The ids of the rooms a user is in now, at most `limit`, in no particular order: what a
+    /// login reads, in one statement.
+    async fn user_room_ids(&self, app_id: i64, user: &UserName, limit: u32) -> StoreResult<Vec<RoomId>>;
     /// Who is in the room, newest joined first: by offset, or after a cursor (a `join_order`).
     async fn room_members_page(
         &self,

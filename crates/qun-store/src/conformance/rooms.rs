@@ -247,6 +247,16 @@ pub async fn rooms_page_and_user_rooms_are_newest_first(store: &dyn Store) {
     assert_eq!(alice_rooms(1, 1).await, (vec![(4, 20)], 3));
     apply_room(store, app_id, RoomId(4), vec![RoomMutation::RemoveMember { user: user("alice") }]).await;
     assert_eq!(alice_rooms(0, 10).await, (vec![(6, 30), (2, 10)], 2));
+    // What a login reads: the ids alone, up to the limit.
+    let alice_room_ids = |limit| async move {
+        let mut ids = store.user_room_ids(app_id, &user("alice"), limit).await.expect("user_room_ids");
+        ids.sort();
+        ids
+    };
+    assert_eq!(alice_room_ids(10).await, [RoomId(2), RoomId(6)]);
+    assert_eq!(alice_room_ids(1).await.len(), 1);
+    assert!(store.user_room_ids(app_id, &user("owner"), 10).await.expect("user_room_ids").len() == 7);
+    assert!(store.user_room_ids(other_app, &user("alice"), 10).await.expect("user_room_ids").is_empty());
 }
 
 pub async fn room_lists_switches_and_settings(store: &dyn Store) {

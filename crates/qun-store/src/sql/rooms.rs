@@ -13,7 +13,7 @@ use qun_core::{RoomId, UserName};
 use super::SqlStore;
 use super::dialect::Dialect;
 use super::rows::{
-    RoomAttributeRow, RoomMemberRow, RoomPresenceRow, RoomRow, convert_all, sql_id, to_json,
+    RoomAttributeRow, RoomMemberRow, RoomPresenceRow, RoomRow, convert_all, room_id_from_sql, sql_id, to_json,
     unique_violation_is_already_exists,
 };
 use super::venues::{
@@ -33,6 +33,11 @@ pub(super) const ROOMS: VenueTables = VenueTables {
     member_columns: room_member_columns!(),
     blocklist: ListTable { table: "room_blocks", key: "room_id" },
 };
+
+/// The ids of the rooms a user is in (`$1` app, `$2` user), at most `$3`: by the members'
+/// index on the user alone (no join, no count), one statement for a login.
+pub(super) const ROOM_IDS_OF_USER: &str =
+    "SELECT room_id FROM room_members WHERE app_id = $1 AND user_name = $2 LIMIT $3";
 
 const ROOM_ADMINS: ListTable = ListTable { table: "room_admins", key: "room_id" };
 const ROOM_ALLOWLIST: ListTable = ListTable { table: "room_allowlist", key: "room_id" };
@@ -165,6 +170,16 @@ impl<D: Dialect> RoomStore for SqlStore<D> {
         let rooms =
             rows.into_iter().map(|(venue, member)| Ok((venue.try_into()?, member.into()))).collect::<StoreResult<_>>();
         Ok((rooms?, total))
+    }
+
+    async fn user_room_ids(&self, app_id: i64, user: &UserName, limit: u32) -> StoreResult<Vec<RoomId>> {
+        let ids: Vec<i64> = D::query(ROOM_IDS_OF_USER)
+            .bind(app_id)
+            .bind(user.as_str())
+            .bind(i64::from(limit))
+            .fetch_column(&mut *self.read_conn().await?)
+            .await?;
+        Ok(ids.into_iter().map(room_id_from_sql).collect())
     }
 
     async fn room_members_page(

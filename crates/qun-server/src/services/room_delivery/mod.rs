@@ -48,6 +48,9 @@ use crate::services::delivery::{Delivery, SessionId};
 use crate::services::rooms::{RoomEventNotice, room_not_found};
 use crate::telemetry::RoomStats;
 
+/// The most rooms of a user a login attaches the session to.
+const USER_ROOMS_READ_AT_LOGIN: u32 = 20_000;
+
 type RoomKey = (i64, RoomId);
 type UserKey = (i64, UserName);
 
@@ -282,8 +285,8 @@ impl RoomRuntime {
         let key = (app.id, user.clone());
         for _ in 0..8 {
             let epoch = self.maps().epochs.get(&key).copied().unwrap_or(0);
-            let rooms = match state.store.user_rooms(app.id, user, 0, 20_000).await {
-                Ok((rooms, _)) => rooms,
+            let rooms = match state.store.user_room_ids(app.id, user, USER_ROOMS_READ_AT_LOGIN).await {
+                Ok(rooms) => rooms,
                 Err(error) => {
                     tracing::error!(%error, user = %user, "rooms: cannot read the user's rooms");
                     return;
@@ -295,11 +298,11 @@ impl RoomRuntime {
                 continue;
             }
             let sessions = self.delivery.connections_of(app.id, user);
-            for (room, _) in rooms {
-                let live = self.ensure(&mut maps, state, app, room.id);
+            for room_id in rooms {
+                let live = self.ensure(&mut maps, state, app, room_id);
                 live.attach(user, sessions.clone());
-                maps.user_rooms.entry(key.clone()).or_default().insert(room.id);
-                maps.absent.remove(&((app.id, room.id), user.clone()));
+                maps.user_rooms.entry(key.clone()).or_default().insert(room_id);
+                maps.absent.remove(&((app.id, room_id), user.clone()));
             }
             return;
         }
