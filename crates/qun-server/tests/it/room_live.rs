@@ -239,6 +239,50 @@ async fn members_in_the_room_at_start_leave_unless_they_come_back() {
     }
 }
 
+/// A login reads the user's rooms only if they may be in one: in a room at start or put in one
+/// since, until a login of theirs finds none. Anyone else costs no read, and is still attached
+/// when put in a room while online.
+#[tokio::test]
+async fn a_login_reads_rooms_only_for_users_who_may_be_in_one() {
+    on_every_backend!(|server: TestServer| async move {
+        server.users(&["ann", "bob", "carol"]).await;
+        let room = room(&server, "ann", json!({"members": ["bob"]})).await;
+        let app_id = server.state.app("qun", "test").await.expect("store").expect("app").id;
+        let name = |user: &str| qun_core::UserName::parse(user).expect("user name");
+        let may_be_member = |user: &str| server.state.rooms.may_be_member(app_id, &name(user));
+        assert_eq!([may_be_member("ann"), may_be_member("bob"), may_be_member("carol")], [true, true, false]);
+
+        // bob leaves while offline: he may still be in a room until a login of his reads none.
+        admin_ok(&server, Method::DELETE, &format!("/chatrooms/{room}/users/bob"), None).await;
+        assert!(may_be_member("bob"));
+        let _bob = Device::connect(&server, "bob").await;
+        assert!(!may_be_member("bob"), "bob's login read no room");
+
+        // carol logs in without a read, then is put in the room while online: she hears it.
+        let mut carol = Device::connect(&server, "carol").await;
+        let ann = Device::connect(&server, "ann").await;
+        admin_ok(&server, Method::POST, &format!("/chatrooms/{room}/users/carol"), None).await;
+        assert!(may_be_member("carol"));
+        ann.connection.send_room_text(&room, "hello carol", None).await.expect("send");
+        assert_eq!(carol.texts(1).await, ["hello carol"]);
+
+        // After a restart, whoever is in a room is read at login; bob, in none, is not.
+        let fresh = qun_server::services::room_delivery::RoomRuntime::new(
+            server.state.delivery.clone(),
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            Duration::from_secs(600),
+        );
+        assert!(fresh.may_be_member(app_id, &name("bob")), "every login reads until the start has read");
+        fresh.start(&server.state).await;
+        let fresh_may_be_member = |user: &str| fresh.may_be_member(app_id, &name(user));
+        assert_eq!(
+            [fresh_may_be_member("ann"), fresh_may_be_member("bob"), fresh_may_be_member("carol")],
+            [true, false, true]
+        );
+    });
+}
+
 #[tokio::test]
 async fn joiners_get_the_recent_messages() {
     on_every_backend!(|server: TestServer| async move {

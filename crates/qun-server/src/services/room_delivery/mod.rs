@@ -67,6 +67,18 @@ struct Maps {
     absent: HashMap<(RoomKey, UserName), Instant>,
     /// The recent messages of rooms put to sleep (see [`RoomRuntime::sleep_idle_rooms`]).
     sleeping_rings: HashMap<RoomKey, VecDeque<live::RingEntry>>,
+    /// Users who may be in a room: everyone who was in one at start and everyone put in one
+    /// since (every change passes through [`RoomRuntime::committed`]). Leaving does not take a
+    /// user out; a login that reads no room of theirs does. A login of anyone else reads
+    /// nothing. `None` until the start has read who is in which room (or when it could not):
+    /// then every login reads.
+    may_be_members: Option<HashSet<UserKey>>,
+}
+
+impl Maps {
+    fn may_be_member(&self, key: &UserKey) -> bool {
+        self.may_be_members.as_ref().is_none_or(|members| members.contains(key))
+    }
 }
 
 /// See the module docs. One per server, shared behind an `Arc`.
@@ -100,15 +112,25 @@ impl RoomRuntime {
         match state.store.room_presences().await {
             Ok(presences) => {
                 let deadline = Instant::now() + self.grace;
+                let mut members = Some(HashSet::new());
                 for presence in presences {
                     let app = match state.app(&presence.org, &presence.app).await {
                         Ok(Some(app)) => app,
-                        _ => continue,
+                        Ok(None) => continue,
+                        Err(error) => {
+                            tracing::error!(%error, "rooms: cannot read an app; every login will read its rooms");
+                            members = None;
+                            continue;
+                        }
                     };
+                    if let Some(members) = &mut members {
+                        members.insert((app.id, presence.member.user.clone()));
+                    }
                     let mut maps = self.maps();
                     self.ensure(&mut maps, state, &app, presence.room_id);
                     maps.absent.insert(((app.id, presence.room_id), presence.member.user), deadline);
                 }
+                self.maps().may_be_members = members;
             }
             Err(error) => tracing::error!(%error, "rooms: cannot read who is in which room"),
         }
@@ -192,6 +214,9 @@ impl RoomRuntime {
             match mutation {
                 RoomMutation::AddMember { user, .. } => {
                     let key = (app.id, user.clone());
+                    if let Some(members) = &mut maps.may_be_members {
+                        members.insert(key.clone());
+                    }
                     let sessions = self.delivery.connections_of(app.id, user);
                     if sessions.is_empty() {
                         maps.absent.insert(((app.id, room_id), user.clone()), Instant::now() + self.grace);
@@ -281,10 +306,18 @@ impl RoomRuntime {
     // -------------------------------------------------------------------- sessions
 
     /// A session of `user` logged in: it receives the rooms its user is in, and their absence ends.
+    /// A user in no room costs no read (see `Maps::may_be_members`): one put in a room after
+    /// the check below finds this session in the hub already, and is attached by `committed`.
     pub async fn session_online(&self, state: &Services, app: &AppRecord, user: &UserName) {
         let key = (app.id, user.clone());
         for _ in 0..8 {
-            let epoch = self.maps().epochs.get(&key).copied().unwrap_or(0);
+            let epoch = {
+                let maps = self.maps();
+                if !maps.may_be_member(&key) {
+                    return;
+                }
+                maps.epochs.get(&key).copied().unwrap_or(0)
+            };
             let rooms = match state.store.user_room_ids(app.id, user, USER_ROOMS_READ_AT_LOGIN).await {
                 Ok(rooms) => rooms,
                 Err(error) => {
@@ -296,6 +329,13 @@ impl RoomRuntime {
             if maps.epochs.get(&key).copied().unwrap_or(0) != epoch {
                 // A join or leave of this user committed meanwhile: read again.
                 continue;
+            }
+            if rooms.is_empty()
+                && let Some(members) = &mut maps.may_be_members
+            {
+                // In no room as of the read, and no join since (the epoch): the next login of
+                // this user reads nothing, until a change puts them in one.
+                members.remove(&key);
             }
             let sessions = self.delivery.connections_of(app.id, user);
             for room_id in rooms {
@@ -328,6 +368,11 @@ impl RoomRuntime {
             maps.user_rooms.remove(&key);
             maps.epochs.remove(&key);
         }
+    }
+
+    /// Whether a login of `user` reads their rooms (they may be in one; see `Maps::may_be_members`).
+    pub fn may_be_member(&self, app_id: i64, user: &UserName) -> bool {
+        self.maps().may_be_member(&(app_id, user.clone()))
     }
 
     /// The rooms an online user is in.
