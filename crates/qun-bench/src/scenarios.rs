@@ -83,10 +83,10 @@ pub struct Knobs {
     /// HTTP requests in flight (S6).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Group members that are full checking receivers (S3; default 200): they record latency
-    /// and check each sender's order and duplicates. The others are lean receivers that count
-    /// their messages without decoding them; the senders are always full. A value of at least
-    /// --members makes everyone full (latency then from the --sample-percent sample).
+    /// Group members that are full checking receivers (S3 and S5; default 200): they record
+    /// latency and check each sender's order and duplicates. The others are lean receivers that
+    /// count their messages without decoding them; the senders are always full. A value of at
+    /// least --members makes everyone full (latency then from the --sample-percent sample).
     #[arg(long)]
     pub full_receivers: Option<usize>,
 }
@@ -617,9 +617,22 @@ fn group_senders(rate: f64, members: usize) -> usize {
     (rate.ceil() as usize).clamp(1, 10).min(members)
 }
 
-/// S3's full checking receivers unless `--full-receivers` says otherwise: a 4 % latency sample
-/// of 5,000 members, and a small share of one generator core.
-const S3_FULL_RECEIVERS: usize = 200;
+/// S3's and S5's full checking receivers unless `--full-receivers` says otherwise: a 4 %
+/// latency sample of 5,000 members, and a small share of one generator core.
+const GROUP_FULL_RECEIVERS: usize = 200;
+
+/// Member `number`'s connection in a group of `members` of which `full` are full receivers
+/// (spread evenly, plus the first `senders`, which must be full): the others lean. Decoding
+/// every delivery costs a generator core 3–4 µs (about 250,000 a second), so beyond `full`
+/// members the others pull as the SDK does and count in place (`group_counter`): the full ones
+/// are the latency, order and duplicate sample, every member's total is checked.
+fn group_member(spec: ConnectionSpec, number: usize, members: usize, full: usize, senders: usize) -> ConnectionSpec {
+    if members <= full {
+        return spec;
+    }
+    let full_receiver = number < senders || spread_evenly(number, members, full);
+    ConnectionSpec { count_only: !full_receiver, sample: full_receiver, ..spec }
+}
 
 /// Whether member `number` of `members` is one of `full` full receivers spread evenly over
 /// the members (exactly `full` of them when `full <= members`).
@@ -641,21 +654,14 @@ pub async fn s3_group(bench: &mut Bench, knobs: &Knobs) -> anyhow::Result<Scenar
         let names: Vec<String> = (0..members).map(server::user_name).collect();
         progress(&format!("creating a group of {members}"));
         let group = setup::create_group(&target.admin, &names).await?;
-        // Decoding every delivery costs a generator core 3–4 µs (about 250,000 a second), so
-        // beyond `full` members the others are lean receivers that pull as the SDK does and
-        // count in place (`group_counter`): the full ones are the latency, order and duplicate
-        // sample, every member's total is checked. Senders (connections 0..) must be full.
-        let full = knobs.full_receivers.unwrap_or(S3_FULL_RECEIVERS);
+        // Senders (connections 0..) must be full.
+        let full = knobs.full_receivers.unwrap_or(GROUP_FULL_RECEIVERS);
         let senders = rates.iter().map(|&rate| group_senders(rate, members)).max().unwrap_or(1);
         let specs: Vec<ConnectionSpec> = (0..members)
             .map(|u| {
                 let spec =
                     target.connection(u, "member", format!("g:{group}"), sampled(u, bench.common.sample_percent));
-                if members <= full {
-                    return spec;
-                }
-                let full_receiver = u < senders || spread_evenly(u, members, full);
-                ConnectionSpec { count_only: !full_receiver, sample: full_receiver, ..spec }
+                group_member(spec, u, members, full, senders)
             })
             .collect();
         let lean = specs.iter().filter(|spec| spec.count_only).count();
@@ -875,9 +881,17 @@ pub async fn s5_storm(bench: &mut Bench, knobs: &Knobs) -> anyhow::Result<Scenar
         let names: Vec<String> = (0..members).map(server::user_name).collect();
         let group = setup::create_group(&target.admin, &names).await?;
         let inbox = format!("g:{group}");
+        // Lean receivers beyond the full ones, as in S3 (the sender is another device).
+        let full = knobs.full_receivers.unwrap_or(GROUP_FULL_RECEIVERS);
         let specs: Vec<ConnectionSpec> = (0..members)
-            .map(|u| target.connection(u, "storm", inbox.clone(), sampled(u, bench.common.sample_percent)))
+            .map(|u| {
+                let spec = target.connection(u, "storm", inbox.clone(), sampled(u, bench.common.sample_percent));
+                group_member(spec, u, members, full, 0)
+            })
             .collect();
+        let lean = specs.iter().filter(|spec| spec.count_only).count();
+        result.parameters["full_receivers"] = json!(members - lean);
+        result.parameters["lean_receivers"] = json!(lean);
         // Everyone online once (their devices sync the group), then offline.
         let first = connect(bench, &mut fleet, &target.transport(), &specs, 0.0, 512).await?;
         require_connected(&first)?;
