@@ -126,7 +126,7 @@ async fn accept_loop(
         // No Nagle: a websocket's frames are small and each one is wanted now. With it, a
         // frame written while the peer has not yet acknowledged the previous one waits for
         // that acknowledgement, which the peer delays by up to 40 ms (S2: a tenth of the
-        // pushed 1:1 messages arrived 40–60 ms late).
+        // pushed 1:1 messages arrived 40–50 ms late).
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "setting TCP_NODELAY failed");
         }
