@@ -143,10 +143,9 @@ impl<D: Dialect> CursorStore for SqlStore<D> {
         seq: i64,
     ) -> StoreResult<()> {
         let position = ((app_id, user.to_string(), device.to_owned(), queue.as_storage_key()), seq);
-        let mut conn = self.write_conn().await?;
-        for (text, _) in ADVANCE_CURSORS.split(1) {
-            advance_statement::<D>(text, std::iter::once(position.clone())).execute(&mut conn).await?;
-        }
+        advance_statement::<D>(ADVANCE_CURSORS.one_row(), std::iter::once(position))
+            .execute(&mut *self.write_conn().await?)
+            .await?;
         Ok(())
     }
 

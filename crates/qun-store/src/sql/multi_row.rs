@@ -45,6 +45,11 @@ impl MultiRow {
         MultiRow { texts: SIZES.map(text) }
     }
 
+    /// The statement of one row.
+    pub(super) fn one_row(&self) -> Arc<str> {
+        self.texts[SIZES.len() - 1].clone()
+    }
+
     /// The statements for `rows` rows, in order: each text with how many rows it takes.
     pub(super) fn split(&self, rows: usize) -> impl Iterator<Item = (Arc<str>, usize)> + '_ {
         let mut left = rows;
@@ -80,6 +85,7 @@ mod tests {
         assert!(text.ends_with("($1, $17, $18, $2) ON CONFLICT DO NOTHING"), "{text}");
         let plain = MultiRow::new("INSERT INTO t (a)", "(?)", "");
         assert_eq!(&*plain.split(1).next().expect("one statement").0, "INSERT INTO t (a) VALUES ($1)");
+        assert_eq!(&*plain.one_row(), "INSERT INTO t (a) VALUES ($1)");
     }
 
     #[test]
